@@ -1,0 +1,137 @@
+//! Builds the application exactly as production runs it; `main` and the tests both
+//! start it through [`Application::build`].
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::config::{DatabaseSettings, Settings};
+use crate::db::{self, Database, Pool};
+use crate::orders::Db2;
+use crate::users::Db1;
+
+/// A start-up failure, worded as the one line the process prints before exiting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(String);
+
+/// The pools of both databases.
+#[derive(Clone)]
+pub struct Databases {
+    pub db1: Pool<Db1>,
+    pub db2: Pool<Db2>,
+}
+
+impl Databases {
+    /// Connects both pools (and migrates them if configured). Blocks.
+    pub fn connect(settings: &Settings) -> Result<Self, StartupError> {
+        let databases = Self {
+            db1: connect_pool(1, &settings.db1, settings)?,
+            db2: connect_pool(2, &settings.db2, settings)?,
+        };
+        if settings.run_migrations {
+            databases.migrate()?;
+        }
+        Ok(databases)
+    }
+
+    /// Applies pending migrations to both databases. Blocks.
+    pub fn migrate(&self) -> Result<(), StartupError> {
+        migrate(&self.db1)?;
+        migrate(&self.db2)
+    }
+}
+
+fn connect_pool<D: Database>(
+    n: u8,
+    database: &DatabaseSettings,
+    settings: &Settings,
+) -> Result<Pool<D>, StartupError> {
+    let pool = Pool::connect(&database.url, &database.pool, settings.faults.clone())
+        .map_err(|e| StartupError(format!("DATABASE_URL_{n}: {}", one_line(&e))))?;
+    log::info!("{}: {} ({})", D::NAME, database.url, pool.backend());
+    Ok(pool)
+}
+
+fn migrate<D: Database>(pool: &Pool<D>) -> Result<(), StartupError> {
+    let applied = db::run_migrations(pool).map_err(|e| StartupError(one_line(&e)))?;
+    for version in &applied {
+        log::info!("{}: applied migration {version}", D::NAME);
+    }
+    Ok(())
+}
+
+/// libpq's messages span lines; a start-up error is one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The running server, bound but not yet awaited.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    databases: Databases,
+}
+
+impl Application {
+    /// Connects and migrates the databases, binds the listener and builds the server.
+    /// Must be called inside an actix system (`#[actix_web::main]` or `System::new()`).
+    pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let databases = Databases::connect(settings)?;
+        let listener = TcpListener::bind(&settings.bind_address).map_err(|e| {
+            StartupError(format!(
+                "BIND_ADDRESS: cannot listen on {}: {e}",
+                settings.bind_address
+            ))
+        })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?;
+
+        let (db1, db2) = (
+            web::Data::new(databases.db1.clone()),
+            web::Data::new(databases.db2.clone()),
+        );
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::from_fn(crate::http::log_requests))
+                .app_data(db1.clone())
+                .app_data(db2.clone())
+                .configure(crate::http::routes)
+        })
+        // In-flight requests get this long to finish after SIGTERM/SIGINT.
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?
+            .run();
+        log::info!("listening on http://{address}");
+        Ok(Self {
+            server,
+            address,
+            databases,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn databases(&self) -> &Databases {
+        &self.databases
+    }
+
+    /// Stops the server: `handle().stop(true)` finishes in-flight requests first.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped by a signal (SIGTERM, SIGINT) or by the handle.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,197 @@
+//! All settings, read once at start-up from the environment (and `.env`). Defaults live
+//! here and nowhere else; a bad value is an error that names its variable.
+
+use std::time::Duration;
+
+use crate::db::fault::Faults;
+use crate::db::{ConnectionOptions, DatabaseUrl, PoolSettings};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `BIND_ADDRESS`; port 0 picks a free port (tests).
+    pub bind_address: String,
+    pub db1: DatabaseSettings,
+    pub db2: DatabaseSettings,
+    /// `RUN_MIGRATIONS`: apply pending migrations at start-up.
+    pub run_migrations: bool,
+    /// `HTTP_WORKERS`: actix workers; `None` is one per core.
+    pub workers: Option<usize>,
+    /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
+    pub faults: Faults,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    pub pool: PoolSettings,
+}
+
+/// A setting that could not be used, named by its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value if set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        Ok(Self {
+            bind_address: env.string("BIND_ADDRESS", "127.0.0.1:8080"),
+            db1: env.database(1, "data/db1.sqlite")?,
+            db2: env.database(2, "data/db2.sqlite")?,
+            run_migrations: env.flag("RUN_MIGRATIONS", true)?,
+            workers: env.optional_number("HTTP_WORKERS", 1, 1024)?,
+            faults: env.faults()?,
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn optional_number(
+        &self,
+        name: &str,
+        min: u64,
+        max: u64,
+    ) -> Result<Option<usize>, ConfigError> {
+        self.get(name)
+            .map(|raw| match raw.trim().parse::<u64>() {
+                Ok(value) if (min..=max).contains(&value) => Ok(value as usize),
+                _ => Err(invalid(
+                    name,
+                    format!("`{raw}` is not a whole number from {min} to {max}"),
+                )),
+            })
+            .transpose()
+    }
+
+    fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        Ok(self
+            .optional_number(name, min, max)?
+            .map_or(default, |value| value as u64))
+    }
+
+    fn millis(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default, 1, 3_600_000)
+            .map(Duration::from_millis)
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|raw| raw.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(raw) => match raw.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(invalid(name, format!("`{raw}` is not true or false"))),
+            },
+        }
+    }
+
+    /// `DATABASE_URL_n` and the `DBn_*` pool settings.
+    fn database(&self, n: u8, default_url: &str) -> Result<DatabaseSettings, ConfigError> {
+        let url_name = format!("DATABASE_URL_{n}");
+        let url = DatabaseUrl::parse(&self.string(&url_name, default_url))
+            .map_err(|problem| invalid(&url_name, problem))?;
+        let name = |suffix: &str| format!("DB{n}_{suffix}");
+        let max_size = self.number(&name("POOL_SIZE"), 10, 1, 1000)? as u32;
+        let min_idle = self.number(&name("POOL_MIN_IDLE"), 2, 0, 1000)? as u32;
+        if min_idle > max_size {
+            return Err(invalid(
+                &name("POOL_MIN_IDLE"),
+                format!(
+                    "{min_idle} is larger than {} ({max_size})",
+                    name("POOL_SIZE")
+                ),
+            ));
+        }
+        Ok(DatabaseSettings {
+            url,
+            pool: PoolSettings {
+                max_size,
+                min_idle,
+                checkout_timeout: self.millis(&name("CHECKOUT_TIMEOUT_MS"), 2_000)?,
+                connection: ConnectionOptions {
+                    statement_timeout: self.millis(&name("STATEMENT_TIMEOUT_MS"), 5_000)?,
+                    busy_timeout: self.millis(&name("BUSY_TIMEOUT_MS"), 5_000)?,
+                },
+            },
+        })
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn faults(&self) -> Result<Faults, ConfigError> {
+        match self.get("MULTIDB_FAULTS") {
+            None => Ok(Faults::none()),
+            Some(spec) => {
+                Faults::parse(&spec).map_err(|problem| invalid("MULTIDB_FAULTS", problem))
+            }
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn faults(&self) -> Result<Faults, ConfigError> {
+        Ok(Faults::none())
+    }
+}
+
+fn invalid(variable: &str, problem: String) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_on_localhost() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.bind_address, "127.0.0.1:8080");
+        assert_eq!(settings.db1.url.backend(), crate::db::Backend::Sqlite);
+        assert_eq!(settings.db2.url.to_string(), "sqlite:data/db2.sqlite");
+        assert_eq!(settings.db1.pool.max_size, 10);
+        assert_eq!(settings.db1.pool.checkout_timeout, Duration::from_secs(2));
+        assert!(settings.run_migrations);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let error = settings(&[("DB2_POOL_SIZE", "ten")]).unwrap_err();
+        assert_eq!(error.variable, "DB2_POOL_SIZE");
+        let error = settings(&[("DATABASE_URL_1", "mysql://x")]).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_URL_1");
+        let error = settings(&[("DB1_POOL_SIZE", "2"), ("DB1_POOL_MIN_IDLE", "3")]).unwrap_err();
+        assert_eq!(error.variable, "DB1_POOL_MIN_IDLE");
+        let error = settings(&[("RUN_MIGRATIONS", "maybe")]).unwrap_err();
+        assert!(error.to_string().starts_with("invalid RUN_MIGRATIONS"));
+        assert!(settings(&[("DB1_CHECKOUT_TIMEOUT_MS", "0")]).is_err());
+    }
+}

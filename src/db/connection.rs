@@ -1,0 +1,225 @@
+//! One connection type for both backends, chosen per database URL at start-up.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+
+/// A connection to either backend. Diesel's `MultiConnection` derive lets one query
+/// builder expression run on both; backend-specific statements match on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// A database URL with its backend decided once, by scheme.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    backend: Backend,
+    /// What the backend's driver is given: the URL for PostgreSQL, a path or `file:` URI
+    /// for SQLite.
+    target: String,
+}
+
+impl DatabaseUrl {
+    /// `postgres://` and `postgresql://` select PostgreSQL; `sqlite://`, `file:` and plain
+    /// paths select SQLite. Any other `scheme://` is refused rather than taken for a path.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("is empty".into());
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self {
+                backend: Backend::Postgres,
+                target: raw.to_owned(),
+            });
+        }
+        let target = match raw.strip_prefix("sqlite://") {
+            Some(rest) => rest,
+            None if raw.starts_with("file:") => raw,
+            None => match raw.find("://") {
+                Some(end) => {
+                    return Err(format!(
+                        "has unsupported scheme `{}` (use postgres://, postgresql://, sqlite:// or a file path)",
+                        &raw[..end]
+                    ))
+                }
+                None => raw,
+            },
+        };
+        if target.is_empty() {
+            return Err("names no SQLite file".into());
+        }
+        Ok(Self {
+            backend: Backend::Sqlite,
+            target: target.to_owned(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Creates the parent directory of a SQLite file path, so that the default
+    /// `./data/…` works on a fresh checkout.
+    pub fn prepare(&self) -> std::io::Result<()> {
+        if self.backend != Backend::Sqlite || self.target.starts_with("file:") {
+            return Ok(());
+        }
+        match Path::new(&self.target).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Never print a PostgreSQL password into a log line.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.backend {
+            Backend::Sqlite => write!(f, "sqlite:{}", self.target),
+            Backend::Postgres => {
+                let (scheme, rest) = self.target.split_once("://").unwrap_or(("postgres", ""));
+                match rest.rsplit_once('@') {
+                    Some((credentials, host)) => {
+                        let user = credentials.split(':').next().unwrap_or("");
+                        write!(f, "{scheme}://{user}@{host}")
+                    }
+                    None => write!(f, "{scheme}://{rest}"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Per-connection settings applied right after connecting.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// PostgreSQL `statement_timeout`: a runaway statement is cancelled instead of
+    /// holding a pooled connection forever.
+    pub statement_timeout: Duration,
+    /// SQLite `busy_timeout`: how long a writer waits for another writer's lock.
+    pub busy_timeout: Duration,
+}
+
+/// The error of opening a connection, with the driver's own message kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+/// An r2d2 manager that picks the backend by URL scheme. Diesel's own manager for a
+/// `MultiConnection` tries every backend in turn and so reports only "invalid connection
+/// url" when a PostgreSQL server is down; this one keeps libpq's real error.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    url: DatabaseUrl,
+    options: ConnectionOptions,
+}
+
+impl Manager {
+    pub(crate) fn new(url: DatabaseUrl, options: ConnectionOptions) -> Self {
+        Self { url, options }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectError> {
+        let failed = |e: &dyn fmt::Display| ConnectError(e.to_string().trim().to_owned());
+        match self.url.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url.target).map_err(|e| failed(&e))?;
+                let timeout_ms = self.options.statement_timeout.as_millis();
+                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                    .map_err(|e| failed(&e))?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(&self.url.target).map_err(|e| failed(&e))?;
+                // busy_timeout first: switching to WAL needs a lock another connection may hold.
+                // WAL lets readers proceed while one writer writes; foreign_keys for any future
+                // in-database references; synchronous stays FULL (the default) so a commit
+                // that was acknowledged survives power loss.
+                let busy_ms = self.options.busy_timeout.as_millis();
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(|e| failed(&e))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ConnectError(e.to_string()))
+    }
+
+    /// A connection returned while a transaction is still open (or its transaction
+    /// manager is in error), or returned by a panicking thread, is thrown away rather
+    /// than handed to the next request.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_select_backends() {
+        let pg = DatabaseUrl::parse("postgres://u:secret@h:5432/d").unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        assert_eq!(pg.to_string(), "postgres://u@h:5432/d");
+        let pg = DatabaseUrl::parse("postgresql://h/d").unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        for sqlite in [
+            "data/db1.sqlite",
+            "sqlite://data/x.db",
+            "file:x.db?mode=rwc",
+            "/tmp/a",
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(sqlite).unwrap().backend(),
+                Backend::Sqlite
+            );
+        }
+        assert!(DatabaseUrl::parse("mysql://root@h/d")
+            .unwrap_err()
+            .contains("mysql"));
+        assert!(DatabaseUrl::parse("  ").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! The reusable database layer: typed pools, the session guard, the blocking runner,
+//! migrations and fault points. Nothing in here knows about users or orders; a database
+//! is identified only by a type implementing [`Database`].
+
+mod connection;
+mod error;
+pub mod fault;
+mod migrations;
+mod pool;
+mod runner;
+mod session;
+mod unit_of_work;
+
+pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
+pub use error::DbError;
+pub use migrations::run_migrations;
+pub use pool::{Pool, PoolSettings, PoolStatus};
+pub use runner::{blocking, read, write};
+pub use session::{Access, Session};
+pub use unit_of_work::{write_both, UnitOfWork};
+
+use diesel_migrations::EmbeddedMigrations;
+
+/// A database the service talks to. Implemented by zero-sized marker types, so that a
+/// `Pool<Db1>` and a `Session<Db2>` are different types and a query written for one
+/// database does not compile against the other's session.
+pub trait Database: Send + Sync + 'static {
+    /// Short name used in logs, errors and health reports ("db1").
+    const NAME: &'static str;
+    /// Migrations for the database when it runs on PostgreSQL.
+    const POSTGRES_MIGRATIONS: EmbeddedMigrations;
+    /// Migrations for the database when it runs on SQLite.
+    const SQLITE_MIGRATIONS: EmbeddedMigrations;
+}

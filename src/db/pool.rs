@@ -1,0 +1,129 @@
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use super::connection::Manager;
+use super::fault::Faults;
+use super::{Access, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session};
+
+/// Sizing and timeouts of one database's pool.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub min_idle: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub checkout_timeout: Duration,
+    pub connection: ConnectionOptions,
+}
+
+/// Connections in use and idle, for health checks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub max_size: u32,
+}
+
+/// The connection pool of database `D`. Cheap to clone; clones share the connections.
+pub struct Pool<D: Database> {
+    inner: r2d2::Pool<Manager>,
+    backend: Backend,
+    faults: Faults,
+    _database: PhantomData<fn() -> D>,
+}
+
+impl<D: Database> Clone for Pool<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            backend: self.backend,
+            faults: self.faults.clone(),
+            _database: PhantomData,
+        }
+    }
+}
+
+impl<D: Database> Pool<D> {
+    /// Builds the pool and checks that the database answers, so that a wrong URL stops
+    /// the service at start-up instead of failing its first requests. Blocks.
+    pub fn connect(
+        url: &DatabaseUrl,
+        settings: &PoolSettings,
+        faults: Faults,
+    ) -> Result<Self, String> {
+        url.prepare()
+            .map_err(|e| format!("cannot create the directory for {url}: {e}"))?;
+        let manager = Manager::new(url.clone(), settings.connection.clone());
+        // One direct attempt first: an unreachable database fails start-up at once, with
+        // the driver's own message, instead of after the checkout timeout of retries.
+        r2d2::ManageConnection::connect(&manager)
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        let inner = r2d2::Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(settings.min_idle.min(settings.max_size)))
+            .connection_timeout(settings.checkout_timeout)
+            .error_handler(Box::new(ConnectionErrorLog(D::NAME)))
+            .build_unchecked(manager);
+        let pool = Self {
+            inner,
+            backend: url.backend(),
+            faults,
+            _database: PhantomData,
+        };
+        pool.inner
+            .get()
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        Ok(pool)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Takes a connection and begins a transaction on it. Blocks: call it on a blocking
+    /// thread (see [`super::read`], [`super::write`], [`super::blocking`]).
+    pub fn begin(&self, access: Access) -> Result<Session<D>, DbError> {
+        let conn = self.inner.get().map_err(|e| DbError::Unavailable {
+            database: D::NAME,
+            cause: e.to_string(),
+        })?;
+        Session::begin(conn, access, self.faults.clone())
+    }
+
+    /// Checks that a connection can be had and answers within `timeout`. Blocks.
+    pub fn ping(&self, timeout: Duration) -> Result<(), DbError> {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self
+            .inner
+            .get_timeout(timeout)
+            .map_err(|e| DbError::Unavailable {
+                database: D::NAME,
+                cause: e.to_string(),
+            })?;
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| DbError::from_diesel(D::NAME, e))
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let state = self.inner.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max_size: self.inner.max_size(),
+        }
+    }
+}
+
+/// Logs a failed connection attempt as one line naming the database.
+#[derive(Debug)]
+struct ConnectionErrorLog(&'static str);
+
+impl<E: std::fmt::Display> r2d2::HandleError<E> for ConnectionErrorLog {
+    fn handle_error(&self, error: E) {
+        let message = error.to_string();
+        log::warn!(
+            "{}: cannot open a connection: {}",
+            self.0,
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Runs blocking Diesel work off the async workers, inside a session guard.
+
+use super::{Access, Database, DbError, Pool, Session};
+
+/// Runs `work` on actix's blocking thread pool. A panic inside `work` comes back as
+/// [`DbError::Panicked`]; any session it held was rolled back while unwinding.
+pub async fn blocking<T, E, F>(work: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    match actix_web::web::block(work).await {
+        Ok(outcome) => outcome,
+        // actix reports a panic as "thread pool is shut down"; say what happened.
+        Err(_) => Err(DbError::Panicked.into()),
+    }
+}
+
+/// Runs `work` in a read session of `pool`'s database; the transaction is rolled back
+/// afterwards, whatever `work` returned (it wrote nothing to keep).
+pub async fn read<D, T, E, F>(pool: &Pool<D>, work: F) -> Result<T, E>
+where
+    D: Database,
+    F: FnOnce(&mut Session<D>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    blocking(move || {
+        let mut session = pool.begin(Access::Read)?;
+        work(&mut session)
+    })
+    .await
+}
+
+/// Runs `work` in a write session of `pool`'s database and commits if it returns `Ok`;
+/// an `Err`, or a panic, rolls everything back.
+pub async fn write<D, T, E, F>(pool: &Pool<D>, work: F) -> Result<T, E>
+where
+    D: Database,
+    F: FnOnce(&mut Session<D>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    blocking(move || {
+        let mut session = pool.begin(Access::Write)?;
+        let value = work(&mut session)?;
+        session.commit()?;
+        Ok(value)
+    })
+    .await
+}

@@ -1,0 +1,115 @@
+use std::marker::PhantomData;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
+use r2d2::PooledConnection;
+
+use super::connection::Manager;
+use super::fault::Faults;
+use super::{AnyConnection, Backend, Database, DbError};
+
+type Transactions = <AnyConnection as Connection>::TransactionManager;
+
+/// Whether a session will write. On SQLite a writer takes the database's write lock when
+/// it begins (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can
+/// fail with "database is locked" at the write, which no busy timeout can fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// A pooled connection of database `D` with a transaction open on it: the guard.
+///
+/// This is the Rust form of SQLAlchemy's `try: … session.commit() except: rollback()
+/// finally: close()`. The transaction begins when the session is created; [`commit`]
+/// consumes the session; dropping it any other way — an error returned with `?`, an
+/// early return, a panic unwinding through the closure — rolls back. The connection
+/// then returns to its pool clean; if it cannot be cleaned (rollback failed, or the
+/// thread is panicking) the pool's manager reports it broken and r2d2 discards it.
+///
+/// [`commit`]: Session::commit
+pub struct Session<D: Database> {
+    conn: PooledConnection<Manager>,
+    faults: Faults,
+    _database: PhantomData<fn() -> D>,
+}
+
+impl<D: Database> Session<D> {
+    pub(crate) fn begin(
+        mut conn: PooledConnection<Manager>,
+        access: Access,
+        faults: Faults,
+    ) -> Result<Self, DbError> {
+        let begun = match (&mut *conn, access) {
+            (AnyConnection::Sqlite(sqlite), Access::Write) => {
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+            }
+            (any, _) => Transactions::begin_transaction(any),
+        };
+        begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
+        Ok(Self {
+            conn,
+            faults,
+            _database: PhantomData,
+        })
+    }
+
+    /// The connection, for Diesel queries. Only the database modules use it, through
+    /// functions that take `&mut Session<TheirDatabase>`.
+    pub fn connection(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.conn {
+            AnyConnection::Postgresql(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Maps a Diesel error of this session's database.
+    pub fn error(diesel_error: diesel::result::Error) -> DbError {
+        DbError::from_diesel(D::NAME, diesel_error)
+    }
+
+    /// Passes the named fault point `{database}.{step}` (a no-op outside tests).
+    pub fn fault_point(&self, step: &str) -> Result<(), DbError> {
+        self.faults.hit(D::NAME, step)
+    }
+
+    /// Commits the transaction. On failure the transaction is rolled back by `Drop`.
+    pub fn commit(mut self) -> Result<(), DbError> {
+        self.fault_point("commit")?;
+        Transactions::commit_transaction(&mut self.conn).map_err(Self::error)
+    }
+
+    /// Rolls back now, reporting a failure instead of only logging it.
+    pub fn rollback(mut self) -> Result<(), DbError> {
+        Transactions::rollback_transaction(&mut self.conn).map_err(Self::error)
+    }
+
+    fn transaction_open(&mut self) -> bool {
+        // An error here means the transaction manager is in an error state: treat it as
+        // open so that a rollback is attempted; the pool discards it if that fails too.
+        !matches!(
+            Transactions::transaction_manager_status_mut(&mut self.conn).transaction_depth(),
+            Ok(None)
+        )
+    }
+}
+
+impl<D: Database> Drop for Session<D> {
+    fn drop(&mut self) {
+        if !self.transaction_open() {
+            return;
+        }
+        if let Err(error) = Transactions::rollback_transaction(&mut self.conn) {
+            // The connection is now reported broken and r2d2 closes it instead of reusing it.
+            log::warn!(
+                "{}: rollback failed, discarding the connection: {error}",
+                D::NAME
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Input types parsed once at the edge: everything behind the HTTP layer trusts them.
+//! Each `parse` returns the rule that was broken, worded for the client.
+
+mod ids;
+mod text;
+
+pub use ids::{AfterId, Id, Limit};
+pub use text::{Cents, Email, Quantity, Text};
+
+mod page;
+pub mod timestamp;
+
+pub use page::Page;

@@ -1,0 +1,96 @@
+//! Extractor configuration and small parsers, so that every malformed input becomes
+//! the API's JSON error instead of actix's plain-text default.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::web;
+use serde::{Deserialize, Deserializer};
+
+use super::MAX_BODY_BYTES;
+use crate::domain::{AfterId, Id, Limit};
+use crate::error::AppError;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .content_type_required(true)
+        .content_type(|mime| mime.type_() == "application" && mime.subtype() == "json")
+        .error_handler(|error, _request| json_error(error).into())
+}
+
+fn json_error(error: JsonPayloadError) -> AppError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            AppError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            }
+        }
+        JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(error)
+            if error.is_eof() && error.line() == 1 && error.column() == 0 =>
+        {
+            AppError::BadRequest("request body is empty; a JSON object is required".into())
+        }
+        JsonPayloadError::Deserialize(error) => {
+            AppError::BadRequest(format!("invalid JSON body: {error}"))
+        }
+        other => AppError::BadRequest(format!("cannot read request body: {other}")),
+    }
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error: QueryPayloadError, _request| {
+        AppError::BadRequest(format!("invalid query string: {error}")).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error: PathError, _request| {
+        AppError::BadRequest(format!("invalid path: {error}")).into()
+    })
+}
+
+/// Parses an `{id}` path segment: a positive 64-bit integer, or 400.
+pub fn path_id(raw: &str) -> Result<Id, AppError> {
+    Id::parse(raw).map_err(|e| AppError::BadRequest(format!("id {e}")))
+}
+
+/// `?limit=&after_id=`, kept as text so that the domain parsers word the errors.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub after_id: Option<String>,
+}
+
+impl PageQuery {
+    pub fn parse(&self) -> Result<(AfterId, Limit), AppError> {
+        let limit = Limit::parse(self.limit.as_deref()).map_err(AppError::BadRequest)?;
+        let after = AfterId::parse(self.after_id.as_deref()).map_err(AppError::BadRequest)?;
+        Ok((after, limit))
+    }
+}
+
+/// For optional body fields: absent is `None`, but an explicit `null` is a wrong type
+/// rather than a silent no-op.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Collects the broken rules of one body, so that the client learns all of them at once.
+#[derive(Default)]
+pub struct Violations(Vec<String>);
+
+impl Violations {
+    /// Keeps the parsed value, or records why it was refused.
+    pub fn check<T>(&mut self, parsed: Result<T, String>) -> Option<T> {
+        parsed.map_err(|problem| self.0.push(problem)).ok()
+    }
+
+    /// The error for a body where some `check` returned `None`.
+    pub fn into_error(self) -> AppError {
+        AppError::Validation(self.0.join("; "))
+    }
+}

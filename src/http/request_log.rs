@@ -1,0 +1,61 @@
+//! One log line per request, and a request id that ties it to the logged cause of an error.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::HttpMessage;
+
+use crate::error::AppError;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served: the client's `X-Request-Id` when it is sane,
+/// otherwise a fresh UUID. Echoed back in the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn request_id(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+pub async fn log_requests(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(&request);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.path().to_owned();
+
+    let mut response = next.call(request).await?;
+
+    let status = response.status();
+    if let Some(error) = response.response().error() {
+        match error.as_error::<AppError>().and_then(AppError::cause) {
+            Some(cause) => log::error!("request_id={id} {method} {path} failed: {cause}"),
+            None if status.is_server_error() => {
+                log::error!("request_id={id} {method} {path} failed: {error}")
+            }
+            None => {}
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    log::info!(
+        "{method} {path} {} {:.3}ms request_id={id}",
+        status.as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(response)
+}

@@ -1,0 +1,19 @@
+//! multidb: one REST API over two databases, each with its own pool, migrations and
+//! sessions, kept consistent with each other.
+//!
+//! - [`db`]: the reusable database layer (typed pools, the session guard, the blocking
+//!   runner, units of work over two databases, migrations). It knows no tables.
+//! - [`users`] (db1) and [`orders`] (db2): each database's schema, model and queries.
+//! - [`workflows`]: operations that span both databases and keep them consistent.
+//! - [`http`]: routes and the mapping of [`error::AppError`] to responses.
+//! - [`config`] and [`app`]: settings from the environment, and the server built from them.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod orders;
+pub mod users;
+pub mod workflows;

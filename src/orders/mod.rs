@@ -1,0 +1,22 @@
+//! db2: the orders database — its identity, schema, model and queries.
+
+mod model;
+mod queries;
+mod schema;
+
+pub use model::{NewOrder, Order, OrderFilter, UserOrders};
+pub use queries::*;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+/// The orders database (`DATABASE_URL_2`).
+pub struct Db2;
+
+impl crate::db::Database for Db2 {
+    const NAME: &'static str = "db2";
+    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/postgres");
+    const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
+}
+
+/// A session on the orders database.
+pub type Session = crate::db::Session<Db2>;

@@ -1,0 +1,41 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::domain::{timestamp, Cents, Id, Quantity, Text};
+
+/// An order as stored and as shown.
+#[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub item: String,
+    pub quantity: i32,
+    pub amount_cents: i64,
+    #[serde(serialize_with = "timestamp::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A validated new order. That `user_id` exists in db1 is checked by the workflow
+/// that writes it, not here.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: Id,
+    pub item: Text,
+    pub quantity: Quantity,
+    pub amount_cents: Cents,
+}
+
+/// Which orders a listing shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<Id>,
+}
+
+/// A user's newest orders with the count and sum over all of them.
+#[derive(Debug, Clone)]
+pub struct UserOrders {
+    pub newest: Vec<Order>,
+    pub count: i64,
+    pub total_cents: i64,
+}

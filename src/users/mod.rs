@@ -1,0 +1,22 @@
+//! db1: the users database — its identity, schema, model and queries.
+
+mod model;
+mod queries;
+mod schema;
+
+pub use model::{NewUser, User, UserChanges};
+pub use queries::*;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+/// The users database (`DATABASE_URL_1`).
+pub struct Db1;
+
+impl crate::db::Database for Db1 {
+    const NAME: &'static str = "db1";
+    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
+    const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
+}
+
+/// A session on the users database.
+pub type Session = crate::db::Session<Db1>;

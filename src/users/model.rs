@@ -1,0 +1,37 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::users;
+use crate::domain::{timestamp, Email, Text};
+
+/// A user as stored and as shown: `{"id","email","name","created_at"}`.
+#[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    pub created_at: NaiveDateTime,
+}
+
+/// A validated new user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: Text,
+}
+
+/// A validated partial update: `None` leaves the column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<Email>,
+    pub name: Option<Text>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+pub(super) struct UserChangeset<'a> {
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}

@@ -1,0 +1,82 @@
+use diesel::prelude::*;
+
+use super::model::UserChangeset;
+use super::schema::users;
+use super::{NewUser, Session, User, UserChanges};
+use crate::db::{AnyConnection, DbError};
+use crate::domain::{timestamp, AfterId, Id, Limit, Page};
+
+/// Inserts a user; a taken email is [`DbError::Conflict`].
+pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
+    diesel::insert_into(users::table)
+        .values((
+            users::email.eq(new.email.as_str()),
+            users::name.eq(new.name.as_str()),
+            users::created_at.eq(timestamp::now()),
+        ))
+        .returning(users::all_columns)
+        .get_result(session.connection())
+        .map_err(Session::error)
+}
+
+pub fn find(session: &mut Session, id: Id) -> Result<Option<User>, DbError> {
+    users::table
+        .find(id.get())
+        .first(session.connection())
+        .optional()
+        .map_err(Session::error)
+}
+
+/// Users with ids after `after`, in id order.
+pub fn page(session: &mut Session, after: AfterId, limit: Limit) -> Result<Page<User>, DbError> {
+    let rows = users::table
+        .filter(users::id.gt(after.get()))
+        .order(users::id.asc())
+        .limit(limit.get() + 1)
+        .load(session.connection())
+        .map_err(Session::error)?;
+    Ok(Page::from_rows(rows, limit.get(), |user: &User| user.id))
+}
+
+/// Applies `changes`; `None` when there is no such user.
+pub fn update(
+    session: &mut Session,
+    id: Id,
+    changes: &UserChanges,
+) -> Result<Option<User>, DbError> {
+    let changeset = UserChangeset {
+        email: changes.email.as_ref().map(|email| email.as_str()),
+        name: changes.name.as_ref().map(|name| name.as_str()),
+    };
+    diesel::update(users::table.find(id.get()))
+        .set(&changeset)
+        .returning(users::all_columns)
+        .get_result(session.connection())
+        .optional()
+        .map_err(Session::error)
+}
+
+/// Deletes the user; `false` when there was none.
+pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
+    let deleted = diesel::delete(users::table.find(id.get()))
+        .execute(session.connection())
+        .map_err(Session::error)?;
+    Ok(deleted > 0)
+}
+
+/// Checks that the user exists and keeps it from being deleted until `session` ends:
+/// the guarantee an order in db2 needs while it is being written.
+///
+/// PostgreSQL: `FOR KEY SHARE` conflicts with `DELETE` (and with changes of the key)
+/// but not with other orders for the same user or with updates of name and email.
+/// SQLite has no row locks; the session must be a write session, whose `BEGIN IMMEDIATE`
+/// already holds the database's write lock, so no deletion can start meanwhile.
+pub fn lock_existing(session: &mut Session, id: Id) -> Result<bool, DbError> {
+    let query = users::table.find(id.get()).select(users::id);
+    let found: Option<i64> = match session.connection() {
+        AnyConnection::Postgresql(pg) => query.for_key_share().first(pg).optional(),
+        AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
+    }
+    .map_err(Session::error)?;
+    Ok(found.is_some())
+}
