@@ -1,0 +1,214 @@
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use multidb::app::Databases;
+use multidb::db::{Access, Database, DatabaseUrl, Pool};
+
+/// The variable naming a PostgreSQL server where tests may create and drop databases,
+/// e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Without it PostgreSQL tests are
+/// skipped, except under CI (`CI` set), where that would hide a broken set-up.
+pub const POSTGRES_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends of db1 and db2 for one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stack {
+    pub db1: Backend,
+    pub db2: Backend,
+}
+
+impl Stack {
+    pub fn sqlite() -> Self {
+        Self {
+            db1: Backend::Sqlite,
+            db2: Backend::Sqlite,
+        }
+    }
+
+    pub fn postgres() -> Option<Self> {
+        postgres_admin_url().map(|_| Self {
+            db1: Backend::Postgres,
+            db2: Backend::Postgres,
+        })
+    }
+
+    /// PostgreSQL users with SQLite orders.
+    pub fn mixed() -> Option<Self> {
+        postgres_admin_url().map(|_| Self {
+            db1: Backend::Postgres,
+            db2: Backend::Sqlite,
+        })
+    }
+
+    pub fn backend(&self, n: u8) -> Backend {
+        if n == 1 {
+            self.db1
+        } else {
+            self.db2
+        }
+    }
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{POSTGRES_URL_VAR} must be set under CI: PostgreSQL tests would be skipped")
+        }
+        _ => {
+            eprintln!("{POSTGRES_URL_VAR} is not set: skipping a PostgreSQL test");
+            None
+        }
+    }
+}
+
+/// `admin_url` with its database name replaced.
+pub fn postgres_url_for(admin_url: &str, database: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    format!("{server}/{database}{query}")
+}
+
+fn unique_name(n: u8) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "multidb_test_{}_{}_{nanos}_db{n}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn admin_execute(sql: &str) {
+    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+    let mut admin =
+        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    admin
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The fresh databases of one test: SQLite files in a temporary directory, or
+/// PostgreSQL databases with unique names. Removed when the test ends.
+pub struct Storage {
+    directory: PathBuf,
+    postgres: Vec<String>,
+    urls: [String; 2],
+}
+
+impl Storage {
+    pub fn create(stack: Stack) -> Self {
+        let directory = std::env::temp_dir().join(unique_name(0));
+        let mut postgres = Vec::new();
+        let mut url = |n: u8| match stack.backend(n) {
+            Backend::Sqlite => {
+                std::fs::create_dir_all(&directory).expect("create test directory");
+                directory
+                    .join(format!("db{n}.sqlite"))
+                    .display()
+                    .to_string()
+            }
+            Backend::Postgres => {
+                let name = unique_name(n);
+                admin_execute(&format!("CREATE DATABASE {name}"));
+                let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+                postgres.push(name.clone());
+                postgres_url_for(&admin_url, &name)
+            }
+        };
+        let urls = [url(1), url(2)];
+        Self {
+            directory,
+            postgres,
+            urls,
+        }
+    }
+
+    pub fn url(&self, n: u8) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.urls[usize::from(n - 1)]).expect("test database URL")
+    }
+
+    /// The PostgreSQL database name of db`n`, if it is on PostgreSQL.
+    pub fn postgres_name(&self, n: u8) -> Option<String> {
+        let url = &self.urls[usize::from(n - 1)];
+        url.starts_with("postgres")
+            .then(|| url.rsplit('/').next().unwrap_or("").to_owned())
+    }
+
+    pub fn remove(self, _databases: &mut Databases) {
+        for name in &self.postgres {
+            admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+pub fn count<D: Database>(pool: &Pool<D>, table: &str) -> i64 {
+    let mut session = pool.begin(Access::Read).expect("test session");
+    diesel::sql_query(format!("SELECT COUNT(*) AS count FROM {table}"))
+        .get_result::<Count>(session.connection())
+        .expect("count rows")
+        .count
+}
+
+fn ids<D: Database>(pool: &Pool<D>, sql: &str) -> Vec<i64> {
+    let mut session = pool.begin(Access::Read).expect("test session");
+    diesel::sql_query(sql)
+        .load::<IdRow>(session.connection())
+        .expect("load ids")
+        .into_iter()
+        .map(|row| row.id)
+        .collect()
+}
+
+/// Order ids whose `user_id` is not a user in db1.
+pub fn orphan_orders(databases: &Databases) -> Vec<i64> {
+    let users: HashSet<i64> = ids(&databases.db1, "SELECT id FROM users")
+        .into_iter()
+        .collect();
+    let mut session = databases.db2.begin(Access::Read).expect("test session");
+    #[derive(QueryableByName)]
+    struct OrderRow {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+    }
+    diesel::sql_query("SELECT id, user_id FROM orders")
+        .load::<OrderRow>(session.connection())
+        .expect("load orders")
+        .into_iter()
+        .filter(|order| !users.contains(&order.user_id))
+        .map(|order| order.id)
+        .collect()
+}

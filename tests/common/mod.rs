@@ -1,0 +1,208 @@
+//! The test harness: starts the real application, as `main` does, on a free port against
+//! fresh databases of the chosen backends, and talks to it over HTTP.
+#![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a part of the harness
+
+mod client;
+mod databases;
+
+pub use client::Response;
+pub use databases::{postgres_admin_url, Backend, Stack};
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use multidb::app::{Application, Databases};
+use multidb::config::Settings;
+use serde_json::{json, Value};
+
+/// A running application on fresh databases; stopping and cleaning up happen on drop.
+pub struct TestApp {
+    pub address: String,
+    pub stack: Stack,
+    pub databases: Databases,
+    agent: ureq::Agent,
+    handle: ServerHandle,
+    server: Option<JoinHandle<()>>,
+    storage: Option<databases::Storage>,
+}
+
+/// Starts the application with default settings on `stack`.
+pub fn spawn_app(stack: Stack) -> TestApp {
+    spawn_app_with(stack, |_| {})
+}
+
+/// Starts the application on `stack` after `customize` has adjusted its settings.
+pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let storage = databases::Storage::create(stack);
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings");
+    settings.bind_address = "127.0.0.1:0".into();
+    settings.workers = Some(2);
+    settings.db1.url = storage.url(1);
+    settings.db2.url = storage.url(2);
+    customize(&mut settings);
+
+    let (started, startup) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match Application::build(&settings) {
+                Ok(app) => {
+                    let _ =
+                        started.send(Ok((app.address(), app.handle(), app.databases().clone())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(error) => {
+                    let _ = started.send(Err(error.to_string()));
+                }
+            }
+        })
+    });
+    let (address, handle, databases) = startup
+        .recv()
+        .expect("server thread ended before reporting")
+        .unwrap_or_else(|error| panic!("application failed to start: {error}"));
+    TestApp {
+        address: format!("http://{address}"),
+        stack,
+        databases,
+        agent: ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(60))
+            .build(),
+        handle,
+        server: Some(server),
+        storage: Some(storage),
+    }
+}
+
+impl TestApp {
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, None)
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.request("DELETE", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.request(
+            "POST",
+            path,
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    }
+
+    pub fn patch(&self, path: &str, body: Value) -> Response {
+        self.request(
+            "PATCH",
+            path,
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    }
+
+    /// Any request; `body` is a content type and raw bytes.
+    pub fn request(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Response {
+        client::send(
+            &self.agent,
+            method,
+            &format!("{}{path}", self.address),
+            body,
+        )
+    }
+
+    /// Creates a user and returns it, asserting the 201.
+    pub fn create_user(&self, email: &str, name: &str) -> Value {
+        let response = self.post("/users", json!({ "email": email, "name": name }));
+        assert_eq!(
+            response.status, 201,
+            "creating user {email}: {}",
+            response.text
+        );
+        response.body
+    }
+
+    /// Creates an order and returns it, asserting the 201.
+    pub fn create_order(
+        &self,
+        user_id: i64,
+        item: &str,
+        quantity: i64,
+        amount_cents: i64,
+    ) -> Value {
+        let response = self.post(
+            "/orders",
+            json!({ "user_id": user_id, "item": item, "quantity": quantity, "amount_cents": amount_cents }),
+        );
+        assert_eq!(
+            response.status, 201,
+            "creating order for user {user_id}: {}",
+            response.text
+        );
+        response.body
+    }
+
+    /// Rows in db1's `users`, read directly from the database.
+    pub fn count_users(&self) -> i64 {
+        databases::count(&self.databases.db1, "users")
+    }
+
+    /// Rows in db2's `orders`, read directly from the database.
+    pub fn count_orders(&self) -> i64 {
+        databases::count(&self.databases.db2, "orders")
+    }
+
+    /// The PostgreSQL database name of db`n`, when db`n` is on PostgreSQL.
+    pub fn postgres_database(&self, n: u8) -> Option<String> {
+        self.storage
+            .as_ref()
+            .and_then(|storage| storage.postgres_name(n))
+    }
+
+    /// Orders whose user does not exist in db1: must always be zero.
+    pub fn orphan_orders(&self) -> Vec<i64> {
+        databases::orphan_orders(&self.databases)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+        if let Some(storage) = self.storage.take() {
+            storage.remove(&mut self.databases);
+        }
+    }
+}
+
+/// Generates one `#[test]` per stack for each named function `fn name(stack: Stack)`:
+/// SQLite for both databases, PostgreSQL for both, and one of each.
+#[macro_export]
+macro_rules! on_every_stack {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name($crate::common::Stack::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres() { super::$name(stack) } } )*
+        }
+        mod mixed {
+            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::mixed() { super::$name(stack) } } )*
+        }
+    };
+}
+
+/// Like [`on_every_stack!`] but SQLite+SQLite and PostgreSQL+PostgreSQL only, for tests
+/// that are about one backend's behaviour rather than the mix.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name($crate::common::Stack::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres() { super::$name(stack) } } )*
+        }
+    };
+}
