@@ -10,13 +10,16 @@ pub enum FaultAction {
     Error,
     /// Panic, as a bug would.
     Panic,
+    /// Wait this many milliseconds, then go on: a slow step, for in-flight tests.
+    Sleep(u64),
 }
 
-/// The set of armed fault points, shared by the pools of one application.
+/// The armed fault points of one application, shared by its pools. Tests arm and
+/// disarm them while the application runs.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     #[cfg(feature = "fault-injection")]
-    armed: std::sync::Arc<Vec<(String, FaultAction)>>,
+    armed: std::sync::Arc<std::sync::Mutex<Vec<(String, FaultAction)>>>,
 }
 
 impl Faults {
@@ -25,18 +28,30 @@ impl Faults {
         Self::default()
     }
 
-    /// Arms the given points, e.g. `("db2.commit", FaultAction::Panic)`.
+    /// Arms `point` (`{database}.{step}`, e.g. `db2.commit`), replacing its action.
     #[cfg(feature = "fault-injection")]
-    pub fn armed(points: Vec<(String, FaultAction)>) -> Self {
-        Self {
-            armed: std::sync::Arc::new(points),
-        }
+    pub fn arm(&self, point: &str, action: FaultAction) {
+        let mut armed = self
+            .armed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        armed.retain(|(armed_point, _)| armed_point != point);
+        armed.push((point.to_owned(), action));
     }
 
-    /// Parses `point=error,point=panic` (the `MULTIDB_FAULTS` variable).
+    /// Disarms every point.
+    #[cfg(feature = "fault-injection")]
+    pub fn disarm_all(&self) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    /// Parses `point=error,point=panic,point=sleep:500` (the `MULTIDB_FAULTS` variable).
     #[cfg(feature = "fault-injection")]
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut points = Vec::new();
+        let faults = Self::none();
         for rule in spec.split(',').map(str::trim).filter(|r| !r.is_empty()) {
             let (point, action) = rule
                 .split_once('=')
@@ -44,24 +59,39 @@ impl Faults {
             let action = match action.trim() {
                 "error" => FaultAction::Error,
                 "panic" => FaultAction::Panic,
-                other => return Err(format!("unknown fault action `{other}`")),
+                other => match other.strip_prefix("sleep:").map(str::parse) {
+                    Some(Ok(millis)) => FaultAction::Sleep(millis),
+                    _ => return Err(format!("unknown fault action `{other}`")),
+                },
             };
-            points.push((point.trim().to_owned(), action));
+            faults.arm(point.trim(), action);
         }
-        Ok(Self::armed(points))
+        Ok(faults)
     }
 
     /// Called by the database layer at each named step; the point's name is
-    /// `{database}.{step}`, e.g. `db2.commit`.
+    /// `{database}.{step}`.
     #[inline]
     pub fn hit(&self, database: &str, step: &str) -> Result<(), DbError> {
         #[cfg(feature = "fault-injection")]
-        for (armed, action) in self.armed.iter() {
-            if armed.split_once('.') == Some((database, step)) {
-                log::warn!("fault injected at {armed}: {action:?}");
+        {
+            let action = self
+                .armed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .iter()
+                .find(|(point, _)| point.split_once('.') == Some((database, step)))
+                .map(|(_, action)| *action);
+            if let Some(action) = action {
+                log::warn!("fault injected at {database}.{step}: {action:?}");
                 match action {
-                    FaultAction::Error => return Err(DbError::Injected(armed.clone())),
-                    FaultAction::Panic => panic!("fault injected at {armed}"),
+                    FaultAction::Error => {
+                        return Err(DbError::Injected(format!("{database}.{step}")))
+                    }
+                    FaultAction::Panic => panic!("fault injected at {database}.{step}"),
+                    FaultAction::Sleep(millis) => {
+                        std::thread::sleep(std::time::Duration::from_millis(millis))
+                    }
                 }
             }
         }

@@ -106,6 +106,17 @@ pub fn admin_execute(sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// Runs a `SELECT COUNT(*) AS count …` on the PostgreSQL server as administrator.
+pub fn admin_count(sql: &str) -> i64 {
+    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+    let mut admin =
+        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut admin)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .count
+}
+
 /// The fresh databases of one test: SQLite files in a temporary directory, or
 /// PostgreSQL databases with unique names. Removed when the test ends.
 pub struct Storage {

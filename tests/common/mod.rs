@@ -6,7 +6,7 @@ mod client;
 mod databases;
 
 pub use client::Response;
-pub use databases::{postgres_admin_url, Backend, Stack};
+pub use databases::{admin_execute, postgres_admin_url, Backend, Stack};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use multidb::app::{Application, Databases};
 use multidb::config::Settings;
+use multidb::db::fault::Faults;
 use serde_json::{json, Value};
 
 /// A running application on fresh databases; stopping and cleaning up happen on drop.
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub address: String,
     pub stack: Stack,
     pub databases: Databases,
+    /// The application's fault points (armed by tests in `fault-injection` builds).
+    pub faults: Faults,
     agent: ureq::Agent,
     handle: ServerHandle,
     server: Option<JoinHandle<()>>,
@@ -42,6 +45,7 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
     settings.db1.url = storage.url(1);
     settings.db2.url = storage.url(2);
     customize(&mut settings);
+    let faults = settings.faults.clone();
 
     let (started, startup) = mpsc::channel();
     let server = std::thread::spawn(move || {
@@ -66,6 +70,7 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
         address: format!("http://{address}"),
         stack,
         databases,
+        faults,
         agent: ureq::AgentBuilder::new()
             .timeout(std::time::Duration::from_secs(60))
             .build(),
@@ -156,6 +161,32 @@ impl TestApp {
         self.storage
             .as_ref()
             .and_then(|storage| storage.postgres_name(n))
+    }
+
+    /// Asserts that every connection of both pools is back, idle, in its pool.
+    #[track_caller]
+    pub fn assert_pools_idle(&self) {
+        let (db1, db2) = (self.databases.db1.status(), self.databases.db2.status());
+        assert_eq!(
+            db1.idle, db1.connections,
+            "db1 connections still out: {db1:?}"
+        );
+        assert_eq!(
+            db2.idle, db2.connections,
+            "db2 connections still out: {db2:?}"
+        );
+    }
+
+    /// Sessions left `idle in transaction` on this test's PostgreSQL databases.
+    pub fn idle_in_transaction(&self) -> i64 {
+        let names: Vec<String> = (1..=2).filter_map(|n| self.postgres_database(n)).collect();
+        if names.is_empty() {
+            return 0;
+        }
+        databases::admin_count(&format!(
+            "SELECT COUNT(*) AS count FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname IN ({})",
+            names.iter().map(|name| format!("'{name}'")).collect::<Vec<_>>().join(", ")
+        ))
     }
 
     /// Orders whose user does not exist in db1: must always be zero.
