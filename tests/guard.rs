@@ -145,4 +145,36 @@ on_both_backends!(
     an_early_return_without_commit_rolls_back,
     a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection,
     an_error_inside_the_blocking_runner_rolls_back,
+    connections_get_their_backend_settings,
 );
+
+#[derive(diesel::QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
+}
+
+/// Connections are set up per backend when opened: WAL and a busy timeout on SQLite,
+/// the statement timeout on PostgreSQL.
+fn connections_get_their_backend_settings(stack: Stack) {
+    use diesel::RunQueryDsl;
+    let app = spawn_app_with(stack, |settings| {
+        settings.db1.pool.connection.statement_timeout = std::time::Duration::from_millis(200);
+    });
+    let mut session = app.databases.db1.begin(Access::Read).unwrap();
+    match stack.db1 {
+        Backend::Sqlite => {
+            let mode = diesel::sql_query("PRAGMA journal_mode")
+                .get_result::<JournalMode>(session.connection())
+                .unwrap();
+            assert_eq!(mode.journal_mode, "wal");
+        }
+        Backend::Postgres => {
+            let slow = diesel::sql_query("SELECT pg_sleep(2)").execute(session.connection());
+            let error = DbError::from_diesel("db1", slow.unwrap_err());
+            assert!(matches!(error, DbError::Unavailable { .. }), "{error:?}");
+        }
+    }
+    drop(session);
+    assert_clean(&app);
+}

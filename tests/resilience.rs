@@ -127,6 +127,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
                 .post(&format!("{base}/users"))
                 .send_json(serde_json::json!({"email": "late@example.com", "name": "Late"}))
                 .map(|response| response.status())
+                .map_err(|error| error.to_string())
         }
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
