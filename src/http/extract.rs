@@ -1,8 +1,12 @@
 //! Extractor configuration and small parsers, so that every malformed input becomes
 //! the API's JSON error instead of actix's plain-text default.
 
+use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::web;
+use actix_web::mime;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::MAX_BODY_BYTES;
@@ -13,8 +17,31 @@ pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
         .content_type_required(true)
-        .content_type(|mime| mime.type_() == "application" && mime.subtype() == "json")
         .error_handler(|error, _request| json_error(error).into())
+}
+
+/// A JSON request body sent as exactly `application/json` (parameters such as
+/// `charset` allowed). actix's `Json` also takes `text/json` and any `+json` type;
+/// the API promises 415 for those.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = matches!(
+            request.mime_type(),
+            Ok(Some(mime)) if mime.type_() == mime::APPLICATION && mime.subtype() == mime::JSON && mime.suffix().is_none()
+        );
+        if !is_json {
+            return Box::pin(std::future::ready(Err(
+                AppError::UnsupportedMediaType.into()
+            )));
+        }
+        let body = web::Json::<T>::from_request(request, payload);
+        Box::pin(async move { body.await.map(|json| JsonBody(json.into_inner())) })
+    }
 }
 
 fn json_error(error: JsonPayloadError) -> AppError {

@@ -2,7 +2,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::extract::{path_id, PageQuery, Violations};
+use super::extract::{path_id, JsonBody, PageQuery, Violations};
 use crate::db::{self, Pool};
 use crate::domain::{Cents, Id, Quantity, Text};
 use crate::error::AppError;
@@ -87,9 +87,9 @@ async fn list(
 async fn create(
     db1: web::Data<Pool<Db1>>,
     db2: web::Data<Pool<Db2>>,
-    body: web::Json<CreateOrder>,
+    body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, AppError> {
-    let new = body.parse()?;
+    let new = body.0.parse()?;
     let order = workflows::create_order(&db1, &db2, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/orders/{}", order.id)))

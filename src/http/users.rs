@@ -2,7 +2,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{path_id, present, PageQuery, Violations};
+use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
 use crate::db::{self, Pool};
 use crate::domain::{Email, Text};
 use crate::error::AppError;
@@ -101,9 +101,9 @@ async fn list(
 
 async fn create(
     db1: web::Data<Pool<Db1>>,
-    body: web::Json<CreateUser>,
+    body: JsonBody<CreateUser>,
 ) -> Result<HttpResponse, AppError> {
-    let new = body.parse()?;
+    let new = body.0.parse()?;
     let user: User = db::write(&db1, move |session| users::insert(session, &new)).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/users/{}", user.id)))
@@ -119,10 +119,10 @@ async fn get(db1: web::Data<Pool<Db1>>, id: web::Path<String>) -> Result<HttpRes
 async fn update(
     db1: web::Data<Pool<Db1>>,
     id: web::Path<String>,
-    body: web::Json<PatchUser>,
+    body: JsonBody<PatchUser>,
 ) -> Result<HttpResponse, AppError> {
     let id = path_id(&id)?;
-    let changes = body.parse()?;
+    let changes = body.0.parse()?;
     let user = db::write(&db1, move |session| users::update(session, id, &changes)).await?;
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
