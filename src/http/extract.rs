@@ -8,6 +8,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use super::MAX_BODY_BYTES;
 use crate::domain::{AfterId, Id, Limit};
@@ -39,8 +40,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 AppError::UnsupportedMediaType.into()
             )));
         }
-        let body = web::Json::<T>::from_request(request, payload);
-        Box::pin(async move { body.await.map(|json| JsonBody(json.into_inner())) })
+        let body = web::Json::<Box<RawValue>>::from_request(request, payload);
+        Box::pin(async move {
+            let raw = body.await?.into_inner();
+            // serde's derived structs also accept an array of the fields in order.
+            if !raw.get().starts_with('{') {
+                return Err(
+                    AppError::BadRequest("request body must be a JSON object".into()).into(),
+                );
+            }
+            serde_json::from_str(raw.get())
+                .map(JsonBody)
+                .map_err(|error| AppError::BadRequest(format!("invalid JSON body: {error}")).into())
+        })
     }
 }
 
