@@ -7,7 +7,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::{DatabaseSettings, Settings};
-use crate::db::{self, Database, Pool};
+use crate::db::{self, CrossCommit, Database, Pool};
 use crate::orders::Db2;
 use crate::users::Db1;
 
@@ -16,30 +16,30 @@ use crate::users::Db1;
 #[error("{0}")]
 pub struct StartupError(String);
 
-/// The pools of both databases.
+/// The pools of both databases and the coordinator of writes to both.
 #[derive(Clone)]
 pub struct Databases {
     pub db1: Pool<Db1>,
     pub db2: Pool<Db2>,
+    pub cross: CrossCommit<Db1, Db2>,
 }
 
 impl Databases {
-    /// Connects both pools (and migrates them if configured). Blocks.
+    /// Connects both pools, migrates them if configured, and resolves cross-database
+    /// writes a crash left in doubt before anything else may touch them. Blocks.
     pub fn connect(settings: &Settings) -> Result<Self, StartupError> {
-        let databases = Self {
-            db1: connect_pool(1, &settings.db1, settings)?,
-            db2: connect_pool(2, &settings.db2, settings)?,
-        };
+        let db1 = connect_pool(1, &settings.db1, settings)?;
+        let db2 = connect_pool(2, &settings.db2, settings)?;
         if settings.run_migrations {
-            databases.migrate()?;
+            migrate(&db1)?;
+            migrate(&db2)?;
         }
-        Ok(databases)
-    }
-
-    /// Applies pending migrations to both databases. Blocks.
-    pub fn migrate(&self) -> Result<(), StartupError> {
-        migrate(&self.db1)?;
-        migrate(&self.db2)
+        let cross = CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::redo_on_users)
+            .map_err(|e| StartupError(format!("cross-database commit: {}", one_line(&e.to_string()))))?;
+        cross
+            .recover()
+            .map_err(|e| StartupError(format!("recovery of cross-database writes: {}", one_line(&e.to_string()))))?;
+        Ok(Self { db1, db2, cross })
     }
 }
 
@@ -89,15 +89,16 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?;
 
-        let (db1, db2) = (
-            web::Data::new(databases.db1.clone()),
-            web::Data::new(databases.db2.clone()),
-        );
+        databases.cross.spawn_periodic_recovery(settings.recovery_interval);
+        let db1 = web::Data::new(databases.db1.clone());
+        let db2 = web::Data::new(databases.db2.clone());
+        let cross = web::Data::new(databases.cross.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(crate::http::log_requests))
                 .app_data(db1.clone())
                 .app_data(db2.clone())
+                .app_data(cross.clone())
                 .configure(crate::http::routes)
         })
         // In-flight requests get this long to finish after SIGTERM/SIGINT.

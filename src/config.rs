@@ -14,6 +14,8 @@ pub struct Settings {
     pub db2: DatabaseSettings,
     /// `RUN_MIGRATIONS`: apply pending migrations at start-up.
     pub run_migrations: bool,
+    /// `RECOVERY_INTERVAL_MS`: how often cross-database writes left in doubt are resolved.
+    pub recovery_interval: Duration,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
     /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
@@ -49,6 +51,7 @@ impl Settings {
             db2: env.database(2, "data/db2.sqlite")?,
             run_migrations: env.flag("RUN_MIGRATIONS", true)?,
             workers: env.optional_number("HTTP_WORKERS", 1, 1024)?,
+            recovery_interval: env.millis("RECOVERY_INTERVAL_MS", 10_000)?,
             faults: env.faults()?,
         })
     }

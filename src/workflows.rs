@@ -1,15 +1,16 @@
 //! Operations that span both databases. `orders.user_id` refers to `users.id` in the
 //! other database, where no SQL foreign key reaches, so the invariant "no order ever
 //! references a user that does not exist" is kept here, by locks and commit order
-//! (see [`crate::db::UnitOfWork`]).
+//! (see [`crate::db::write_holding`] and [`crate::db::CrossCommit`]).
 
-use crate::db::{self, Pool};
+use crate::db::{self, CrossCommit, DbError, Pool};
 use crate::domain::Id;
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
 use crate::users::{self, Db1, User};
 
-/// Writes an order for an existing user. The user is locked in db1 until the order is
+/// Writes an order for an existing user. Only db2 is written, so no two-phase commit
+/// is needed. The user is locked in db1 until the order is
 /// committed in db2, so a concurrent deletion either happens first (and the order is
 /// refused as `UnknownUser`) or waits and then deletes the new order with the user.
 pub async fn create_order(
@@ -17,27 +18,44 @@ pub async fn create_order(
     db2: &Pool<Db2>,
     new: NewOrder,
 ) -> Result<Order, AppError> {
-    db::write_both(db1, db2, move |unit| {
-        if !users::lock_existing(&mut unit.referenced, new.user_id)? {
+    db::write_holding(db1, db2, move |users_session, orders_session| {
+        if !users::lock_existing(users_session, new.user_id)? {
             return Err(AppError::UnknownUser(new.user_id.get()));
         }
-        Ok(orders::insert(&mut unit.referencing, &new)?)
+        Ok(orders::insert(orders_session, &new)?)
     })
     .await
 }
 
-/// Deletes a user and all of their orders. The user's row is locked by the deletion
-/// before the orders go, so no order can be added in between; the orders are committed
-/// first, so a failure leaves the user intact.
-pub async fn delete_user(db1: &Pool<Db1>, db2: &Pool<Db2>, id: Id) -> Result<(), AppError> {
-    db::write_both(db1, db2, move |unit| {
-        if !users::delete(&mut unit.referenced, id)? {
-            return Err(AppError::NotFound(format!("user {id} not found")));
-        }
-        orders::delete_for_user(&mut unit.referencing, id)?;
-        Ok(())
-    })
-    .await
+/// Deletes a user and all of their orders, both or neither, even across a crash. The
+/// user's row is locked by the deletion before the orders go, so no order can be added
+/// in between.
+pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), AppError> {
+    cross
+        .write(move |unit| {
+            if !users::delete(&mut unit.referenced, id)? {
+                return Err(AppError::NotFound(format!("user {id} not found")));
+            }
+            unit.redo_referenced(format!("{DELETE_USER}{id}"));
+            orders::delete_for_user(&mut unit.referencing, id)?;
+            Ok(())
+        })
+        .await
+}
+
+const DELETE_USER: &str = "delete_user:";
+
+/// Applies again the db1 part of a cross-database write whose db1 commit was lost
+/// (db1 on SQLite, which cannot prepare). Idempotent: ids are never reused.
+pub fn redo_on_users(session: &mut users::Session, redo: &str) -> Result<(), DbError> {
+    let id = redo
+        .strip_prefix(DELETE_USER)
+        .and_then(|id| Id::parse(id).ok())
+        .ok_or_else(|| DbError::Other {
+            database: "db1",
+            cause: format!("unknown redo record `{redo}`"),
+        })?;
+    users::delete(session, id).map(drop)
 }
 
 /// A user with their newest orders and the totals of all of them.

@@ -138,7 +138,7 @@ pub struct ConnectError(String);
 /// An r2d2 manager that picks the backend by URL scheme. Diesel's own manager for a
 /// `MultiConnection` tries every backend in turn and so reports only "invalid connection
 /// url" when a PostgreSQL server is down; this one keeps libpq's real error.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Manager {
     url: DatabaseUrl,
     options: ConnectionOptions,
@@ -147,6 +147,11 @@ pub(crate) struct Manager {
 impl Manager {
     pub(crate) fn new(url: DatabaseUrl, options: ConnectionOptions) -> Self {
         Self { url, options }
+    }
+
+    /// A connection outside the pool, set up like the pool's.
+    pub(crate) fn open(&self) -> Result<AnyConnection, ConnectError> {
+        r2d2::ManageConnection::connect(self)
     }
 }
 

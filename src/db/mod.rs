@@ -1,8 +1,10 @@
 //! The reusable database layer: typed pools, the session guard, the blocking runner,
-//! migrations and fault points. Nothing in here knows about users or orders; a database
+//! migrations, cross-database commit and fault points. Nothing in here knows about users or orders; a database
 //! is identified only by a type implementing [`Database`].
 
 mod connection;
+mod cross_commit;
+mod decisions;
 mod error;
 pub mod fault;
 mod migrations;
@@ -17,7 +19,8 @@ pub use migrations::run_migrations;
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};
 pub use session::{Access, Session};
-pub use unit_of_work::{write_both, UnitOfWork};
+pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
+pub use unit_of_work::write_holding;
 
 use diesel_migrations::EmbeddedMigrations;
 

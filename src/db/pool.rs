@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::connection::Manager;
 use super::fault::Faults;
-use super::{Access, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session};
+use super::{Access, AnyConnection, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session};
 
 /// Sizing and timeouts of one database's pool.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct Pool<D: Database> {
     inner: r2d2::Pool<Manager>,
     backend: Backend,
     faults: Faults,
+    /// Opens connections outside the pool, set up like the pool's.
+    opener: std::sync::Arc<Manager>,
     _database: PhantomData<fn() -> D>,
 }
 
@@ -37,6 +39,7 @@ impl<D: Database> Clone for Pool<D> {
             inner: self.inner.clone(),
             backend: self.backend,
             faults: self.faults.clone(),
+            opener: self.opener.clone(),
             _database: PhantomData,
         }
     }
@@ -62,11 +65,12 @@ impl<D: Database> Pool<D> {
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
             .connection_timeout(settings.checkout_timeout)
             .error_handler(Box::new(ConnectionErrorLog(D::NAME)))
-            .build_unchecked(manager);
+            .build_unchecked(manager.clone());
         let pool = Self {
             inner,
             backend: url.backend(),
             faults,
+            opener: std::sync::Arc::new(manager),
             _database: PhantomData,
         };
         pool.inner
@@ -77,6 +81,27 @@ impl<D: Database> Pool<D> {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A connection with no transaction begun, for statements that must run outside
+    /// one (`COMMIT PREPARED`). Blocks.
+    pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        self.inner.get().map_err(|e| DbError::Unavailable {
+            database: D::NAME,
+            cause: e.to_string(),
+        })
+    }
+
+    /// A connection of its own, outside the pool, for as long as the caller keeps it.
+    pub(crate) fn open_dedicated(&self) -> Result<AnyConnection, DbError> {
+        self.opener.open().map_err(|e| DbError::Unavailable {
+            database: D::NAME,
+            cause: e.to_string(),
+        })
     }
 
     /// Takes a connection and begins a transaction on it. Blocks: call it on a blocking

@@ -84,6 +84,19 @@ impl<D: Database> Session<D> {
         Transactions::commit_transaction(&mut self.conn).map_err(Self::error)
     }
 
+    /// Phase one of two-phase commit (PostgreSQL only): `PREPARE TRANSACTION gid`. The
+    /// transaction then belongs to the server, not to this connection: its locks stay
+    /// held until `COMMIT PREPARED` or `ROLLBACK PREPARED` (from any connection), and the
+    /// connection itself is idle again, so dropping the session rolls nothing back.
+    pub(crate) fn prepare(&mut self, gid: &str) -> Result<(), DbError> {
+        use diesel::RunQueryDsl;
+        debug_assert!(gid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));
+        diesel::sql_query(format!("PREPARE TRANSACTION '{gid}'"))
+            .execute(self.connection())
+            .map(drop)
+            .map_err(Self::error)
+    }
+
     /// Rolls back now, reporting a failure instead of only logging it.
     pub fn rollback(mut self) -> Result<(), DbError> {
         Transactions::rollback_transaction(&mut self.conn).map_err(Self::error)

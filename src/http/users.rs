@@ -3,7 +3,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
-use crate::db::{self, Pool};
+use crate::db::{self, CrossCommit, Pool};
 use crate::domain::{Email, Text};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
@@ -127,13 +127,9 @@ async fn update(
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
 
-async fn delete(
-    db1: web::Data<Pool<Db1>>,
-    db2: web::Data<Pool<Db2>>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+async fn delete(cross: web::Data<CrossCommit<Db1, Db2>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = path_id(&id)?;
-    workflows::delete_user(&db1, &db2, id).await?;
+    workflows::delete_user(&cross, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,0 +1,89 @@
+//! The `multidb_decisions` table that both databases' migrations create: the durable
+//! record of a cross-database commit decision (see `cross_commit.rs`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{Database, DbError, Session};
+
+diesel::table! {
+    multidb_decisions (gid) {
+        gid -> Text,
+        outcome -> Text,
+        redo -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+pub const COMMIT: &str = "commit";
+pub const ABORT: &str = "abort";
+
+const DECISION: (multidb_decisions::gid, multidb_decisions::outcome, multidb_decisions::redo) =
+    (multidb_decisions::gid, multidb_decisions::outcome, multidb_decisions::redo);
+
+#[derive(Debug, Clone, Queryable)]
+pub struct Decision {
+    pub gid: String,
+    pub outcome: String,
+    pub redo: Option<String>,
+}
+
+fn now() -> NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Writes a decision; a decision already recorded for `gid` is a [`DbError::Conflict`].
+pub fn record<D: Database>(
+    session: &mut Session<D>,
+    gid: &str,
+    outcome: &str,
+    redo: Option<&str>,
+) -> Result<(), DbError> {
+    diesel::insert_into(multidb_decisions::table)
+        .values((
+            multidb_decisions::gid.eq(gid),
+            multidb_decisions::outcome.eq(outcome),
+            multidb_decisions::redo.eq(redo),
+            multidb_decisions::created_at.eq(now()),
+        ))
+        .execute(session.connection())
+        .map(drop)
+        .map_err(Session::<D>::error)
+}
+
+pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<Decision>, DbError> {
+    multidb_decisions::table
+        .find(gid)
+        .select(DECISION)
+        .first(session.connection())
+        .optional()
+        .map_err(Session::<D>::error)
+}
+
+/// Decisions that carry work to redo, oldest first.
+pub fn with_redo<D: Database>(session: &mut Session<D>) -> Result<Vec<Decision>, DbError> {
+    multidb_decisions::table
+        .filter(multidb_decisions::redo.is_not_null())
+        .order(multidb_decisions::created_at.asc())
+        .select(DECISION)
+        .load(session.connection())
+        .map_err(Session::<D>::error)
+}
+
+/// Decisions older than `before` without work to redo.
+pub fn settled_before<D: Database>(session: &mut Session<D>, before: NaiveDateTime) -> Result<Vec<String>, DbError> {
+    multidb_decisions::table
+        .filter(multidb_decisions::redo.is_null())
+        .filter(multidb_decisions::created_at.lt(before))
+        .select(multidb_decisions::gid)
+        .load(session.connection())
+        .map_err(Session::<D>::error)
+}
+
+pub fn forget<D: Database>(session: &mut Session<D>, gid: &str) -> Result<(), DbError> {
+    diesel::delete(multidb_decisions::table.find(gid))
+        .execute(session.connection())
+        .map(drop)
+        .map_err(Session::<D>::error)
+}
