@@ -33,6 +33,14 @@ impl fmt::Display for Id {
 }
 
 /// A page size: 1–500, 50 when not given.
+///
+/// ```
+/// use multidb::domain::Limit;
+///
+/// assert_eq!(Limit::parse(None).unwrap().get(), 50);
+/// assert_eq!(Limit::parse(Some("500")).unwrap().get(), 500);
+/// assert!(Limit::parse(Some("0")).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(u16);
 

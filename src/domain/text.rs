@@ -2,6 +2,14 @@ use std::fmt;
 
 /// A trimmed, lower-cased email address: 3–254 characters, exactly one `@` with text on
 /// both sides, no whitespace. Lower-casing makes uniqueness case-insensitive.
+///
+/// ```
+/// use multidb::domain::Email;
+///
+/// assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+/// assert!(Email::parse("ada@@example.com").is_err());
+/// assert!(Email::parse("ada lovelace@example.com").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
