@@ -130,13 +130,6 @@ pub struct Recovery {
     pub skipped_live: usize,
 }
 
-/// How a decision attempt failed: before B's commit was sent (nothing is decided) or
-/// during it (the outcome is unknown until recovery reads the decision table).
-enum DecisionFailure {
-    Undecided(DbError),
-    Uncertain(DbError),
-}
-
 impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Sets up the coordinator and checks that `A` can take part. Blocks.
     pub fn new(a: Pool<A>, b: Pool<B>, redo: RedoFn<A>) -> Result<Self, DbError> {
@@ -224,22 +217,20 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 cause: "a unit of work wrote to a database that cannot prepare without giving a redo".into(),
             })?)
         };
-        let decided = self
-            .hit("after_prepare")
-            .map_err(DecisionFailure::Undecided)
-            .and_then(|()| decide(referencing, &gid, redo.as_deref()));
-        match decided {
-            Ok(()) => {}
-            Err(DecisionFailure::Undecided(error)) => {
-                if prepared {
-                    self.finish_prepared(&gid, ABORT);
-                }
-                return Err(error);
-            }
-            Err(DecisionFailure::Uncertain(error)) => {
-                log::warn!("{gid}: outcome unknown until recovery: {error}");
-                return Err(error);
-            }
+        // From here until the decision, every way out — an error, an injected fault, a
+        // panic — must settle the prepared transaction, or it would keep its locks.
+        let in_doubt = prepared.then(|| InDoubt {
+            coordinator: self,
+            gid: &gid,
+        });
+        self.hit("after_prepare")?;
+        if let Err(error) = decide(referencing, &gid, redo.as_deref()) {
+            // `in_doubt` settles A by whatever B holds: nothing, or (if B's commit
+            // failed only on the way back) the decision to commit.
+            return Err(error);
+        }
+        if let Some(in_doubt) = in_doubt {
+            in_doubt.decided();
         }
         self.hit("after_decision")?;
 
@@ -269,13 +260,13 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     fn redo(&self, redo: &str) -> Result<(), DbError> {
-        let mut session = self.a.begin(Access::Write)?;
+        let mut session = self.a.begin_internal(Access::Write)?;
         (self.shared.redo)(&mut session, redo)?;
         session.commit()
     }
 
     fn forget(&self, gid: &str) -> Result<(), DbError> {
-        let mut session = self.b.begin(Access::Write)?;
+        let mut session = self.b.begin_internal(Access::Write)?;
         decisions::forget(&mut session, gid)?;
         session.commit()
     }
@@ -293,11 +284,18 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         }
     }
 
+    /// Commits or rolls back the prepared transaction `gid` by its decision.
+    fn resolve(&self, gid: &str) -> Result<&'static str, DbError> {
+        let outcome = if self.decision_or_abort(gid)? == COMMIT { COMMIT } else { ABORT };
+        self.finish_prepared(gid, outcome);
+        Ok(outcome)
+    }
+
     /// The decision for `gid`, claiming "abort" if none was recorded: the coordinator's
     /// own insert of "commit" then fails on the primary key, so both agree.
     fn decision_or_abort(&self, gid: &str) -> Result<String, DbError> {
         for _ in 0..2 {
-            let mut session = self.b.begin(Access::Write)?;
+            let mut session = self.b.begin_internal(Access::Write)?;
             if let Some(decision) = decisions::find(&mut session, gid)? {
                 return Ok(decision.outcome);
             }
@@ -351,9 +349,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                         report.skipped_live += 1;
                         continue;
                     }
-                    let outcome = self.decision_or_abort(gid)?;
-                    self.finish_prepared(gid, &outcome);
-                    if outcome == COMMIT {
+                    if self.resolve(gid)? == COMMIT {
                         report.committed += 1;
                     } else {
                         report.rolled_back += 1;
@@ -363,7 +359,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
             Backend::Sqlite => {
                 let pending = {
-                    let mut session = self.b.begin(Access::Read)?;
+                    let mut session = self.b.begin_internal(Access::Read)?;
                     decisions::with_redo(&mut session)?
                 };
                 for decision in pending {
@@ -422,7 +418,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Deletes decisions without redo that are old and whose transaction is finished.
     fn clean_settled(&self, still_prepared: &[String]) -> Result<(), DbError> {
         let before = chrono::Utc::now().naive_utc() - SETTLED_DECISIONS_KEPT;
-        let mut session = self.b.begin(Access::Write)?;
+        let mut session = self.b.begin_internal(Access::Write)?;
         for gid in decisions::settled_before(&mut session, before)? {
             if !still_prepared.contains(&gid) {
                 decisions::forget(&mut session, &gid)?;
@@ -451,13 +447,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 }
 
 /// Writes the decision into B's transaction and commits it: the commit point.
-fn decide<B: Database>(mut referencing: Session<B>, gid: &str, redo: Option<&str>) -> Result<(), DecisionFailure> {
-    decisions::record(&mut referencing, gid, COMMIT, redo).map_err(DecisionFailure::Undecided)?;
-    referencing.commit().map_err(|error| match error {
-        // Faults injected before the commit statement leave nothing decided.
-        DbError::Injected(_) => DecisionFailure::Undecided(error),
-        error => DecisionFailure::Uncertain(error),
-    })
+fn decide<B: Database>(mut referencing: Session<B>, gid: &str, redo: Option<&str>) -> Result<(), DbError> {
+    decisions::record(&mut referencing, gid, COMMIT, redo)?;
+    referencing.commit()
 }
 
 fn run_outside_transaction(conn: &mut AnyConnection, sql: &str) -> Result<(), DbError> {
@@ -494,6 +486,28 @@ fn max_prepared_transactions_refusal<A: Database>(a: &Pool<A>) -> Result<Option<
             A::NAME
         )
     }))
+}
+
+/// A prepared transaction whose decision is not known to be written: settled by the
+/// decision table when dropped, unless [`InDoubt::decided`] was called.
+struct InDoubt<'a, A: Database, B: Database> {
+    coordinator: &'a CrossCommit<A, B>,
+    gid: &'a str,
+}
+
+impl<A: Database, B: Database> InDoubt<'_, A, B> {
+    fn decided(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl<A: Database, B: Database> Drop for InDoubt<'_, A, B> {
+    fn drop(&mut self) {
+        match self.coordinator.resolve(self.gid) {
+            Ok(outcome) => log::info!("{}: settled after a failure: {outcome}", self.gid),
+            Err(error) => log::warn!("{}: left in doubt for recovery: {error}", self.gid),
+        }
+    }
 }
 
 /// Marks a gid as being committed by this process, so that recovery leaves it alone.

@@ -114,6 +114,13 @@ impl<D: Database> Pool<D> {
         Session::begin(conn, access, self.faults.clone())
     }
 
+    /// A session for the database layer's own bookkeeping (decisions, recovery): no
+    /// fault point fires in it, since it may run while unwinding from one. Blocks.
+    pub(crate) fn begin_internal(&self, access: Access) -> Result<Session<D>, DbError> {
+        let conn = self.connection()?;
+        Session::begin(conn, access, Faults::none())
+    }
+
     /// Checks that a connection can be had and answers within `timeout`. Blocks.
     pub fn ping(&self, timeout: Duration) -> Result<(), DbError> {
         use diesel::connection::SimpleConnection;

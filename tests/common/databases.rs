@@ -166,10 +166,41 @@ impl Storage {
 
     pub fn remove(self, _databases: &mut Databases) {
         for name in &self.postgres {
+            // A prepared transaction would keep DROP DATABASE from succeeding.
+            for gid in prepared_transactions(name) {
+                execute_in(name, &format!("ROLLBACK PREPARED '{gid}'"));
+            }
             admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
         let _ = std::fs::remove_dir_all(&self.directory);
     }
+}
+
+#[derive(QueryableByName)]
+struct Gid {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    gid: String,
+}
+
+fn connect_to(database: &str) -> PgConnection {
+    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+    PgConnection::establish(&postgres_url_for(&admin_url, database)).expect("connect to a test database")
+}
+
+/// Prepared transactions left in a test database.
+pub fn prepared_transactions(database: &str) -> Vec<String> {
+    diesel::sql_query("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
+        .load::<Gid>(&mut connect_to(database))
+        .expect("list prepared transactions")
+        .into_iter()
+        .map(|row| row.gid)
+        .collect()
+}
+
+pub fn execute_in(database: &str, sql: &str) {
+    connect_to(database)
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[derive(QueryableByName)]
