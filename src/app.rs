@@ -35,10 +35,18 @@ impl Databases {
             migrate(&db2)?;
         }
         let cross = CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::redo_on_users)
-            .map_err(|e| StartupError(format!("cross-database commit: {}", one_line(&e.to_string()))))?;
-        cross
-            .recover()
-            .map_err(|e| StartupError(format!("recovery of cross-database writes: {}", one_line(&e.to_string()))))?;
+            .map_err(|e| {
+                StartupError(format!(
+                    "cross-database commit: {}",
+                    one_line(&e.to_string())
+                ))
+            })?;
+        cross.recover().map_err(|e| {
+            StartupError(format!(
+                "recovery of cross-database writes: {}",
+                one_line(&e.to_string())
+            ))
+        })?;
         Ok(Self { db1, db2, cross })
     }
 }
@@ -89,7 +97,9 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?;
 
-        databases.cross.spawn_periodic_recovery(settings.recovery_interval);
+        databases
+            .cross
+            .spawn_periodic_recovery(settings.recovery_interval);
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
         let cross = web::Data::new(databases.cross.clone());

@@ -100,7 +100,9 @@ struct Shared<A: Database> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(QueryableByName)]
@@ -224,19 +226,22 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             gid: &gid,
         });
         self.hit("after_prepare")?;
-        if let Err(error) = decide(referencing, &gid, redo.as_deref()) {
-            // `in_doubt` settles A by whatever B holds: nothing, or (if B's commit
-            // failed only on the way back) the decision to commit.
-            return Err(error);
-        }
+        // On failure `in_doubt` settles A by whatever B holds: nothing, or (if B's
+        // commit failed only on the way back) the decision to commit.
+        decide(referencing, &gid, redo.as_deref())?;
         if let Some(in_doubt) = in_doubt {
             in_doubt.decided();
         }
         self.hit("after_decision")?;
 
         if prepared {
-            if let Err(error) = run_outside_transaction(referenced.connection(), &format!("COMMIT PREPARED '{gid}'")) {
-                log::warn!("{gid}: decided, but COMMIT PREPARED failed; recovery will finish it: {error}");
+            if let Err(error) = run_outside_transaction(
+                referenced.connection(),
+                &format!("COMMIT PREPARED '{gid}'"),
+            ) {
+                log::warn!(
+                    "{gid}: decided, but COMMIT PREPARED failed; recovery will finish it: {error}"
+                );
             }
         } else {
             self.complete_unprepared(referenced, &gid, redo.as_deref().unwrap_or_default());
@@ -248,7 +253,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// deletes the decision. Failures are left to recovery: the outcome is decided.
     fn complete_unprepared(&self, referenced: Session<A>, gid: &str, redo: &str) {
         if let Err(error) = referenced.commit() {
-            log::warn!("{gid}: decided, but {} did not commit; redoing: {error}", A::NAME);
+            log::warn!(
+                "{gid}: decided, but {} did not commit; redoing: {error}",
+                A::NAME
+            );
             if let Err(error) = self.redo(redo) {
                 log::warn!("{gid}: redo failed; recovery will retry it: {error}");
                 return;
@@ -274,11 +282,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// `COMMIT PREPARED` or `ROLLBACK PREPARED` from any connection of A; a transaction
     /// that is no longer there was finished by someone else.
     fn finish_prepared(&self, gid: &str, outcome: &str) {
-        let verb = if outcome == COMMIT { "COMMIT" } else { "ROLLBACK" };
-        let finished = self
-            .a
-            .connection()
-            .and_then(|mut conn| run_outside_transaction(&mut conn, &format!("{verb} PREPARED '{gid}'")));
+        let verb = if outcome == COMMIT {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let finished = self.a.connection().and_then(|mut conn| {
+            run_outside_transaction(&mut conn, &format!("{verb} PREPARED '{gid}'"))
+        });
         if let Err(error) = finished {
             log::warn!("{gid}: {verb} PREPARED failed; recovery will retry it: {error}");
         }
@@ -286,7 +297,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Commits or rolls back the prepared transaction `gid` by its decision.
     fn resolve(&self, gid: &str) -> Result<&'static str, DbError> {
-        let outcome = if self.decision_or_abort(gid)? == COMMIT { COMMIT } else { ABORT };
+        let outcome = if self.decision_or_abort(gid)? == COMMIT {
+            COMMIT
+        } else {
+            ABORT
+        };
         self.finish_prepared(gid, outcome);
         Ok(outcome)
     }
@@ -328,7 +343,12 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         }
         let mut conn = self.a.open_dedicated()?;
         loop {
-            let instance = i32::from_ne_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or_default()).abs();
+            let instance = i32::from_ne_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..4]
+                    .try_into()
+                    .unwrap_or_default(),
+            )
+            .abs();
             if try_advisory_lock(&mut conn, instance)? {
                 *lock(&self.shared.instance) = instance;
                 *liveness = Some(conn);
@@ -447,7 +467,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 }
 
 /// Writes the decision into B's transaction and commits it: the commit point.
-fn decide<B: Database>(mut referencing: Session<B>, gid: &str, redo: Option<&str>) -> Result<(), DbError> {
+fn decide<B: Database>(
+    mut referencing: Session<B>,
+    gid: &str,
+    redo: Option<&str>,
+) -> Result<(), DbError> {
     decisions::record(&mut referencing, gid, COMMIT, redo)?;
     referencing.commit()
 }

@@ -18,8 +18,15 @@ diesel::table! {
 pub const COMMIT: &str = "commit";
 pub const ABORT: &str = "abort";
 
-const DECISION: (multidb_decisions::gid, multidb_decisions::outcome, multidb_decisions::redo) =
-    (multidb_decisions::gid, multidb_decisions::outcome, multidb_decisions::redo);
+const DECISION: (
+    multidb_decisions::gid,
+    multidb_decisions::outcome,
+    multidb_decisions::redo,
+) = (
+    multidb_decisions::gid,
+    multidb_decisions::outcome,
+    multidb_decisions::redo,
+);
 
 #[derive(Debug, Clone, Queryable)]
 pub struct Decision {
@@ -72,7 +79,10 @@ pub fn with_redo<D: Database>(session: &mut Session<D>) -> Result<Vec<Decision>,
 }
 
 /// Decisions older than `before` without work to redo.
-pub fn settled_before<D: Database>(session: &mut Session<D>, before: NaiveDateTime) -> Result<Vec<String>, DbError> {
+pub fn settled_before<D: Database>(
+    session: &mut Session<D>,
+    before: NaiveDateTime,
+) -> Result<Vec<String>, DbError> {
     multidb_decisions::table
         .filter(multidb_decisions::redo.is_null())
         .filter(multidb_decisions::created_at.lt(before))

@@ -12,6 +12,9 @@ pub enum FaultAction {
     Panic,
     /// Wait this many milliseconds, then go on: a slow step, for in-flight tests.
     Sleep(u64),
+    /// Announce the point on stderr (`multidb fault pause: <point>`) and stop there,
+    /// for a test to kill the process at exactly that step.
+    Pause,
 }
 
 /// The armed fault points of one application, shared by its pools. Tests arm and
@@ -48,7 +51,7 @@ impl Faults {
             .clear();
     }
 
-    /// Parses `point=error,point=panic,point=sleep:500` (the `MULTIDB_FAULTS` variable).
+    /// Parses `point=error,point=panic,point=pause,point=sleep:500` (the `MULTIDB_FAULTS` variable).
     #[cfg(feature = "fault-injection")]
     pub fn parse(spec: &str) -> Result<Self, String> {
         let faults = Self::none();
@@ -59,6 +62,7 @@ impl Faults {
             let action = match action.trim() {
                 "error" => FaultAction::Error,
                 "panic" => FaultAction::Panic,
+                "pause" => FaultAction::Pause,
                 other => match other.strip_prefix("sleep:").map(str::parse) {
                     Some(Ok(millis)) => FaultAction::Sleep(millis),
                     _ => return Err(format!("unknown fault action `{other}`")),
@@ -91,6 +95,12 @@ impl Faults {
                     FaultAction::Panic => panic!("fault injected at {database}.{step}"),
                     FaultAction::Sleep(millis) => {
                         std::thread::sleep(std::time::Duration::from_millis(millis))
+                    }
+                    FaultAction::Pause => {
+                        eprintln!("multidb fault pause: {database}.{step}");
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        }
                     }
                 }
             }

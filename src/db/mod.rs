@@ -14,12 +14,12 @@ mod session;
 mod unit_of_work;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
+pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
 pub use error::DbError;
 pub use migrations::run_migrations;
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};
 pub use session::{Access, Session};
-pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
 pub use unit_of_work::write_holding;
 
 use diesel_migrations::EmbeddedMigrations;

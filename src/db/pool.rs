@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use super::connection::Manager;
 use super::fault::Faults;
-use super::{Access, AnyConnection, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session};
+use super::{
+    Access, AnyConnection, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session,
+};
 
 /// Sizing and timeouts of one database's pool.
 #[derive(Debug, Clone)]

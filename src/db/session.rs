@@ -90,7 +90,9 @@ impl<D: Database> Session<D> {
     /// connection itself is idle again, so dropping the session rolls nothing back.
     pub(crate) fn prepare(&mut self, gid: &str) -> Result<(), DbError> {
         use diesel::RunQueryDsl;
-        debug_assert!(gid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));
+        debug_assert!(gid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));
         diesel::sql_query(format!("PREPARE TRANSACTION '{gid}'"))
             .execute(self.connection())
             .map(drop)

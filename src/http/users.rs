@@ -127,7 +127,10 @@ async fn update(
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
 
-async fn delete(cross: web::Data<CrossCommit<Db1, Db2>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn delete(
+    cross: web::Data<CrossCommit<Db1, Db2>>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id = path_id(&id)?;
     workflows::delete_user(&cross, id).await?;
     Ok(HttpResponse::NoContent().finish())

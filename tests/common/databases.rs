@@ -41,6 +41,14 @@ impl Stack {
         })
     }
 
+    /// SQLite users with PostgreSQL orders.
+    pub fn sqlite_postgres() -> Option<Self> {
+        postgres_admin_url().map(|_| Self {
+            db1: Backend::Sqlite,
+            db2: Backend::Postgres,
+        })
+    }
+
     /// PostgreSQL users with SQLite orders.
     pub fn mixed() -> Option<Self> {
         postgres_admin_url().map(|_| Self {
@@ -153,6 +161,15 @@ impl Storage {
         }
     }
 
+    /// The URL as given to the service, password included.
+    pub fn raw_url(&self, n: u8) -> &str {
+        &self.urls[usize::from(n - 1)]
+    }
+
+    pub fn postgres_names(&self) -> &[String] {
+        &self.postgres
+    }
+
     pub fn url(&self, n: u8) -> DatabaseUrl {
         DatabaseUrl::parse(&self.urls[usize::from(n - 1)]).expect("test database URL")
     }
@@ -164,7 +181,7 @@ impl Storage {
             .then(|| url.rsplit('/').next().unwrap_or("").to_owned())
     }
 
-    pub fn remove(self, _databases: &mut Databases) {
+    pub fn remove(self) {
         for name in &self.postgres {
             // A prepared transaction would keep DROP DATABASE from succeeding.
             for gid in prepared_transactions(name) {
@@ -184,7 +201,8 @@ struct Gid {
 
 fn connect_to(database: &str) -> PgConnection {
     let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
-    PgConnection::establish(&postgres_url_for(&admin_url, database)).expect("connect to a test database")
+    PgConnection::establish(&postgres_url_for(&admin_url, database))
+        .expect("connect to a test database")
 }
 
 /// Prepared transactions left in a test database.

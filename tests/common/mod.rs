@@ -2,11 +2,16 @@
 //! fresh databases of the chosen backends, and talks to it over HTTP.
 #![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a part of the harness
 
+mod child;
 mod client;
 mod databases;
 
+pub use child::ChildServer;
 pub use client::Response;
-pub use databases::{admin_execute, postgres_admin_url, Backend, Stack};
+pub use databases::{
+    admin_execute, postgres_admin_url, postgres_url_for, prepared_transactions, Backend, Stack,
+    Storage,
+};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -202,7 +207,7 @@ impl Drop for TestApp {
             let _ = server.join();
         }
         if let Some(storage) = self.storage.take() {
-            storage.remove(&mut self.databases);
+            storage.remove();
         }
     }
 }

@@ -1,0 +1,110 @@
+//! The real binary as a child process, for tests that kill it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::client::{send, Response};
+
+/// A server process on a free port; killed (SIGKILL) when dropped.
+pub struct ChildServer {
+    child: Child,
+    base: String,
+    stderr: mpsc::Receiver<String>,
+    agent: ureq::Agent,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+impl ChildServer {
+    /// Starts the binary with `env` and waits until `/health` answers 200.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_multidb"));
+        command
+            .env("BIND_ADDRESS", &address)
+            .env("RUST_LOG", "warn")
+            .env("HTTP_WORKERS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start the server");
+        let (lines, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("[server] {line}");
+                let _ = lines.send(line);
+            }
+        });
+        let server = Self {
+            child,
+            base: format!("http://{address}"),
+            stderr,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+        };
+        let ready = (0..400).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            server
+                .agent
+                .get(&format!("{}/health", server.base))
+                .call()
+                .is_ok()
+        });
+        assert!(ready, "the server did not come up");
+        server
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
+        let body = body.map(|json| ("application/json", json.to_string().into_bytes()));
+        send(&self.agent, method, &format!("{}{path}", self.base), body)
+    }
+
+    /// Sends a request that is expected never to be answered (the server dies first).
+    pub fn request_in_background(&self, method: &str, path: &str) -> std::thread::JoinHandle<()> {
+        let (agent, url, method) = (
+            self.agent.clone(),
+            format!("{}{path}", self.base),
+            method.to_owned(),
+        );
+        std::thread::spawn(move || {
+            let _ = agent.request(&method, &url).call();
+        })
+    }
+
+    /// Waits until the server writes a stderr line containing `needle`.
+    pub fn wait_for_stderr(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// `kill -9`: no destructor, no shutdown, no flush runs in the server.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,225 @@
+//! Cross-database writes are all-or-nothing even when the process is killed (`kill -9`)
+//! at any step of the commit protocol: after a restart, both databases show all of the
+//! write or none of it, and no prepared transaction is left behind.
+
+mod common;
+
+use common::{prepared_transactions, ChildServer, Stack, Storage};
+use serde_json::json;
+
+/// The protocol's steps, in order, and whether a crash there must end with the write
+/// done (the decision record is the commit point).
+const AFTER_WORK: (&str, bool) = ("after_work", false);
+const AFTER_PREPARE: (&str, bool) = ("after_prepare", false);
+const AFTER_DECISION: (&str, bool) = ("after_decision", true);
+const AFTER_COMMIT: (&str, bool) = ("after_commit", true);
+
+fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL_1", storage.raw_url(1).to_owned()),
+        ("DATABASE_URL_2", storage.raw_url(2).to_owned()),
+    ]
+}
+
+fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
+    let mut env = environment(storage);
+    if let Some(faults) = faults {
+        env.push(("MULTIDB_FAULTS", faults.to_owned()));
+    }
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    ChildServer::start(&env)
+}
+
+fn create(server: &ChildServer, path: &str, body: serde_json::Value) -> i64 {
+    let response = server.request("POST", path, Some(body));
+    assert_eq!(response.status, 201, "{}", response.text);
+    response.body["id"].as_i64().unwrap()
+}
+
+fn order_count(server: &ChildServer, user: i64) -> usize {
+    let response = server.request("GET", &format!("/orders?user_id={user}"), None);
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.body["items"].as_array().unwrap().len()
+}
+
+/// Kills the server while it deletes a user with two orders, stopped at `point`.
+fn deleting_a_user_survives_a_crash(stack: Stack, (point, committed): (&str, bool)) {
+    let storage = Storage::create(stack);
+    let server = start(&storage, Some(&format!("uow.{point}=pause")));
+    let doomed = create(
+        &server,
+        "/users",
+        json!({"email": "doomed@example.com", "name": "Doomed"}),
+    );
+    let bystander = create(
+        &server,
+        "/users",
+        json!({"email": "stays@example.com", "name": "Stays"}),
+    );
+    for user in [doomed, doomed, bystander] {
+        create(
+            &server,
+            "/orders",
+            json!({"user_id": user, "item": "x", "quantity": 1, "amount_cents": 1}),
+        );
+    }
+
+    let deletion = server.request_in_background("DELETE", &format!("/users/{doomed}"));
+    assert!(
+        server.wait_for_stderr(&format!("multidb fault pause: uow.{point}")),
+        "the deletion never reached {point}"
+    );
+    server.kill();
+    deletion.join().unwrap();
+
+    // The restart resolves what the crash left in doubt before it serves.
+    let server = start(&storage, None);
+    let user_status = server
+        .request("GET", &format!("/users/{doomed}"), None)
+        .status;
+    let orders_left = order_count(&server, doomed);
+    if committed {
+        assert_eq!(
+            (user_status, orders_left),
+            (404, 0),
+            "killed at {point}: the write must be complete"
+        );
+    } else {
+        assert_eq!(
+            (user_status, orders_left),
+            (200, 2),
+            "killed at {point}: the write must be undone"
+        );
+    }
+    assert_eq!(
+        server
+            .request("GET", &format!("/users/{bystander}"), None)
+            .status,
+        200
+    );
+    assert_eq!(order_count(&server, bystander), 1);
+    for database in storage.postgres_names() {
+        assert_eq!(
+            prepared_transactions(database),
+            Vec::<String>::new(),
+            "left prepared in {database}"
+        );
+    }
+    // And the service goes on writing to both databases.
+    let response = server.request("DELETE", &format!("/users/{bystander}"), None);
+    assert_eq!(response.status, 204, "{}", response.text);
+    assert_eq!(order_count(&server, bystander), 0);
+    drop(server);
+    storage.remove();
+}
+
+macro_rules! crash_at_every_step_on_every_stack {
+    ($($stack:ident => $make:expr),* $(,)?) => {
+        $(
+            mod $stack {
+                use super::*;
+
+                fn run(step: (&str, bool)) {
+                    let stack: Option<Stack> = $make;
+                    if let Some(stack) = stack {
+                        deleting_a_user_survives_a_crash(stack, step);
+                    }
+                }
+
+                #[test]
+                fn killed_after_the_work() {
+                    run(AFTER_WORK)
+                }
+
+                #[test]
+                fn killed_after_prepare() {
+                    run(AFTER_PREPARE)
+                }
+
+                #[test]
+                fn killed_after_the_decision() {
+                    run(AFTER_DECISION)
+                }
+
+                #[test]
+                fn killed_after_the_commit() {
+                    run(AFTER_COMMIT)
+                }
+            }
+        )*
+    };
+}
+
+crash_at_every_step_on_every_stack!(
+    sqlite => Some(Stack::sqlite()),
+    postgres => Stack::postgres(),
+    postgres_sqlite => Stack::mixed(),
+    sqlite_postgres => Stack::sqlite_postgres(),
+);
+
+/// A second instance on the same databases leaves the first one's prepared transaction
+/// alone while the first is alive, and resolves it once it is gone.
+#[test]
+fn an_instance_never_resolves_a_live_instances_transaction() {
+    let Some(stack) = Stack::postgres() else {
+        return;
+    };
+    let storage = Storage::create(stack);
+    let first = start(&storage, Some("uow.after_prepare=pause"));
+    let user = create(
+        &first,
+        "/users",
+        json!({"email": "held@example.com", "name": "Held"}),
+    );
+    create(
+        &first,
+        "/orders",
+        json!({"user_id": user, "item": "x", "quantity": 1, "amount_cents": 1}),
+    );
+    let deletion = first.request_in_background("DELETE", &format!("/users/{user}"));
+    assert!(first.wait_for_stderr("multidb fault pause: uow.after_prepare"));
+    let db1 = &storage.postgres_names()[0];
+    assert_eq!(prepared_transactions(db1).len(), 1);
+
+    let mut env = environment(&storage);
+    env.push(("RECOVERY_INTERVAL_MS", "100".into()));
+    env.push(("RUST_LOG", "multidb=info".into()));
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let second = ChildServer::start(&env);
+    assert!(
+        second.wait_for_stderr("skipped_live: 1"),
+        "the second instance never looked"
+    );
+    assert!(
+        second.wait_for_stderr("skipped_live: 1"),
+        "the second instance looked only once"
+    );
+    assert_eq!(
+        prepared_transactions(db1).len(),
+        1,
+        "a live instance's transaction was resolved"
+    );
+
+    first.kill();
+    deletion.join().unwrap();
+    assert!(
+        second.wait_for_stderr("rolled_back: 1"),
+        "the dead instance's transaction stayed in doubt"
+    );
+    assert_eq!(prepared_transactions(db1), Vec::<String>::new());
+    assert_eq!(
+        second
+            .request("GET", &format!("/users/{user}"), None)
+            .status,
+        200
+    );
+    assert_eq!(order_count(&second, user), 1);
+    drop(second);
+    storage.remove();
+}
