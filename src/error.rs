@@ -45,7 +45,7 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable { .. } => AppError::Unavailable {
+            DbError::Unavailable { .. } | DbError::ConnectionLost { .. } => AppError::Unavailable {
                 cause: error.to_string(),
             },
             // The only unique constraint the service has is on users' emails.

@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use common::{spawn_app, spawn_app_with, Stack};
-use multidb::db::Access;
+use multidb::db::Read;
 
 fn set_connections_allowed(database: &str, allowed: bool) {
     common::admin_execute(&format!(
@@ -69,7 +69,7 @@ fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: St
         .unwrap();
     app.create_order(user, "book", 1, 100);
 
-    let held = app.databases.db1.begin(Access::Read).unwrap();
+    let held = app.databases.db1.begin::<Read>().unwrap();
     let response = app.get(&format!("/users/{user}"));
     response.assert_error(503, "database_unavailable");
     assert_eq!(response.header("retry-after"), Some("1"));

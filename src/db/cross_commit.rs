@@ -41,7 +41,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Text};
 
 use super::decisions::{self, ABORT, COMMIT};
-use super::{blocking, Access, AnyConnection, Backend, Database, DbError, Pool, Session};
+use super::{blocking, AnyConnection, Backend, Database, DbError, Pool, Read, Session, Write};
 
 /// Prefix of every global transaction id this service creates.
 pub const GID_PREFIX: &str = "multidb";
@@ -177,8 +177,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 .into());
             }
             let mut unit = UnitOfWork {
-                referenced: coordinator.a.begin(Access::Write)?,
-                referencing: coordinator.b.begin(Access::Write)?,
+                referenced: coordinator.a.begin::<Write>()?,
+                referencing: coordinator.b.begin::<Write>()?,
                 redo: None,
             };
             let value = work(&mut unit)?;
@@ -268,13 +268,13 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     fn redo(&self, redo: &str) -> Result<(), DbError> {
-        let mut session = self.a.begin_internal(Access::Write)?;
+        let mut session = self.a.begin_internal::<Write>()?;
         (self.shared.redo)(&mut session, redo)?;
         session.commit()
     }
 
     fn forget(&self, gid: &str) -> Result<(), DbError> {
-        let mut session = self.b.begin_internal(Access::Write)?;
+        let mut session = self.b.begin_internal::<Write>()?;
         decisions::forget(&mut session, gid)?;
         session.commit()
     }
@@ -310,7 +310,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// own insert of "commit" then fails on the primary key, so both agree.
     fn decision_or_abort(&self, gid: &str) -> Result<String, DbError> {
         for _ in 0..2 {
-            let mut session = self.b.begin_internal(Access::Write)?;
+            let mut session = self.b.begin_internal::<Write>()?;
             if let Some(decision) = decisions::find(&mut session, gid)? {
                 return Ok(decision.outcome);
             }
@@ -379,7 +379,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
             Backend::Sqlite => {
                 let pending = {
-                    let mut session = self.b.begin_internal(Access::Read)?;
+                    let mut session = self.b.begin_internal::<Read>()?;
                     decisions::with_redo(&mut session)?
                 };
                 for decision in pending {
@@ -438,7 +438,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Deletes decisions without redo that are old and whose transaction is finished.
     fn clean_settled(&self, still_prepared: &[String]) -> Result<(), DbError> {
         let before = chrono::Utc::now().naive_utc() - SETTLED_DECISIONS_KEPT;
-        let mut session = self.b.begin_internal(Access::Write)?;
+        let mut session = self.b.begin_internal::<Write>()?;
         for gid in decisions::settled_before(&mut session, before)? {
             if !still_prepared.contains(&gid) {
                 decisions::forget(&mut session, &gid)?;

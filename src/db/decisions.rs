@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{Database, DbError, Session};
+use super::{Access, Database, DbError, Session};
 
 diesel::table! {
     multidb_decisions (gid) {
@@ -69,7 +69,9 @@ pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<D
 }
 
 /// Decisions that carry work to redo, oldest first.
-pub fn with_redo<D: Database>(session: &mut Session<D>) -> Result<Vec<Decision>, DbError> {
+pub fn with_redo<D: Database, A: Access>(
+    session: &mut Session<D, A>,
+) -> Result<Vec<Decision>, DbError> {
     multidb_decisions::table
         .filter(multidb_decisions::redo.is_not_null())
         .order(multidb_decisions::created_at.asc())

@@ -11,6 +11,13 @@ pub enum DbError {
         database: &'static str,
         cause: String,
     },
+    /// The connection was found dead (server restarted, backend terminated): another
+    /// connection may well work, so idempotent work is retried on one.
+    #[error("{database} connection lost: {cause}")]
+    ConnectionLost {
+        database: &'static str,
+        cause: String,
+    },
     /// A unique constraint was violated.
     #[error("unique constraint violated: {0}")]
     Conflict(String),
@@ -39,6 +46,12 @@ impl DbError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 DbError::Conflict(info.message().to_owned())
             }
+            DieselError::DatabaseError(kind, info) if is_connection_lost(kind, info.message()) => {
+                DbError::ConnectionLost {
+                    database,
+                    cause: error.to_string(),
+                }
+            }
             DieselError::DatabaseError(kind, info) if is_transient(kind, info.message()) => {
                 DbError::Unavailable {
                     database,
@@ -57,27 +70,39 @@ impl DbError {
     }
 }
 
-/// Errors that say "the database could not serve this now" rather than "this request
-/// is wrong": a lost connection, a serialization failure, a cancelled statement, a lock.
-fn is_transient(kind: &DatabaseErrorKind, message: &str) -> bool {
-    match kind {
-        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure => true,
-        _ => {
-            let message = message.to_ascii_lowercase();
-            [
-                "database is locked",
-                "database is busy",
-                "canceling statement due to statement timeout",
-                "terminating connection",
-                "server closed the connection",
-                "connection to server",
-                "no connection to the server",
-                "deadlock detected",
-            ]
-            .iter()
-            .any(|needle| message.contains(needle))
-        }
+/// Errors that mean the connection itself is gone.
+fn is_connection_lost(kind: &DatabaseErrorKind, message: &str) -> bool {
+    if matches!(kind, DatabaseErrorKind::ClosedConnection) {
+        return true;
     }
+    let message = message.to_ascii_lowercase();
+    [
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "could not receive data from server",
+        "could not send data to server",
+        "connection to server",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}
+
+/// Errors that say "the database could not serve this now" rather than "this request
+/// is wrong": a serialization failure or deadlock, a cancelled statement, a lock.
+fn is_transient(kind: &DatabaseErrorKind, message: &str) -> bool {
+    if matches!(kind, DatabaseErrorKind::SerializationFailure) {
+        return true;
+    }
+    let message = message.to_ascii_lowercase();
+    [
+        "database is locked",
+        "database is busy",
+        "canceling statement due to statement timeout",
+        "deadlock detected",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 #[cfg(test)]
@@ -94,7 +119,15 @@ mod tests {
             &DatabaseErrorKind::Unknown,
             "canceling statement due to statement timeout"
         ));
-        assert!(is_transient(&DatabaseErrorKind::ClosedConnection, ""));
+        assert!(is_connection_lost(&DatabaseErrorKind::ClosedConnection, ""));
+        assert!(is_connection_lost(
+            &DatabaseErrorKind::Unknown,
+            "terminating connection due to administrator command"
+        ));
+        assert!(!is_connection_lost(
+            &DatabaseErrorKind::Unknown,
+            "database is locked"
+        ));
         assert!(!is_transient(&DatabaseErrorKind::Unknown, "syntax error"));
     }
 }

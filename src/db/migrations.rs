@@ -1,7 +1,7 @@
 use diesel::connection::SimpleConnection;
 use diesel_migrations::MigrationHarness;
 
-use super::{Access, AnyConnection, Backend, Database, Pool};
+use super::{AnyConnection, Backend, Database, Pool, Write};
 
 /// Applies the pending migrations of database `D` in the dialect of its backend and
 /// returns the names of those applied. Blocks.
@@ -12,7 +12,7 @@ pub fn run_migrations<D: Database>(pool: &Pool<D>) -> Result<Vec<String>, String
     };
     // A write session: on SQLite it holds the write lock, so two instances starting
     // together do not both try to create the tables.
-    let mut session = pool.begin(Access::Write).map_err(|e| e.to_string())?;
+    let mut session = pool.begin::<Write>().map_err(|e| e.to_string())?;
     if let AnyConnection::Postgresql(pg) = session.connection() {
         // PostgreSQL takes no table lock before the first CREATE: serialize instances here.
         pg.batch_execute("SELECT pg_advisory_xact_lock(7251977001)")

@@ -19,7 +19,7 @@ pub use error::DbError;
 pub use migrations::run_migrations;
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};
-pub use session::{Access, Session};
+pub use session::{Access, Read, Session, Write};
 pub use unit_of_work::write_holding;
 
 use diesel_migrations::EmbeddedMigrations;

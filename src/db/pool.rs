@@ -66,6 +66,9 @@ impl<D: Database> Pool<D> {
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
             .connection_timeout(settings.checkout_timeout)
+            // No `SELECT 1` before every checkout: a dead connection shows at the first
+            // statement, and `retrying` then takes another (see there).
+            .test_on_check_out(false)
             .error_handler(Box::new(ConnectionErrorLog(D::NAME)))
             .build_unchecked(manager.clone());
         let pool = Self {
@@ -106,21 +109,38 @@ impl<D: Database> Pool<D> {
         })
     }
 
-    /// Takes a connection and begins a transaction on it. Blocks: call it on a blocking
-    /// thread (see [`super::read`], [`super::write`], [`super::blocking`]).
-    pub fn begin(&self, access: Access) -> Result<Session<D>, DbError> {
-        let conn = self.inner.get().map_err(|e| DbError::Unavailable {
-            database: D::NAME,
-            cause: e.to_string(),
-        })?;
-        Session::begin(conn, access, self.faults.clone())
+    /// Takes a connection and, for a [`Write`](super::Write) session, begins a
+    /// transaction on it. Blocks: call it on a blocking thread (see [`super::read`],
+    /// [`super::write`], [`super::blocking`]).
+    pub fn begin<A: Access>(&self) -> Result<Session<D, A>, DbError> {
+        self.retrying(|| Session::begin(self.connection()?, self.faults.clone()))
     }
 
     /// A session for the database layer's own bookkeeping (decisions, recovery): no
     /// fault point fires in it, since it may run while unwinding from one. Blocks.
-    pub(crate) fn begin_internal(&self, access: Access) -> Result<Session<D>, DbError> {
-        let conn = self.connection()?;
-        Session::begin(conn, access, Faults::none())
+    pub(crate) fn begin_internal<A: Access>(&self) -> Result<Session<D, A>, DbError> {
+        self.retrying(|| Session::begin(self.connection()?, Faults::none()))
+    }
+
+    /// Runs `attempt` again while it fails because its connection turned out to be dead
+    /// (the server restarted, or the connection was terminated). Such a connection is
+    /// discarded by the pool, so each try takes another one, or opens a new one. This
+    /// is what lets checkouts skip r2d2's validation query: the first statement of a
+    /// session validates the connection instead, at no extra round trip.
+    pub(crate) fn retrying<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut tries_left = self.inner.max_size() + 1;
+        loop {
+            match attempt() {
+                Err(error @ DbError::ConnectionLost { .. }) if tries_left > 0 => {
+                    log::debug!("{}: retrying on another connection: {error}", D::NAME);
+                    tries_left -= 1;
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Checks that a connection can be had and answers within `timeout`. Blocks.

@@ -1,6 +1,6 @@
 //! Runs blocking Diesel work off the async workers, inside a session guard.
 
-use super::{Access, Database, DbError, Pool, Session};
+use super::{Database, DbError, Pool, Read, Session, Write};
 
 /// Runs `work` on actix's blocking thread pool. A panic inside `work` comes back as
 /// [`DbError::Panicked`]; any session it held was rolled back while unwinding.
@@ -17,19 +17,20 @@ where
     }
 }
 
-/// Runs `work` in a read session of `pool`'s database; the transaction is rolled back
-/// afterwards, whatever `work` returned (it wrote nothing to keep).
-pub async fn read<D, T, E, F>(pool: &Pool<D>, work: F) -> Result<T, E>
+/// Runs `work` in a read session of `pool`'s database. Reading is idempotent, so work
+/// that finds its connection dead is run again on another.
+pub async fn read<D, T, F>(pool: &Pool<D>, work: F) -> Result<T, DbError>
 where
     D: Database,
-    F: FnOnce(&mut Session<D>) -> Result<T, E> + Send + 'static,
+    F: Fn(&mut Session<D, Read>) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
-    E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
     blocking(move || {
-        let mut session = pool.begin(Access::Read)?;
-        work(&mut session)
+        pool.retrying(|| {
+            let mut session = pool.begin::<Read>()?;
+            work(&mut session)
+        })
     })
     .await
 }
@@ -39,13 +40,13 @@ where
 pub async fn write<D, T, E, F>(pool: &Pool<D>, work: F) -> Result<T, E>
 where
     D: Database,
-    F: FnOnce(&mut Session<D>) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&mut Session<D, Write>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
     blocking(move || {
-        let mut session = pool.begin(Access::Write)?;
+        let mut session = pool.begin::<Write>()?;
         let value = work(&mut session)?;
         session.commit()?;
         Ok(value)

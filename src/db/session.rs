@@ -10,44 +10,91 @@ use super::{AnyConnection, Backend, Database, DbError};
 
 type Transactions = <AnyConnection as Connection>::TransactionManager;
 
-/// Whether a session will write. On SQLite a writer takes the database's write lock when
-/// it begins (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes can
-/// fail with "database is locked" at the write, which no busy timeout can fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
+/// What a session may do, as a type: [`Read`] or [`Write`]. Queries that write take
+/// `&mut Session<D, Write>`, so a write in a read session does not compile.
+pub trait Access: Send + 'static {
+    /// Whether sessions of this kind begin a transaction.
+    const TRANSACTION: bool;
 }
 
-/// A pooled connection of database `D` with a transaction open on it: the guard.
+/// A session that only reads: no transaction is begun, since each of its statements is
+/// atomic by itself and has nothing to roll back; a BEGIN/ROLLBACK pair would double
+/// the round trips of a one-statement read. (On PostgreSQL's default READ COMMITTED
+/// level a transaction would not give several statements one snapshot anyway.)
+pub enum Read {}
+
+/// A session that writes, inside a transaction begun when the session is created. On
+/// SQLite the transaction takes the database's write lock at once (`BEGIN IMMEDIATE`):
+/// a deferred transaction that reads and then writes can fail with "database is
+/// locked" at the write, which no busy timeout can fix.
+pub enum Write {}
+
+impl Access for Read {
+    const TRANSACTION: bool = false;
+}
+
+impl Access for Write {
+    const TRANSACTION: bool = true;
+}
+
+/// A pooled connection of database `D`, for reading or writing: the guard.
 ///
 /// This is the Rust form of SQLAlchemy's `try: … session.commit() except: rollback()
-/// finally: close()`. The transaction begins when the session is created; [`commit`]
-/// consumes the session; dropping it any other way — an error returned with `?`, an
-/// early return, a panic unwinding through the closure — rolls back. The connection
-/// then returns to its pool clean; if it cannot be cleaned (rollback failed, or the
-/// thread is panicking) the pool's manager reports it broken and r2d2 discards it.
+/// finally: close()`. A [`Write`] session's transaction begins when the session is
+/// created; [`commit`] consumes the session; dropping it any other way — an error
+/// returned with `?`, an early return, a panic unwinding through the closure — rolls
+/// back. The connection then returns to its pool clean; if it cannot be cleaned
+/// (rollback failed, or the thread is panicking) the pool's manager reports it broken
+/// and r2d2 discards it.
+///
+/// The database and the access are part of the type, so that misuse does not compile:
+///
+/// ```compile_fail
+/// # use multidb::db::{Read, Session};
+/// # use multidb::{domain::Id, users::{self, Db1}};
+/// fn delete_in_a_read_session(session: &mut Session<Db1, Read>) {
+///     let _ = users::delete(session, Id::new(1).unwrap()); // needs Session<Db1, Write>
+/// }
+/// ```
+///
+/// ```compile_fail
+/// # use multidb::db::{Read, Session};
+/// # use multidb::{domain::Id, orders::Db2, users};
+/// fn users_query_on_the_orders_database(session: &mut Session<Db2, Read>) {
+///     let _ = users::find(session, Id::new(1).unwrap()); // needs Session<Db1, _>
+/// }
+/// ```
+///
+/// ```
+/// # use multidb::db::{Read, Session, Write};
+/// # use multidb::{domain::Id, users::{self, Db1}};
+/// fn the_right_sessions(read: &mut Session<Db1, Read>, write: &mut Session<Db1, Write>) {
+///     let _ = users::find(read, Id::new(1).unwrap());
+///     let _ = users::delete(write, Id::new(1).unwrap());
+/// }
+/// ```
 ///
 /// [`commit`]: Session::commit
-pub struct Session<D: Database> {
+pub struct Session<D: Database, A: Access = Write> {
     conn: PooledConnection<Manager>,
     faults: Faults,
-    _database: PhantomData<fn() -> D>,
+    _database: PhantomData<fn() -> (D, A)>,
 }
 
-impl<D: Database> Session<D> {
+impl<D: Database, A: Access> Session<D, A> {
     pub(crate) fn begin(
         mut conn: PooledConnection<Manager>,
-        access: Access,
         faults: Faults,
     ) -> Result<Self, DbError> {
-        let begun = match (&mut *conn, access) {
-            (AnyConnection::Sqlite(sqlite), Access::Write) => {
-                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-            }
-            (any, _) => Transactions::begin_transaction(any),
-        };
-        begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
+        if A::TRANSACTION {
+            let begun = match &mut *conn {
+                AnyConnection::Sqlite(sqlite) => {
+                    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+                }
+                any => Transactions::begin_transaction(any),
+            };
+            begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
+        }
         Ok(Self {
             conn,
             faults,
@@ -78,6 +125,17 @@ impl<D: Database> Session<D> {
         self.faults.hit(D::NAME, step)
     }
 
+    fn transaction_open(&mut self) -> bool {
+        // An error here means the transaction manager is in an error state: treat it as
+        // open so that a rollback is attempted; the pool discards it if that fails too.
+        !matches!(
+            Transactions::transaction_manager_status_mut(&mut self.conn).transaction_depth(),
+            Ok(None)
+        )
+    }
+}
+
+impl<D: Database> Session<D, Write> {
     /// Commits the transaction. On failure the transaction is rolled back by `Drop`.
     pub fn commit(mut self) -> Result<(), DbError> {
         self.fault_point("commit")?;
@@ -103,18 +161,9 @@ impl<D: Database> Session<D> {
     pub fn rollback(mut self) -> Result<(), DbError> {
         Transactions::rollback_transaction(&mut self.conn).map_err(Self::error)
     }
-
-    fn transaction_open(&mut self) -> bool {
-        // An error here means the transaction manager is in an error state: treat it as
-        // open so that a rollback is attempted; the pool discards it if that fails too.
-        !matches!(
-            Transactions::transaction_manager_status_mut(&mut self.conn).transaction_depth(),
-            Ok(None)
-        )
-    }
 }
 
-impl<D: Database> Drop for Session<D> {
+impl<D: Database, A: Access> Drop for Session<D, A> {
     fn drop(&mut self) {
         if !self.transaction_open() {
             return;

@@ -1,6 +1,6 @@
 //! Writes to one database that depend on rows of the other.
 
-use super::{blocking, Access, Database, DbError, Pool, Session};
+use super::{blocking, Database, DbError, Pool, Session, Write};
 
 /// Runs `work` with a write session of `b`, while a session of `a` holds what `work`
 /// locked there; `b` commits first, then `a` is rolled back, releasing the locks.
@@ -22,8 +22,8 @@ where
     let (a, b) = (a.clone(), b.clone());
     blocking(move || {
         // Write access on `a`: on SQLite that is the lock (`BEGIN IMMEDIATE`).
-        let mut held = a.begin(Access::Write)?;
-        let mut session = b.begin(Access::Write)?;
+        let mut held = a.begin::<Write>()?;
+        let mut session = b.begin::<Write>()?;
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);

@@ -18,5 +18,5 @@ impl crate::db::Database for Db2 {
     const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
 }
 
-/// A session on the orders database.
-pub type Session = crate::db::Session<Db2>;
+/// A session on the orders database; writing unless `Session<Read>`.
+pub type Session<A = crate::db::Write> = crate::db::Session<Db2, A>;

@@ -1,10 +1,9 @@
-use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
-use crate::db::DbError;
+use crate::db::{Access, Database, DbError};
 use crate::domain::{timestamp, AfterId, Id, Limit, Page};
 
 /// How many orders a user summary lists; its count and total cover all of them.
@@ -21,20 +20,20 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         ))
         .returning(orders::all_columns)
         .get_result(session.connection())
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
-pub fn find(session: &mut Session, id: Id) -> Result<Option<Order>, DbError> {
+pub fn find<A: Access>(session: &mut Session<A>, id: Id) -> Result<Option<Order>, DbError> {
     orders::table
         .find(id.get())
         .first(session.connection())
         .optional()
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
 /// Orders with ids after `after`, in id order, optionally of one user.
-pub fn page(
-    session: &mut Session,
+pub fn page<A: Access>(
+    session: &mut Session<A>,
     filter: OrderFilter,
     after: AfterId,
     limit: Limit,
@@ -47,7 +46,7 @@ pub fn page(
     if let Some(user_id) = filter.user_id {
         query = query.filter(orders::user_id.eq(user_id.get()));
     }
-    let rows = query.load(session.connection()).map_err(Session::error)?;
+    let rows = query.load(session.connection()).map_err(db_error)?;
     Ok(Page::from_rows(rows, limit.get(), |order: &Order| order.id))
 }
 
@@ -55,7 +54,7 @@ pub fn page(
 pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
     let deleted = diesel::delete(orders::table.find(id.get()))
         .execute(session.connection())
-        .map_err(Session::error)?;
+        .map_err(db_error)?;
     Ok(deleted > 0)
 }
 
@@ -63,37 +62,43 @@ pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
 pub fn delete_for_user(session: &mut Session, user_id: Id) -> Result<usize, DbError> {
     diesel::delete(orders::table.filter(orders::user_id.eq(user_id.get())))
         .execute(session.connection())
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
-/// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all.
-pub fn for_user(session: &mut Session, user_id: Id) -> Result<UserOrders, DbError> {
-    let newest = orders::table
-        .filter(orders::user_id.eq(user_id.get()))
-        .order(orders::id.desc())
-        .limit(SUMMARY_ORDERS)
-        .load(session.connection())
-        .map_err(Session::error)?;
-    if (newest.len() as i64) < SUMMARY_ORDERS {
-        // All of the user's orders are in hand: no second query for the count and sum.
-        return Ok(UserOrders {
-            count: newest.len() as i64,
-            total_cents: newest.iter().map(|order: &Order| order.amount_cents).sum(),
-            newest,
-        });
-    }
-    // SUM(bigint) is NUMERIC on PostgreSQL; the cast keeps one Rust type for both backends.
-    let (count, total_cents) = orders::table
-        .filter(orders::user_id.eq(user_id.get()))
-        .select((
-            count_star(),
-            sql::<BigInt>("CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT)"),
-        ))
-        .first(session.connection())
-        .map_err(Session::error)?;
+/// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,
+/// in one statement: the window aggregates are computed before the `LIMIT`, so they
+/// cover every order, from the same snapshot as the listed ones.
+pub fn for_user<A: Access>(session: &mut Session<A>, user_id: Id) -> Result<UserOrders, DbError> {
+    let rows: Vec<SummaryRow> = diesel::sql_query(
+        "SELECT id, user_id, item, quantity, amount_cents, created_at, \
+                COUNT(*) OVER () AS order_count, \
+                CAST(SUM(amount_cents) OVER () AS BIGINT) AS total_cents \
+         FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind::<BigInt, _>(user_id.get())
+    .bind::<BigInt, _>(SUMMARY_ORDERS)
+    .load(session.connection())
+    .map_err(db_error)?;
+    let (count, total_cents) = rows
+        .first()
+        .map_or((0, 0), |row| (row.order_count, row.total_cents));
     Ok(UserOrders {
-        newest,
+        newest: rows.into_iter().map(|row| row.order).collect(),
         count,
         total_cents,
     })
+}
+
+#[derive(QueryableByName)]
+struct SummaryRow {
+    #[diesel(embed)]
+    order: Order,
+    #[diesel(sql_type = BigInt)]
+    order_count: i64,
+    #[diesel(sql_type = BigInt)]
+    total_cents: i64,
+}
+
+fn db_error(error: diesel::result::Error) -> DbError {
+    DbError::from_diesel(super::Db2::NAME, error)
 }

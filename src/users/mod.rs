@@ -18,5 +18,5 @@ impl crate::db::Database for Db1 {
     const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
 }
 
-/// A session on the users database.
-pub type Session = crate::db::Session<Db1>;
+/// A session on the users database; writing unless `Session<Read>`.
+pub type Session<A = crate::db::Write> = crate::db::Session<Db1, A>;

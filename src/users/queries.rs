@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::model::UserChangeset;
 use super::schema::users;
 use super::{NewUser, Session, User, UserChanges};
-use crate::db::{AnyConnection, DbError};
+use crate::db::{Access, AnyConnection, Database, DbError};
 use crate::domain::{timestamp, AfterId, Id, Limit, Page};
 
 /// Inserts a user; a taken email is [`DbError::Conflict`].
@@ -16,25 +16,29 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
         ))
         .returning(users::all_columns)
         .get_result(session.connection())
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
-pub fn find(session: &mut Session, id: Id) -> Result<Option<User>, DbError> {
+pub fn find<A: Access>(session: &mut Session<A>, id: Id) -> Result<Option<User>, DbError> {
     users::table
         .find(id.get())
         .first(session.connection())
         .optional()
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
 /// Users with ids after `after`, in id order.
-pub fn page(session: &mut Session, after: AfterId, limit: Limit) -> Result<Page<User>, DbError> {
+pub fn page<A: Access>(
+    session: &mut Session<A>,
+    after: AfterId,
+    limit: Limit,
+) -> Result<Page<User>, DbError> {
     let rows = users::table
         .filter(users::id.gt(after.get()))
         .order(users::id.asc())
         .limit(limit.get() + 1)
         .load(session.connection())
-        .map_err(Session::error)?;
+        .map_err(db_error)?;
     Ok(Page::from_rows(rows, limit.get(), |user: &User| user.id))
 }
 
@@ -53,14 +57,14 @@ pub fn update(
         .returning(users::all_columns)
         .get_result(session.connection())
         .optional()
-        .map_err(Session::error)
+        .map_err(db_error)
 }
 
 /// Deletes the user; `false` when there was none.
 pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
     let deleted = diesel::delete(users::table.find(id.get()))
         .execute(session.connection())
-        .map_err(Session::error)?;
+        .map_err(db_error)?;
     Ok(deleted > 0)
 }
 
@@ -77,6 +81,10 @@ pub fn lock_existing(session: &mut Session, id: Id) -> Result<bool, DbError> {
         AnyConnection::Postgresql(pg) => query.for_key_share().first(pg).optional(),
         AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
     }
-    .map_err(Session::error)?;
+    .map_err(db_error)?;
     Ok(found.is_some())
+}
+
+fn db_error(error: diesel::result::Error) -> DbError {
+    DbError::from_diesel(super::Db1::NAME, error)
 }

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use multidb::app::Databases;
-use multidb::db::{Access, Database, DatabaseUrl, Pool};
+use multidb::db::{Database, DatabaseUrl, Pool, Read};
 
 /// The variable naming a PostgreSQL server where tests may create and drop databases,
 /// e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Without it PostgreSQL tests are
@@ -234,7 +234,7 @@ struct IdRow {
 }
 
 pub fn count<D: Database>(pool: &Pool<D>, table: &str) -> i64 {
-    let mut session = pool.begin(Access::Read).expect("test session");
+    let mut session = pool.begin::<Read>().expect("test session");
     diesel::sql_query(format!("SELECT COUNT(*) AS count FROM {table}"))
         .get_result::<Count>(session.connection())
         .expect("count rows")
@@ -242,7 +242,7 @@ pub fn count<D: Database>(pool: &Pool<D>, table: &str) -> i64 {
 }
 
 fn ids<D: Database>(pool: &Pool<D>, sql: &str) -> Vec<i64> {
-    let mut session = pool.begin(Access::Read).expect("test session");
+    let mut session = pool.begin::<Read>().expect("test session");
     diesel::sql_query(sql)
         .load::<IdRow>(session.connection())
         .expect("load ids")
@@ -256,7 +256,7 @@ pub fn orphan_orders(databases: &Databases) -> Vec<i64> {
     let users: HashSet<i64> = ids(&databases.db1, "SELECT id FROM users")
         .into_iter()
         .collect();
-    let mut session = databases.db2.begin(Access::Read).expect("test session");
+    let mut session = databases.db2.begin::<Read>().expect("test session");
     #[derive(QueryableByName)]
     struct OrderRow {
         #[diesel(sql_type = BigInt)]
