@@ -1,0 +1,10 @@
+-- db2 part of POST /orders.
+-- The statements the service sends to db2 for one request, as PostgreSQL
+-- logged them; written by `bash bench/run.sh --update-pgbench`, checked by every
+-- PostgreSQL run of bench/run.sh. Variables: -D users, item, created_at from run.sh.
+\set user_id random(1, :users)
+\set quantity random(1, 10000)
+\set amount_cents random(0, 1000000000)
+BEGIN;
+INSERT INTO "orders" ("user_id", "item", "quantity", "amount_cents", "created_at") VALUES (:user_id, :item, :quantity, :amount_cents, :created_at) RETURNING "orders"."id", "orders"."user_id", "orders"."item", "orders"."quantity", "orders"."amount_cents", "orders"."created_at";
+COMMIT;
