@@ -167,8 +167,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let permits = (self.a.admit().await?, self.b.admit().await?);
         let coordinator = self.clone();
         blocking(move || {
+            let _permits = permits;
             if let Some(refusal) = &coordinator.shared.refusal {
                 return Err(DbError::Unavailable {
                     database: A::NAME,

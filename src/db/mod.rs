@@ -12,6 +12,7 @@ mod pool;
 mod runner;
 mod session;
 mod unit_of_work;
+pub mod window;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};

@@ -5,8 +5,7 @@ use serde::Serialize;
 use crate::domain::{timestamp, Cents, Id, Quantity, Text};
 
 /// An order as stored and as shown.
-#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Serialize)]
-#[diesel(table_name = super::schema::orders)]
+#[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
 pub struct Order {
     pub id: i64,
     pub user_id: i64,

@@ -1,8 +1,8 @@
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
 use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
+use crate::db::window::{CountOver, SumOver};
 use crate::db::{Access, Database, DbError};
 use crate::domain::{timestamp, AfterId, Id, Limit, Page};
 
@@ -69,34 +69,25 @@ pub fn delete_for_user(session: &mut Session, user_id: Id) -> Result<usize, DbEr
 /// in one statement: the window aggregates are computed before the `LIMIT`, so they
 /// cover every order, from the same snapshot as the listed ones.
 pub fn for_user<A: Access>(session: &mut Session<A>, user_id: Id) -> Result<UserOrders, DbError> {
-    let rows: Vec<SummaryRow> = diesel::sql_query(
-        "SELECT id, user_id, item, quantity, amount_cents, created_at, \
-                COUNT(*) OVER () AS order_count, \
-                CAST(SUM(amount_cents) OVER () AS BIGINT) AS total_cents \
-         FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind::<BigInt, _>(user_id.get())
-    .bind::<BigInt, _>(SUMMARY_ORDERS)
-    .load(session.connection())
-    .map_err(db_error)?;
+    let rows: Vec<(Order, i64, i64)> = orders::table
+        .filter(orders::user_id.eq(user_id.get()))
+        .order(orders::id.desc())
+        .limit(SUMMARY_ORDERS)
+        .select((
+            orders::all_columns,
+            CountOver,
+            SumOver(orders::amount_cents),
+        ))
+        .load(session.connection())
+        .map_err(db_error)?;
     let (count, total_cents) = rows
         .first()
-        .map_or((0, 0), |row| (row.order_count, row.total_cents));
+        .map_or((0, 0), |(_, count, total)| (*count, *total));
     Ok(UserOrders {
-        newest: rows.into_iter().map(|row| row.order).collect(),
+        newest: rows.into_iter().map(|(order, _, _)| order).collect(),
         count,
         total_cents,
     })
-}
-
-#[derive(QueryableByName)]
-struct SummaryRow {
-    #[diesel(embed)]
-    order: Order,
-    #[diesel(sql_type = BigInt)]
-    order_count: i64,
-    #[diesel(sql_type = BigInt)]
-    total_cents: i64,
 }
 
 fn db_error(error: diesel::result::Error) -> DbError {
