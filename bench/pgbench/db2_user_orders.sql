@@ -4,4 +4,4 @@
 -- PostgreSQL run of bench/run.sh. Variables: -D users, item, created_at from run.sh.
 \set user_id random(1, :users)
 \set k100 100
-SELECT id, user_id, item, quantity, amount_cents, created_at, COUNT(*) OVER () AS order_count, CAST(SUM(amount_cents) OVER () AS BIGINT) AS total_cents FROM orders WHERE user_id = :user_id ORDER BY id DESC LIMIT :k100;
+SELECT "orders"."id", "orders"."user_id", "orders"."item", "orders"."quantity", "orders"."amount_cents", "orders"."created_at", COUNT(*) OVER (), CAST(SUM("orders"."amount_cents") OVER () AS BIGINT) FROM "orders" WHERE ("orders"."user_id" = :user_id) ORDER BY "orders"."id" DESC LIMIT :k100;

@@ -167,10 +167,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let permits = (self.a.admit().await?, self.b.admit().await?);
+        let admissions = (self.a.admit_write().await?, self.b.admit_write().await?);
         let coordinator = self.clone();
         blocking(move || {
-            let _permits = permits;
+            let _admissions = admissions;
             if let Some(refusal) = &coordinator.shared.refusal {
                 return Err(DbError::Unavailable {
                     database: A::NAME,

@@ -18,7 +18,7 @@ pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
 pub use error::DbError;
 pub use migrations::run_migrations;
-pub use pool::{Pool, PoolSettings, PoolStatus};
+pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};
 pub use session::{Access, Read, Session, Write};
 pub use unit_of_work::write_holding;

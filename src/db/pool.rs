@@ -37,6 +37,8 @@ pub struct Pool<D: Database> {
     opener: std::sync::Arc<Manager>,
     /// One permit per connection: see [`Pool::admit`].
     permits: Arc<Semaphore>,
+    /// SQLite only: one permit, for the one writer the database allows at a time.
+    writer: Option<Arc<Semaphore>>,
     checkout_timeout: Duration,
     _database: PhantomData<fn() -> D>,
 }
@@ -49,6 +51,7 @@ impl<D: Database> Clone for Pool<D> {
             faults: self.faults.clone(),
             opener: self.opener.clone(),
             permits: self.permits.clone(),
+            writer: self.writer.clone(),
             checkout_timeout: self.checkout_timeout,
             _database: PhantomData,
         }
@@ -85,6 +88,7 @@ impl<D: Database> Pool<D> {
             faults,
             opener: std::sync::Arc::new(manager),
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
+            writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
             checkout_timeout: settings.checkout_timeout,
             _database: PhantomData,
         };
@@ -99,11 +103,37 @@ impl<D: Database> Pool<D> {
     /// on the async side, instead of on r2d2's condition variable inside blocking
     /// threads: a burst larger than the pool then occupies no blocking thread while it
     /// waits, and is served in arrival order (this took the p99 of `GET /users/{id}` at
-    /// 32 concurrent requests from about 150 ms to single-digit ms; see BENCHMARKS.md).
-    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, DbError> {
-        match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
-            .await
-        {
+    /// 32 concurrent requests from hundreds of ms to single-digit ms; see BENCHMARKS.md).
+    pub async fn admit(&self) -> Result<Admission, DbError> {
+        let deadline = tokio::time::Instant::now() + self.checkout_timeout;
+        Ok(Admission {
+            _writer: None,
+            _connection: self.acquire(&self.permits, deadline).await?,
+        })
+    }
+
+    /// Like [`admit`](Self::admit), for a session that will write. On SQLite, which
+    /// allows one writer at a time, writers first queue for that one place here, in
+    /// order, instead of polling the file lock in SQLite's busy handler, whose sleeps
+    /// made the p99 of `POST /orders` on SQLite 0.7–2 s under load (see BENCHMARKS.md).
+    pub async fn admit_write(&self) -> Result<Admission, DbError> {
+        let deadline = tokio::time::Instant::now() + self.checkout_timeout;
+        let writer = match &self.writer {
+            Some(writer) => Some(self.acquire(writer, deadline).await?),
+            None => None,
+        };
+        Ok(Admission {
+            _writer: writer,
+            _connection: self.acquire(&self.permits, deadline).await?,
+        })
+    }
+
+    async fn acquire(
+        &self,
+        semaphore: &Arc<Semaphore>,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, DbError> {
+        match tokio::time::timeout_at(deadline, semaphore.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_closed)) => Err(DbError::Unavailable {
                 database: D::NAME,
@@ -212,4 +242,12 @@ impl<E: std::fmt::Display> r2d2::HandleError<E> for ConnectionErrorLog {
             message.split_whitespace().collect::<Vec<_>>().join(" ")
         );
     }
+}
+
+/// A request's turn to use a pool (and, for a SQLite writer, the database's one write
+/// slot), held until the work on the blocking thread is done.
+#[derive(Debug)]
+pub struct Admission {
+    _writer: Option<OwnedSemaphorePermit>,
+    _connection: OwnedSemaphorePermit,
 }

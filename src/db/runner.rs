@@ -25,10 +25,10 @@ where
     F: Fn(&mut Session<D, Read>) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let permit = pool.admit().await?;
+    let admission = pool.admit().await?;
     let pool = pool.clone();
     blocking(move || {
-        let _permit = permit;
+        let _admission = admission;
         pool.retrying(|| {
             let mut session = pool.begin::<Read>()?;
             work(&mut session)
@@ -46,10 +46,10 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let permit = pool.admit().await?;
+    let admission = pool.admit_write().await?;
     let pool = pool.clone();
     blocking(move || {
-        let _permit = permit;
+        let _admission = admission;
         let mut session = pool.begin::<Write>()?;
         let value = work(&mut session)?;
         session.commit()?;

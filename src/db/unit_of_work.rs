@@ -19,10 +19,10 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let permits = (a.admit().await?, b.admit().await?);
+    let admissions = (a.admit_write().await?, b.admit_write().await?);
     let (a, b) = (a.clone(), b.clone());
     blocking(move || {
-        let _permits = permits;
+        let _admissions = admissions;
         // Write access on `a`: on SQLite that is the lock (`BEGIN IMMEDIATE`).
         let mut held = a.begin::<Write>()?;
         let mut session = b.begin::<Write>()?;
