@@ -59,6 +59,7 @@ usage() {
 Options:
   --quick            warm-up 2 s, duration 5 s (unless given)
   --smoke            SQLite only, no warm-up, 2 s per workload: a check for CI (bench/smoke.sh)
+  --no-ceiling       skip the pgbench runs (bench/soak.sh)
   --stack S          postgres, sqlite or both (default both)
   --concurrency N    wrk connections and pgbench clients (default 32)
   --duration S       measured seconds per workload and per pgbench part (default 30)
@@ -169,7 +170,7 @@ run_workloads() {
       fi
       run_wrk "$stack" "$round" "$workload" measure "$BENCH_DURATION"
     done
-    [ "$stack" = postgres ] || continue
+    [ "$stack" = postgres ] && [ "$BENCH_CEILING" = 1 ] || continue
     done_parts=()
     for workload in "${workloads[@]}"; do
       for part in ${parts[$workload]}; do
@@ -308,7 +309,7 @@ esac
 
 # ------------------------------------------------------------------------------- driver
 
-mode=full stack=both concurrency=32 duration="" warmup="" rounds=1 binary="" log=warn update_pgbench=0
+mode=full stack=both concurrency=32 duration="" warmup="" rounds=1 binary="" log=warn update_pgbench=0 ceiling=1
 while [ $# -gt 0 ]; do
   opt=$1 value=""
   case $opt in
@@ -334,6 +335,7 @@ while [ $# -gt 0 ]; do
     --binary) binary=$value ;;
     --log) log=$value ;;
     --update-pgbench) update_pgbench=1 ;;
+    --no-ceiling) ceiling=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option $opt" ;;
   esac
@@ -396,7 +398,7 @@ mkdir "$run_dir"
 results="$run_dir/results.tsv"
 : >"$results"
 export BENCH_RUN_DIR=$run_dir BENCH_BINARY=$binary BENCH_CONCURRENCY=$concurrency
-export BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_ROUNDS=$rounds BENCH_LOG=$log
+export BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_ROUNDS=$rounds BENCH_LOG=$log BENCH_CEILING=$ceiling
 export BENCH_UPDATE_PGBENCH=$update_pgbench BENCH_HTTP_WORKERS=${HTTP_WORKERS:-2}
 export BENCH_WRK_THREADS=$((concurrency < 2 ? concurrency : 2))
 
