@@ -309,7 +309,7 @@ esac
 
 # ------------------------------------------------------------------------------- driver
 
-mode=full stack=both concurrency=32 duration="" warmup="" rounds=1 binary="" log=warn update_pgbench=0 ceiling=1
+mode=full stack=both concurrency=32 duration="" warmup="" rounds=1 binary="" log=warn update_pgbench=0 ceiling=${BENCH_CEILING:-1}
 while [ $# -gt 0 ]; do
   opt=$1 value=""
   case $opt in

@@ -14,7 +14,7 @@ sample() {
   printf '%-8s %10s %12s %s\n' "time" "VmRSS" "connections" "(to PostgreSQL, both pools)"
   local start=$SECONDS pid rss conns
   while true; do
-    pid=$(pgrep -f "multidb serve" | head -1 || true)
+    pid=$(pgrep -f -- "multidb[^ /]* serve" | head -1 || true)
     if [ -n "$pid" ]; then
       rss=$(awk '/VmRSS/ {print $2 " kB"}' "/proc/$pid/status" 2>/dev/null || echo "-")
       # Established TCP connections of the server process to a PostgreSQL port (54xx).
