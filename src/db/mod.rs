@@ -11,8 +11,8 @@ mod migrations;
 mod pool;
 mod runner;
 mod session;
-mod unit_of_work;
 pub mod window;
+mod write_holding;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
@@ -21,7 +21,7 @@ pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};
 pub use session::{Access, Read, Session, Write};
-pub use unit_of_work::write_holding;
+pub use write_holding::write_holding;
 
 use diesel_migrations::EmbeddedMigrations;
 

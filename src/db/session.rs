@@ -156,11 +156,6 @@ impl<D: Database> Session<D, Write> {
             .map(drop)
             .map_err(Self::error)
     }
-
-    /// Rolls back now, reporting a failure instead of only logging it.
-    pub fn rollback(mut self) -> Result<(), DbError> {
-        Transactions::rollback_transaction(&mut self.conn).map_err(Self::error)
-    }
 }
 
 impl<D: Database, A: Access> Drop for Session<D, A> {

@@ -9,7 +9,7 @@ mod overview;
 mod request_log;
 mod users;
 
-pub use request_log::{log_requests, RequestId};
+pub use request_log::log_requests;
 
 use actix_web::{web, HttpResponse};
 

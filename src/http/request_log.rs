@@ -6,7 +6,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 
 use crate::error::AppError;
 
@@ -14,9 +13,6 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served: the client's `X-Request-Id` when it is sane,
 /// otherwise a fresh UUID. Echoed back in the response.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 fn request_id(request: &ServiceRequest) -> String {
     request
         .headers()
@@ -33,7 +29,6 @@ pub async fn log_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&request);
-    request.extensions_mut().insert(RequestId(id.clone()));
     let method = request.method().clone();
     let path = request.path().to_owned();
 
