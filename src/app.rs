@@ -30,12 +30,19 @@ impl Databases {
     pub fn connect(settings: &Settings) -> Result<Self, StartupError> {
         let db1 = connect_pool(1, &settings.db1, settings)?;
         let db2 = connect_pool(2, &settings.db2, settings)?;
+        // Before migrations, which would otherwise take db2's for applied.
+        db::ensure_distinct(&db1, &db2).map_err(|e| {
+            StartupError(format!(
+                "DATABASE_URL_1 and DATABASE_URL_2: {}",
+                one_line(&e)
+            ))
+        })?;
         if settings.run_migrations {
             migrate(&db1)?;
             migrate(&db2)?;
         }
-        let cross = CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::redo_on_users)
-            .map_err(|e| {
+        let cross =
+            CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::REDO).map_err(|e| {
                 StartupError(format!(
                     "cross-database commit: {}",
                     one_line(&e.to_string())

@@ -3,40 +3,52 @@
 //! references a user that does not exist" is kept here, by locks and commit order
 //! (see [`crate::db::write_holding`] and [`crate::db::CrossCommit`]).
 
-use crate::db::{self, CrossCommit, DbError, Pool};
+use crate::db::{self, CrossCommit, DbError, LockMode, Pool, Redo};
 use crate::domain::Id;
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
 use crate::users::{self, Db1, User};
 
 /// Writes an order for an existing user. Only db2 is written, so no two-phase commit
-/// is needed. The user is locked in db1 until the order is
-/// committed in db2, so a concurrent deletion either happens first (and the order is
-/// refused as `UnknownUser`) or waits and then deletes the new order with the user.
-pub async fn create_order(
-    db1: &Pool<Db1>,
-    db2: &Pool<Db2>,
-    new: NewOrder,
-) -> Result<Order, AppError> {
-    db::write_holding(db1, db2, move |users_session, orders_session| {
-        if !users::lock_existing(users_session, new.user_id)? {
-            return Err(AppError::UnknownUser(new.user_id.get()));
-        }
-        Ok(orders::insert(orders_session, &new)?)
-    })
+/// is needed. The user is locked in db1 until the order is committed in db2, so a
+/// concurrent deletion either happens first (and the order is refused as
+/// `UnknownUser`) or waits and then deletes the new order with the user.
+///
+/// The user's orders are also locked in db2 (shared), because db1's lock lasts only as
+/// long as its server session: if that session dies before db2 commits, a deletion
+/// still waits for this lock before it deletes the user's orders, and then sees the new
+/// one. Both take db2's lock before db1's, so they never wait for each other in a cycle.
+/// And when db1 cannot prepare (SQLite), a deletion decided in db2 whose db1 half is
+/// still to be redone leaves the user visible in db1: the pending redo refuses the order.
+pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Result<Order, AppError> {
+    let decisions = cross.clone();
+    db::write_holding(
+        cross.referenced(),
+        cross.referencing(),
+        move |users_session, orders_session| {
+            orders::lock_user_orders(orders_session, new.user_id, LockMode::Shared)?;
+            let unknown = !users::lock_existing(users_session, new.user_id)?
+                || decisions.redo_pending(orders_session, &delete_user_redo(new.user_id))?;
+            if unknown {
+                return Err(AppError::UnknownUser(new.user_id.get()));
+            }
+            Ok(orders::insert(orders_session, &new)?)
+        },
+    )
     .await
 }
 
 /// Deletes a user and all of their orders, both or neither, even across a crash. The
-/// user's row is locked by the deletion before the orders go, so no order can be added
-/// in between.
+/// user's orders are locked in db2 and the user's row in db1 before anything is deleted,
+/// in the order [`create_order`] takes them, so no order can be added in between.
 pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), AppError> {
     cross
         .write(move |unit| {
+            orders::lock_user_orders(&mut unit.referencing, id, LockMode::Exclusive)?;
             if !users::delete(&mut unit.referenced, id)? {
                 return Err(AppError::NotFound(format!("user {id} not found")));
             }
-            unit.redo_referenced(format!("{DELETE_USER}{id}"));
+            unit.redo_referenced(delete_user_redo(id));
             orders::delete_for_user(&mut unit.referencing, id)?;
             Ok(())
         })
@@ -45,17 +57,36 @@ pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), Ap
 
 const DELETE_USER: &str = "delete_user:";
 
-/// Applies again the db1 part of a cross-database write whose db1 commit was lost
-/// (db1 on SQLite, which cannot prepare). Idempotent: ids are never reused.
-pub fn redo_on_users(session: &mut users::Session, redo: &str) -> Result<(), DbError> {
-    let id = redo
-        .strip_prefix(DELETE_USER)
+fn delete_user_redo(id: Id) -> String {
+    format!("{DELETE_USER}{id}")
+}
+
+fn redone_user(redo: &str) -> Result<Id, DbError> {
+    redo.strip_prefix(DELETE_USER)
         .and_then(|id| Id::parse(id).ok())
         .ok_or_else(|| DbError::Other {
-            database: "db1",
+            database: "redo",
             cause: format!("unknown redo record `{redo}`"),
-        })?;
-    users::delete(session, id).map(drop)
+        })
+}
+
+/// How a deletion whose db1 commit was lost (db1 on SQLite, which cannot prepare) is
+/// applied again: the user goes in db1, then, in the db2 transaction that forgets the
+/// decision, any order that was added for the user meanwhile. Idempotent: ids are never
+/// reused.
+pub const REDO: Redo<Db1, Db2> = Redo {
+    referenced: redo_on_users,
+    referencing: redo_on_orders,
+};
+
+fn redo_on_users(session: &mut users::Session, redo: &str) -> Result<(), DbError> {
+    users::delete(session, redone_user(redo)?).map(drop)
+}
+
+fn redo_on_orders(session: &mut orders::Session, redo: &str) -> Result<(), DbError> {
+    let id = redone_user(redo)?;
+    orders::lock_user_orders(session, id, LockMode::Exclusive)?;
+    orders::delete_for_user(session, id).map(drop)
 }
 
 /// A user with their newest orders and the totals of all of them.

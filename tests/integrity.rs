@@ -3,8 +3,9 @@
 mod common;
 
 use std::sync::Barrier;
+use std::time::Duration;
 
-use common::{spawn_app, Stack, TestApp};
+use common::{admin_execute, admin_pids, spawn_app, spawn_app_with, Stack, TestApp};
 use multidb::db::fault::FaultAction;
 use serde_json::json;
 
@@ -178,3 +179,253 @@ on_every_stack!(
     many_failing_requests_leave_every_pool_full_and_no_transaction_open,
     racing_orders_and_deletions_never_leave_an_orphan_order,
 );
+
+/// Settings for tests that drive the cross-database protocol by hand: no periodic
+/// recovery gets in their way.
+fn without_periodic_recovery(settings: &mut multidb::config::Settings) {
+    settings.recovery_interval = Duration::from_secs(3600);
+}
+
+/// The backend of the first session on `database` whose last statement contains `text`
+/// and that is waiting inside its transaction.
+fn backend_in_transaction(database: &str, text: &str) -> i32 {
+    for _ in 0..3000 {
+        let pids = admin_pids(&format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '{database}' \
+             AND state LIKE 'idle in transaction%' AND query LIKE '%{text}%'"
+        ));
+        if let Some(pid) = pids.first() {
+            return *pid;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no session of {database} ever waited after `{text}`");
+}
+
+/// db1's session of an order dies (its backend is terminated, as in a failover) after
+/// it locked the user and before db2 committed the order, and the user is deleted
+/// meanwhile: the deletion waits for the order and takes it along, instead of leaving
+/// it orphaned.
+fn an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack: Stack) {
+    let app = spawn_app_with(stack, without_periodic_recovery);
+    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    // Every db2 commit takes a while: the order is surely still uncommitted when its
+    // db1 session is terminated.
+    app.faults.arm("db2.commit", FaultAction::Sleep(1500));
+    std::thread::scope(|scope| {
+        let order = scope.spawn(|| {
+            app.post(
+                "/orders",
+                json!({"user_id": user, "item": "late", "quantity": 1, "amount_cents": 1}),
+            )
+        });
+        let holder = backend_in_transaction(&db1, "FOR KEY SHARE");
+        admin_execute(&format!("SELECT pg_terminate_backend({holder})"));
+        let deletion = app.delete(&format!("/users/{user}"));
+        assert_eq!(deletion.status, 204, "{}", deletion.text);
+        let order = order.join().unwrap();
+        assert_eq!(order.status, 201, "{}", order.text);
+    });
+    app.faults.disarm_all();
+    assert_eq!(app.orphan_orders(), Vec::<i64>::new());
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
+/// With one connection in each pool, a deletion that fails after db1 prepared — before
+/// the decision, or in the decision's commit — settles its prepared transaction at
+/// once, on the connections it holds: nothing is left prepared, and the user's row is
+/// not left locked against new orders until the next recovery pass.
+fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
+    let app = spawn_app_with(stack, |settings| {
+        without_periodic_recovery(settings);
+        for database in [&mut settings.db1, &mut settings.db2] {
+            database.pool.max_size = 1;
+            database.pool.min_idle = 1;
+        }
+    });
+    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 1999);
+    for fault in ["uow.after_prepare", "db2.commit"] {
+        app.faults.arm(fault, FaultAction::Error);
+        app.delete(&format!("/users/{user}"))
+            .assert_error(500, "internal");
+        app.faults.disarm_all();
+        assert_eq!(
+            common::prepared_transactions(&db1),
+            Vec::<String>::new(),
+            "failed at {fault}: left prepared"
+        );
+        app.create_order(user, "pen", 1, 5);
+    }
+    assert_eq!((app.count_users(), app.count_orders()), (1, 3));
+    app.assert_pools_idle();
+    assert_eq!(app.idle_in_transaction(), 0);
+}
+
+/// A deletion whose instance is taken for dead while it waits between prepare and
+/// decision (here: a recovery's "abort" is written under its gid) loses the race for
+/// the decision. Nothing is deleted, the answer is 503 with Retry-After (a retry is
+/// safe), and the retry succeeds.
+fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
+    let app = spawn_app_with(stack, without_periodic_recovery);
+    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 1999);
+    app.faults
+        .arm("uow.after_prepare", FaultAction::Sleep(1500));
+    std::thread::scope(|scope| {
+        let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
+        let gid = (0..3000)
+            .find_map(|_| {
+                let prepared = common::prepared_transactions(&db1);
+                if prepared.is_empty() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                prepared.into_iter().next()
+            })
+            .expect("the deletion never prepared");
+        common::execute(
+            &app.databases.db2,
+            &format!(
+                "INSERT INTO multidb_decisions (gid, outcome, redo, created_at) \
+                 VALUES ('{gid}', 'abort', NULL, CURRENT_TIMESTAMP)"
+            ),
+        );
+        let response = deletion.join().unwrap();
+        response.assert_error(503, "database_unavailable");
+        assert_eq!(response.header("retry-after"), Some("1"));
+    });
+    app.faults.disarm_all();
+    assert_eq!(common::prepared_transactions(&db1), Vec::<String>::new());
+    assert_eq!((app.count_users(), app.count_orders()), (1, 1));
+    assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
+/// db1 on SQLite: a deletion decided in db2 whose db1 commit and immediate redo both
+/// fail is not reported as done. Until recovery applies the redo, the user is still in
+/// db1, but takes no new order; then recovery finishes the deletion.
+fn a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(stack: Stack) {
+    let app = spawn_app_with(stack, without_periodic_recovery);
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 1999);
+    app.faults.arm("db1.commit", FaultAction::Error);
+    app.faults.arm("uow.redo", FaultAction::Error);
+    let response = app.delete(&format!("/users/{user}"));
+    response.assert_error(503, "database_unavailable");
+    assert_eq!(response.header("retry-after"), Some("1"));
+    app.faults.disarm_all();
+
+    assert_eq!(app.get(&format!("/users/{user}")).status, 200);
+    app.post(
+        "/orders",
+        json!({"user_id": user, "item": "pen", "quantity": 1, "amount_cents": 5}),
+    )
+    .assert_error(422, "unknown_user");
+
+    let report = app.databases.cross.recover().expect("recovery");
+    assert_eq!(report.redone, 1);
+    assert_eq!(app.get(&format!("/users/{user}")).status, 404);
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
+/// db1 on PostgreSQL: a deletion whose `COMMIT PREPARED` fails after the decision is not
+/// reported as done either; recovery commits it.
+fn a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack: Stack) {
+    let app = spawn_app_with(stack, without_periodic_recovery);
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 1999);
+    app.faults.arm("uow.finish_prepared", FaultAction::Error);
+    app.delete(&format!("/users/{user}"))
+        .assert_error(503, "database_unavailable");
+    app.faults.disarm_all();
+    let report = app.databases.cross.recover().expect("recovery");
+    assert_eq!(report.committed, 1);
+    assert_eq!(app.get(&format!("/users/{user}")).status, 404);
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
+/// Tests that apply only where db1 can prepare (PostgreSQL), or only where it cannot.
+mod db1_postgres {
+    use super::*;
+
+    #[test]
+    fn postgres_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
+        if let Some(stack) = Stack::postgres() {
+            an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack)
+        }
+    }
+
+    #[test]
+    fn mixed_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
+        if let Some(stack) = Stack::mixed() {
+            an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack)
+        }
+    }
+
+    #[test]
+    fn postgres_a_failed_deletion_settles_on_its_own_connections() {
+        if let Some(stack) = Stack::postgres() {
+            a_failed_deletion_settles_on_its_own_connections(stack)
+        }
+    }
+
+    #[test]
+    fn mixed_a_failed_deletion_settles_on_its_own_connections() {
+        if let Some(stack) = Stack::mixed() {
+            a_failed_deletion_settles_on_its_own_connections(stack)
+        }
+    }
+
+    /// Only PostgreSQL's db2 lets a recovery's decision in while the coordinator's
+    /// transaction is open; SQLite's db2 write lock makes the coordinator always win.
+    #[test]
+    fn postgres_a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing() {
+        if let Some(stack) = Stack::postgres() {
+            a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack)
+        }
+    }
+
+    #[test]
+    fn postgres_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
+        if let Some(stack) = Stack::postgres() {
+            a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack)
+        }
+    }
+
+    #[test]
+    fn mixed_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
+        if let Some(stack) = Stack::mixed() {
+            a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack)
+        }
+    }
+}
+
+mod db1_sqlite {
+    use super::*;
+
+    #[test]
+    fn sqlite_a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders() {
+        a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(Stack::sqlite())
+    }
+
+    #[test]
+    fn sqlite_postgres_a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders()
+    {
+        if let Some(stack) = Stack::sqlite_postgres() {
+            a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(stack)
+        }
+    }
+}

@@ -14,10 +14,24 @@
 //! 3. The decision: `INSERT INTO multidb_decisions (gid, 'commit', redo)` in B's
 //!    transaction, then B commits. Before this point any failure rolls everything back.
 //! 4. A completes: `COMMIT PREPARED` (PostgreSQL), or its open transaction commits.
+//!    If that fails, the write is still decided: it is finished from the decision (a
+//!    retry of `COMMIT PREPARED` on another connection, or the redo), and if that fails
+//!    too the caller gets [`DbError::Unavailable`], never success, and recovery finishes
+//!    it.
 //! 5. A decision carrying a redo is deleted; others are cleaned up later.
 //!
 //! Because B commits while A still holds its locks, nobody can see B's writes refer to
-//! rows that A is deleting, and nothing can be added for a row A is deleting.
+//! rows that A is deleting, and nothing can be added for a row A is deleting. Where A
+//! cannot prepare, its lock ends with its lost commit, before the redo is applied: in
+//! that window, work in B that refers to A's rows must ask [`CrossCommit::redo_pending`]
+//! inside its own transaction, and the redo's second half ([`Redo::referencing`]) runs in
+//! the transaction that forgets the decision.
+//!
+//! A failure before the decision settles the prepared transaction on the connection that
+//! prepared it (a settlement that needed a second connection would wait forever in a
+//! pool of one): rolled back if the decision was never attempted, else by whatever B
+//! holds. A decision that loses the race against a recovery's "abort" (below) is
+//! reported as [`DbError::Unavailable`]: nothing was written, and a retry is safe.
 //!
 //! # Recovery
 //!
@@ -41,6 +55,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Text};
 
 use super::decisions::{self, ABORT, COMMIT};
+use super::pair::Pair;
 use super::{blocking, AnyConnection, Backend, Database, DbError, Pool, Read, Session, Write};
 
 /// Prefix of every global transaction id this service creates.
@@ -52,9 +67,16 @@ const LIVENESS_LOCK_CLASS: i32 = 0x6D64_6231;
 /// How long a settled decision is kept after its transaction completed.
 const SETTLED_DECISIONS_KEPT: Duration = Duration::from_secs(600);
 
-/// Re-applies, on a database that cannot prepare, the work recorded in a decision.
-/// Must be idempotent: recovery may apply it to work that did commit.
-pub type RedoFn<A> = fn(&mut Session<A>, &str) -> Result<(), DbError>;
+/// How to apply again the work recorded in a decision's redo, when `A` cannot prepare
+/// (SQLite) and its commit was lost. Both halves must be idempotent: recovery may apply
+/// them to work that did commit, or twice.
+pub struct Redo<A: Database, B: Database> {
+    /// Applies the work to `A` again, in a transaction of its own.
+    pub referenced: fn(&mut Session<A>, &str) -> Result<(), DbError>,
+    /// Runs in `B`'s transaction that forgets the decision, after `A`'s half has
+    /// committed: removes from `B` anything that came to refer to what `A`'s half removed.
+    pub referencing: fn(&mut Session<B>, &str) -> Result<(), DbError>,
+}
 
 /// One write session per database, ended together by [`CrossCommit::write`].
 pub struct UnitOfWork<A: Database, B: Database> {
@@ -64,7 +86,7 @@ pub struct UnitOfWork<A: Database, B: Database> {
 }
 
 impl<A: Database, B: Database> UnitOfWork<A, B> {
-    /// Describes the work done in `referenced` for [`RedoFn`], in case `A` cannot
+    /// Describes the work done in `referenced` for [`Redo`], in case `A` cannot
     /// prepare (SQLite). Every unit of work that writes to `A` must give one.
     pub fn redo_referenced(&mut self, redo: String) {
         self.redo = Some(redo);
@@ -75,7 +97,7 @@ impl<A: Database, B: Database> UnitOfWork<A, B> {
 pub struct CrossCommit<A: Database, B: Database> {
     a: Pool<A>,
     b: Pool<B>,
-    shared: Arc<Shared<A>>,
+    shared: Arc<Shared<A, B>>,
 }
 
 impl<A: Database, B: Database> Clone for CrossCommit<A, B> {
@@ -88,7 +110,7 @@ impl<A: Database, B: Database> Clone for CrossCommit<A, B> {
     }
 }
 
-struct Shared<A: Database> {
+struct Shared<A: Database, B: Database> {
     instance: Mutex<i32>,
     next: AtomicU64,
     in_flight: Mutex<HashSet<String>>,
@@ -96,7 +118,7 @@ struct Shared<A: Database> {
     liveness: Mutex<Option<AnyConnection>>,
     /// Why cross-database writes are refused, if they are.
     refusal: Option<String>,
-    redo: RedoFn<A>,
+    redo: Redo<A, B>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,7 +156,7 @@ pub struct Recovery {
 
 impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Sets up the coordinator and checks that `A` can take part. Blocks.
-    pub fn new(a: Pool<A>, b: Pool<B>, redo: RedoFn<A>) -> Result<Self, DbError> {
+    pub fn new(a: Pool<A>, b: Pool<B>, redo: Redo<A, B>) -> Result<Self, DbError> {
         let refusal = if a.backend() == Backend::Postgres {
             max_prepared_transactions_refusal(&a)?
         } else {
@@ -167,20 +189,22 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let admissions = (self.a.admit_write().await?, self.b.admit_write().await?);
+        if let Some(refusal) = &self.shared.refusal {
+            return Err(DbError::Unavailable {
+                database: A::NAME,
+                cause: refusal.clone(),
+            }
+            .into());
+        }
+        let pair = Pair::admit(&self.a, &self.b).await?;
         let coordinator = self.clone();
         blocking(move || {
-            let _admissions = admissions;
-            if let Some(refusal) = &coordinator.shared.refusal {
-                return Err(DbError::Unavailable {
-                    database: A::NAME,
-                    cause: refusal.clone(),
-                }
-                .into());
-            }
+            // Declared first, so dropped last: the turn outlives the sessions.
+            let mut pair = pair;
+            let (referenced, referencing) = pair.begin()?;
             let mut unit = UnitOfWork {
-                referenced: coordinator.a.begin::<Write>()?,
-                referencing: coordinator.b.begin::<Write>()?,
+                referenced,
+                referencing,
                 redo: None,
             };
             let value = work(&mut unit)?;
@@ -188,6 +212,28 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             Ok(value)
         })
         .await
+    }
+
+    /// The pool of the database whose rows the other refers to.
+    pub fn referenced(&self) -> &Pool<A> {
+        &self.a
+    }
+
+    /// The pool of the database that refers to the other's rows.
+    pub fn referencing(&self) -> &Pool<B> {
+        &self.b
+    }
+
+    /// Whether a write decided with this `redo` is still to be applied to `A`. Work in
+    /// `B` that refers to rows of `A` asks this inside its transaction (after taking the
+    /// lock that the decided write took in `B`), since until the redo is applied `A`
+    /// still shows the rows that the decided write removes. Never true when `A` can
+    /// prepare: no redo is then recorded.
+    pub fn redo_pending(&self, session: &mut Session<B>, redo: &str) -> Result<bool, DbError> {
+        if self.a.backend() == Backend::Postgres {
+            return Ok(false);
+        }
+        decisions::redo_pending(session, redo)
     }
 
     fn new_gid(&self) -> String {
@@ -203,75 +249,93 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     fn commit(&self, unit: UnitOfWork<A, B>) -> Result<(), DbError> {
         let UnitOfWork {
-            mut referenced,
+            referenced,
             referencing,
             redo,
         } = unit;
         let gid = self.new_gid();
         let _in_flight = InFlight::enter(&self.shared, &gid);
         self.hit("after_work")?;
-
-        let prepared = referenced.backend() == Backend::Postgres;
-        let redo = if prepared {
-            referenced.prepare(&gid)?;
-            None
+        if referenced.backend() == Backend::Postgres {
+            self.commit_prepared(referenced, referencing, &gid)?;
         } else {
-            Some(redo.ok_or_else(|| DbError::Other {
+            let redo = redo.ok_or_else(|| DbError::Other {
                 database: A::NAME,
-                cause: "a unit of work wrote to a database that cannot prepare without giving a redo".into(),
-            })?)
-        };
-        // From here until the decision, every way out — an error, an injected fault, a
-        // panic — must settle the prepared transaction, or it would keep its locks.
-        let in_doubt = prepared.then(|| InDoubt {
-            coordinator: self,
-            gid: &gid,
-        });
-        self.hit("after_prepare")?;
-        // On failure `in_doubt` settles A by whatever B holds: nothing, or (if B's
-        // commit failed only on the way back) the decision to commit.
-        decide(referencing, &gid, redo.as_deref())?;
-        if let Some(in_doubt) = in_doubt {
-            in_doubt.decided();
-        }
-        self.hit("after_decision")?;
-
-        if prepared {
-            if let Err(error) = run_outside_transaction(
-                referenced.connection(),
-                &format!("COMMIT PREPARED '{gid}'"),
-            ) {
-                log::warn!(
-                    "{gid}: decided, but COMMIT PREPARED failed; recovery will finish it: {error}"
-                );
-            }
-        } else {
-            self.complete_unprepared(referenced, &gid, redo.as_deref().unwrap_or_default());
+                cause:
+                    "a unit of work wrote to a database that cannot prepare without giving a redo"
+                        .into(),
+            })?;
+            self.commit_unprepared(referenced, referencing, &gid, &redo)?;
         }
         self.hit("after_commit")
     }
 
+    fn commit_prepared(
+        &self,
+        mut referenced: Session<A>,
+        referencing: Session<B>,
+        gid: &str,
+    ) -> Result<(), DbError> {
+        referenced.prepare(gid)?;
+        // From here on every way out — an error, an injected fault, a panic — settles the
+        // prepared transaction when `prepared` drops, or it would keep its locks.
+        let mut prepared = Prepared {
+            coordinator: self,
+            gid,
+            session: Some(referenced),
+            settle: Settle::Abort,
+        };
+        self.hit("after_prepare")?;
+        // If B's commit fails only on the way back, the decision may be there: from now
+        // on a failure settles by what B holds. `decide` consumes B's session, so B's
+        // connection is back in its pool before that is read.
+        prepared.settle = Settle::ByDecision;
+        decide(referencing, gid, None)?;
+        prepared.settle = Settle::Commit;
+        self.hit("after_decision")?;
+        prepared.complete()
+    }
+
     /// Commits A's open transaction, or redoes its work if that commit fails, then
-    /// deletes the decision. Failures are left to recovery: the outcome is decided.
-    fn complete_unprepared(&self, referenced: Session<A>, gid: &str, redo: &str) {
+    /// deletes the decision. Once decided, a failure is left to recovery and reported
+    /// as [`DbError::Unavailable`].
+    fn commit_unprepared(
+        &self,
+        referenced: Session<A>,
+        referencing: Session<B>,
+        gid: &str,
+        redo: &str,
+    ) -> Result<(), DbError> {
+        // The step where A would have been prepared: its transaction just stays open.
+        self.hit("after_prepare")?;
+        decide(referencing, gid, Some(redo))?;
+        self.hit("after_decision")?;
         if let Err(error) = referenced.commit() {
             log::warn!(
                 "{gid}: decided, but {} did not commit; redoing: {error}",
                 A::NAME
             );
-            if let Err(error) = self.redo(redo) {
-                log::warn!("{gid}: redo failed; recovery will retry it: {error}");
-                return;
-            }
+            return self.apply_redo(gid, redo).map_err(|error| DbError::Unavailable {
+                database: A::NAME,
+                cause: format!("{gid}: decided, but neither the commit nor the redo went through; recovery will finish it: {error}"),
+            });
         }
         if let Err(error) = self.forget(gid) {
             log::warn!("{gid}: cannot delete its decision yet: {error}");
         }
+        Ok(())
     }
 
-    fn redo(&self, redo: &str) -> Result<(), DbError> {
+    /// Applies a decision's redo to A, then, in one transaction of B, its second half
+    /// and the deletion of the decision.
+    fn apply_redo(&self, gid: &str, redo: &str) -> Result<(), DbError> {
+        self.hit("redo")?;
         let mut session = self.a.begin_internal::<Write>()?;
-        (self.shared.redo)(&mut session, redo)?;
+        (self.shared.redo.referenced)(&mut session, redo)?;
+        session.commit()?;
+        let mut session = self.b.begin_internal::<Write>()?;
+        (self.shared.redo.referencing)(&mut session, redo)?;
+        decisions::forget(&mut session, gid)?;
         session.commit()
     }
 
@@ -281,20 +345,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         session.commit()
     }
 
-    /// `COMMIT PREPARED` or `ROLLBACK PREPARED` from any connection of A; a transaction
-    /// that is no longer there was finished by someone else.
-    fn finish_prepared(&self, gid: &str, outcome: &str) {
-        let verb = if outcome == COMMIT {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        let finished = self.a.connection().and_then(|mut conn| {
-            run_outside_transaction(&mut conn, &format!("{verb} PREPARED '{gid}'"))
-        });
-        if let Err(error) = finished {
-            log::warn!("{gid}: {verb} PREPARED failed; recovery will retry it: {error}");
-        }
+    /// `COMMIT PREPARED` or `ROLLBACK PREPARED` from a connection of A's pool; a
+    /// transaction that is no longer there was finished by someone else.
+    fn finish_prepared(&self, gid: &str, outcome: &str) -> Result<(), DbError> {
+        let mut conn = self.a.connection()?;
+        finish_prepared_on(&mut conn, gid, outcome)
     }
 
     /// Commits or rolls back the prepared transaction `gid` by its decision.
@@ -304,7 +359,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         } else {
             ABORT
         };
-        self.finish_prepared(gid, outcome);
+        self.finish_prepared(gid, outcome)?;
         Ok(outcome)
     }
 
@@ -388,8 +443,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     if lock(&self.shared.in_flight).contains(&decision.gid) {
                         continue;
                     }
-                    self.redo(decision.redo.as_deref().unwrap_or_default())?;
-                    self.forget(&decision.gid)?;
+                    self.apply_redo(&decision.gid, decision.redo.as_deref().unwrap_or_default())?;
                     report.redone += 1;
                 }
                 self.clean_settled(&[])?;
@@ -468,14 +522,35 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 }
 
-/// Writes the decision into B's transaction and commits it: the commit point.
+/// Writes the decision into B's transaction and commits it: the commit point. A
+/// decision already there is a recovery's "abort", claimed because this write looked
+/// abandoned (its instance paused, say): the write did not happen and may be retried.
 fn decide<B: Database>(
     mut referencing: Session<B>,
     gid: &str,
     redo: Option<&str>,
 ) -> Result<(), DbError> {
-    decisions::record(&mut referencing, gid, COMMIT, redo)?;
+    match decisions::record(&mut referencing, gid, COMMIT, redo) {
+        Err(DbError::Conflict(_)) => {
+            return Err(DbError::Unavailable {
+                database: B::NAME,
+                cause: format!("{gid}: a recovery decided to abort this write first"),
+            })
+        }
+        recorded => recorded?,
+    }
     referencing.commit()
+}
+
+/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid` on `conn`, which must not be in a
+/// transaction.
+fn finish_prepared_on(conn: &mut AnyConnection, gid: &str, outcome: &str) -> Result<(), DbError> {
+    let verb = if outcome == COMMIT {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    run_outside_transaction(conn, &format!("{verb} PREPARED '{gid}'"))
 }
 
 fn run_outside_transaction(conn: &mut AnyConnection, sql: &str) -> Result<(), DbError> {
@@ -514,36 +589,93 @@ fn max_prepared_transactions_refusal<A: Database>(a: &Pool<A>) -> Result<Option<
     }))
 }
 
-/// A prepared transaction whose decision is not known to be written: settled by the
-/// decision table when dropped, unless [`InDoubt::decided`] was called.
-struct InDoubt<'a, A: Database, B: Database> {
-    coordinator: &'a CrossCommit<A, B>,
-    gid: &'a str,
+/// How a prepared transaction is to be finished if the coordinator leaves early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// No decision was attempted: nobody can have decided "commit".
+    Abort,
+    /// The decision was attempted and may have landed: B says which.
+    ByDecision,
+    /// The decision is written.
+    Commit,
+    /// Finished.
+    Done,
 }
 
-impl<A: Database, B: Database> InDoubt<'_, A, B> {
-    fn decided(self) {
-        std::mem::forget(self);
+/// A prepared transaction of A and the session that prepared it: finished, when
+/// dropped, as [`Settle`] says, on that session's own connection.
+struct Prepared<'a, A: Database, B: Database> {
+    coordinator: &'a CrossCommit<A, B>,
+    gid: &'a str,
+    session: Option<Session<A>>,
+    settle: Settle,
+}
+
+impl<A: Database, B: Database> Prepared<'_, A, B> {
+    /// Commits the decided transaction; a failure is reported, not swallowed.
+    fn complete(mut self) -> Result<(), DbError> {
+        let outcome = self.finish(COMMIT);
+        self.settle = Settle::Done;
+        outcome.map_err(|error| DbError::Unavailable {
+            database: A::NAME,
+            cause: format!(
+                "{}: decided, but COMMIT PREPARED failed; recovery will finish it: {error}",
+                self.gid
+            ),
+        })
+    }
+
+    /// Finishes the transaction on the session's connection, or, if that connection
+    /// fails, on another one of the pool once this one is given back.
+    fn finish(&mut self, outcome: &str) -> Result<(), DbError> {
+        self.coordinator.hit("finish_prepared")?;
+        let first_try = match self.session.as_mut() {
+            Some(session) => finish_prepared_on(session.connection(), self.gid, outcome),
+            None => Err(DbError::NotFound),
+        };
+        match first_try {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                log::warn!(
+                    "{}: cannot finish on the preparing connection, trying another: {error}",
+                    self.gid
+                );
+                drop(self.session.take());
+                self.coordinator.finish_prepared(self.gid, outcome)
+            }
+        }
     }
 }
 
-impl<A: Database, B: Database> Drop for InDoubt<'_, A, B> {
+impl<A: Database, B: Database> Drop for Prepared<'_, A, B> {
     fn drop(&mut self) {
-        match self.coordinator.resolve(self.gid) {
+        let outcome = match self.settle {
+            Settle::Done => return,
+            Settle::Abort => Ok(ABORT),
+            Settle::Commit => Ok(COMMIT),
+            Settle::ByDecision => self
+                .coordinator
+                .decision_or_abort(self.gid)
+                .map(|decision| if decision == COMMIT { COMMIT } else { ABORT }),
+        };
+        match outcome.and_then(|outcome| self.finish(outcome).map(|()| outcome)) {
             Ok(outcome) => log::info!("{}: settled after a failure: {outcome}", self.gid),
-            Err(error) => log::warn!("{}: left in doubt for recovery: {error}", self.gid),
+            Err(error) => log::warn!(
+                "{}: not settled, left in doubt for recovery: {error}",
+                self.gid
+            ),
         }
     }
 }
 
 /// Marks a gid as being committed by this process, so that recovery leaves it alone.
-struct InFlight<'a, A: Database> {
-    shared: &'a Shared<A>,
+struct InFlight<'a, A: Database, B: Database> {
+    shared: &'a Shared<A, B>,
     gid: String,
 }
 
-impl<'a, A: Database> InFlight<'a, A> {
-    fn enter(shared: &'a Shared<A>, gid: &str) -> Self {
+impl<'a, A: Database, B: Database> InFlight<'a, A, B> {
+    fn enter(shared: &'a Shared<A, B>, gid: &str) -> Self {
         lock(&shared.in_flight).insert(gid.to_owned());
         Self {
             shared,
@@ -552,7 +684,7 @@ impl<'a, A: Database> InFlight<'a, A> {
     }
 }
 
-impl<A: Database> Drop for InFlight<'_, A> {
+impl<A: Database, B: Database> Drop for InFlight<'_, A, B> {
     fn drop(&mut self) {
         lock(&self.shared.in_flight).remove(&self.gid);
     }

@@ -80,6 +80,15 @@ pub fn with_redo<D: Database, A: Access>(
         .map_err(Session::<D>::error)
 }
 
+/// Whether a decision carrying exactly `redo` is still waiting to be applied.
+pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result<bool, DbError> {
+    diesel::select(diesel::dsl::exists(
+        multidb_decisions::table.filter(multidb_decisions::redo.eq(redo)),
+    ))
+    .get_result(session.connection())
+    .map_err(Session::<D>::error)
+}
+
 /// Decisions older than `before` without work to redo.
 pub fn settled_before<D: Database>(
     session: &mut Session<D>,

@@ -1,13 +1,16 @@
 //! The reusable database layer: typed pools, the session guard, the blocking runner,
-//! migrations, cross-database commit and fault points. Nothing in here knows about users or orders; a database
+//! migrations, cross-database commit, key locks and fault points. Nothing in here knows about users or orders; a database
 //! is identified only by a type implementing [`Database`].
 
 mod connection;
 mod cross_commit;
 mod decisions;
+mod distinct;
 mod error;
 pub mod fault;
+mod key_lock;
 mod migrations;
+mod pair;
 mod pool;
 mod runner;
 mod session;
@@ -15,8 +18,10 @@ pub mod window;
 mod write_holding;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
-pub use cross_commit::{CrossCommit, Recovery, RedoFn, UnitOfWork, GID_PREFIX};
+pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX};
+pub use distinct::ensure_distinct;
 pub use error::DbError;
+pub use key_lock::{KeyLocks, LockMode};
 pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};

@@ -39,6 +39,10 @@ pub struct Pool<D: Database> {
     permits: Arc<Semaphore>,
     /// SQLite only: one permit, for the one writer the database allows at a time.
     writer: Option<Arc<Semaphore>>,
+    /// Permits for requests that use this database and the other one too: fewer than
+    /// the connections, so that such requests, stuck waiting for the other database, never
+    /// hold all of this one (see [`super::pair`]).
+    paired: Arc<Semaphore>,
     checkout_timeout: Duration,
     _database: PhantomData<fn() -> D>,
 }
@@ -52,6 +56,7 @@ impl<D: Database> Clone for Pool<D> {
             opener: self.opener.clone(),
             permits: self.permits.clone(),
             writer: self.writer.clone(),
+            paired: self.paired.clone(),
             checkout_timeout: self.checkout_timeout,
             _database: PhantomData,
         }
@@ -89,6 +94,7 @@ impl<D: Database> Pool<D> {
             opener: std::sync::Arc::new(manager),
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            paired: Arc::new(Semaphore::new(paired_share(settings.max_size))),
             checkout_timeout: settings.checkout_timeout,
             _database: PhantomData,
         };
@@ -105,7 +111,7 @@ impl<D: Database> Pool<D> {
     /// waits, and is served in arrival order (this took the p99 of `GET /users/{id}` at
     /// 32 concurrent requests from hundreds of ms to single-digit ms; see BENCHMARKS.md).
     pub async fn admit(&self) -> Result<Admission, DbError> {
-        let deadline = tokio::time::Instant::now() + self.checkout_timeout;
+        let deadline = self.deadline();
         Ok(Admission {
             _writer: None,
             _connection: self.acquire(&self.permits, deadline).await?,
@@ -117,7 +123,17 @@ impl<D: Database> Pool<D> {
     /// order, instead of polling the file lock in SQLite's busy handler, whose sleeps
     /// made the p99 of `POST /orders` on SQLite 0.7–2 s under load (see BENCHMARKS.md).
     pub async fn admit_write(&self) -> Result<Admission, DbError> {
-        let deadline = tokio::time::Instant::now() + self.checkout_timeout;
+        self.admit_write_by(self.deadline()).await
+    }
+
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.checkout_timeout
+    }
+
+    pub(crate) async fn admit_write_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Admission, DbError> {
         let writer = match &self.writer {
             Some(writer) => Some(self.acquire(writer, deadline).await?),
             None => None,
@@ -126,6 +142,14 @@ impl<D: Database> Pool<D> {
             _writer: writer,
             _connection: self.acquire(&self.permits, deadline).await?,
         })
+    }
+
+    /// This database's share of requests that use both databases (see `paired`).
+    pub(crate) async fn admit_paired(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<OwnedSemaphorePermit, DbError> {
+        self.acquire(&self.paired, deadline).await
     }
 
     async fn acquire(
@@ -163,6 +187,26 @@ impl<D: Database> Pool<D> {
         })
     }
 
+    /// An idle connection, if the pool has one at hand; never waits, so the async side
+    /// may call it.
+    pub(crate) fn idle_connection(&self) -> Option<r2d2::PooledConnection<Manager>> {
+        self.inner.try_get()
+    }
+
+    /// A connection, waiting at most until `deadline`. Blocks.
+    pub(crate) fn connection_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.inner
+            .get_timeout(left.max(Duration::from_millis(1)))
+            .map_err(|e| DbError::Unavailable {
+                database: D::NAME,
+                cause: e.to_string(),
+            })
+    }
+
     /// A connection of its own, outside the pool, for as long as the caller keeps it.
     pub(crate) fn open_dedicated(&self) -> Result<AnyConnection, DbError> {
         self.opener.open().map_err(|e| DbError::Unavailable {
@@ -176,6 +220,18 @@ impl<D: Database> Pool<D> {
     /// [`super::write`], [`super::blocking`]).
     pub fn begin<A: Access>(&self) -> Result<Session<D, A>, DbError> {
         self.retrying(|| Session::begin(self.connection()?, self.faults.clone()))
+    }
+
+    /// Like [`begin`](Self::begin), on a connection already taken from this pool; if that
+    /// one turns out dead, on another. Blocks.
+    pub(crate) fn begin_on<A: Access>(
+        &self,
+        conn: r2d2::PooledConnection<Manager>,
+    ) -> Result<Session<D, A>, DbError> {
+        match Session::begin(conn, self.faults.clone()) {
+            Err(DbError::ConnectionLost { .. }) => self.begin(),
+            begun => begun,
+        }
     }
 
     /// A session for the database layer's own bookkeeping (decisions, recovery): no
@@ -229,6 +285,13 @@ impl<D: Database> Pool<D> {
     }
 }
 
+/// How many of a pool's `max_size` connections requests that use both databases may
+/// hold at once: all but a quarter (at least one, since a pool of one cannot keep any back).
+fn paired_share(max_size: u32) -> usize {
+    let kept_back = max_size.div_ceil(4);
+    max_size.saturating_sub(kept_back).max(1) as usize
+}
+
 /// Logs a failed connection attempt as one line naming the database.
 #[derive(Debug)]
 struct ConnectionErrorLog(&'static str);
@@ -241,6 +304,18 @@ impl<E: std::fmt::Display> r2d2::HandleError<E> for ConnectionErrorLog {
             self.0,
             message.split_whitespace().collect::<Vec<_>>().join(" ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn requests_on_both_databases_leave_a_quarter_of_each_pool() {
+        let shares: Vec<usize> = [1, 2, 3, 4, 5, 8, 10, 100]
+            .into_iter()
+            .map(super::paired_share)
+            .collect();
+        assert_eq!(shares, [1, 1, 2, 3, 3, 6, 7, 75]);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Writes to one database that depend on rows of the other.
 
-use super::{blocking, Database, DbError, Pool, Session, Write};
+use super::pair::Pair;
+use super::{blocking, Database, DbError, Pool, Session};
 
 /// Runs `work` with a write session of `b`, while a session of `a` holds what `work`
 /// locked there; `b` commits first, then `a` is rolled back, releasing the locks.
@@ -11,6 +12,11 @@ use super::{blocking, Database, DbError, Pool, Session, Write};
 /// concurrent deletion in `a` either completes before (and `work` sees the row gone) or
 /// waits until after (and sees the new rows in `b`). Sessions are begun `a` first, as
 /// in [`super::CrossCommit`], so the two never wait for each other in a cycle.
+///
+/// A lock in `a` lasts only as long as the server session holding it, which can end
+/// before `b` commits (a failover, a terminated backend, an idle-in-transaction
+/// timeout). So `work` must not rely on it alone: it also takes a lock in `b`, where the
+/// deletion takes it too (see [`super::KeyLocks`]), before it looks at `a`.
 pub async fn write_holding<A, B, T, E, F>(a: &Pool<A>, b: &Pool<B>, work: F) -> Result<T, E>
 where
     A: Database,
@@ -19,13 +25,12 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let admissions = (a.admit_write().await?, b.admit_write().await?);
-    let (a, b) = (a.clone(), b.clone());
+    let pair = Pair::admit(a, b).await?;
     blocking(move || {
-        let _admissions = admissions;
+        // Declared first, so dropped last: the turn outlives the sessions.
+        let mut pair = pair;
         // Write access on `a`: on SQLite that is the lock (`BEGIN IMMEDIATE`).
-        let mut held = a.begin::<Write>()?;
-        let mut session = b.begin::<Write>()?;
+        let (mut held, mut session) = pair.begin()?;
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);

@@ -3,7 +3,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::extract::{path_id, JsonBody, PageQuery, Violations};
-use crate::db::{self, Pool};
+use crate::db::{self, CrossCommit, Pool};
 use crate::domain::{Cents, Id, Quantity, Text};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, OrderFilter};
@@ -85,12 +85,11 @@ async fn list(
 }
 
 async fn create(
-    db1: web::Data<Pool<Db1>>,
-    db2: web::Data<Pool<Db2>>,
+    cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, AppError> {
     let new = body.0.parse()?;
-    let order = workflows::create_order(&db1, &db2, new).await?;
+    let order = workflows::create_order(&cross, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/orders/{}", order.id)))
         .json(order))

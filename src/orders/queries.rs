@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, Database, DbError};
+use crate::db::{Access, Database, DbError, KeyLocks, LockMode};
 use crate::domain::{timestamp, AfterId, Id, Limit, Page};
 
 /// How many orders a user summary lists; its count and total cover all of them.
@@ -48,6 +48,16 @@ pub fn page<A: Access>(
     }
     let rows = query.load(session.connection()).map_err(db_error)?;
     Ok(Page::from_rows(rows, limit.get(), |order: &Order| order.id))
+}
+
+/// The orders of one user, as a lock in db2 ("mdbu"): shared while an order is added for
+/// the user, exclusive while the user's orders are deleted with the user.
+const USER_ORDERS: KeyLocks = KeyLocks::new(0x6D64_6275);
+
+/// Locks the set of `user_id`'s orders until the session ends (see
+/// `workflows::create_order` for why db1's lock on the user is not enough).
+pub fn lock_user_orders(session: &mut Session, user_id: Id, mode: LockMode) -> Result<(), DbError> {
+    USER_ORDERS.lock(session, user_id.get(), mode)
 }
 
 /// Deletes one order; `false` when there was none.

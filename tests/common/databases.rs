@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use multidb::app::Databases;
-use multidb::db::{Database, DatabaseUrl, Pool, Read};
+use multidb::db::{Database, DatabaseUrl, Pool, Read, Write};
 
 /// The variable naming a PostgreSQL server where tests may create and drop databases,
 /// e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Without it PostgreSQL tests are
@@ -125,6 +125,35 @@ pub fn admin_count(sql: &str) -> i64 {
         .count
 }
 
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// Runs a `SELECT pid …` on the PostgreSQL server as administrator.
+pub fn admin_pids(sql: &str) -> Vec<i32> {
+    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+    let mut admin =
+        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    diesel::sql_query(sql)
+        .load::<Pid>(&mut admin)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|row| row.pid)
+        .collect()
+}
+
+/// Runs `sql` in a committed write session of `pool`, bypassing the service's API.
+pub fn execute<D: Database>(pool: &Pool<D>, sql: &str) {
+    let mut session = pool.begin::<Write>().expect("test session");
+    session
+        .connection()
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    session.commit().expect("commit a test session");
+}
+
 /// The fresh databases of one test: SQLite files in a temporary directory, or
 /// PostgreSQL databases with unique names. Removed when the test ends.
 pub struct Storage {
@@ -179,6 +208,17 @@ impl Storage {
         let url = &self.urls[usize::from(n - 1)];
         url.starts_with("postgres")
             .then(|| url.rsplit('/').next().unwrap_or("").to_owned())
+    }
+
+    /// Runs `sql` on db`n` directly, whatever its backend, bypassing the service.
+    pub fn execute(&self, n: u8, sql: &str) {
+        match self.postgres_name(n) {
+            Some(name) => execute_in(&name, sql),
+            None => SqliteConnection::establish(self.raw_url(n))
+                .expect("open a test SQLite file")
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
     }
 
     pub fn remove(self) {

@@ -9,8 +9,8 @@ mod databases;
 pub use child::ChildServer;
 pub use client::Response;
 pub use databases::{
-    admin_execute, postgres_admin_url, postgres_url_for, prepared_transactions, Backend, Stack,
-    Storage,
+    admin_execute, admin_pids, execute, postgres_admin_url, postgres_url_for,
+    prepared_transactions, Backend, Stack, Storage,
 };
 
 use std::sync::mpsc;

@@ -1,0 +1,1 @@
+DROP INDEX multidb_decisions_pending_redo;

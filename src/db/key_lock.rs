@@ -1,0 +1,61 @@
+//! Locks on application keys (such as "the orders of user 7"), held by a write session's
+//! transaction and released when it ends.
+
+use diesel::sql_types::Integer;
+use diesel::RunQueryDsl;
+
+use super::{AnyConnection, Database, DbError, Session, Write};
+
+/// How a key is locked: any number of shared holders, or one exclusive holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Shared,
+    Exclusive,
+}
+
+/// A family of keys, told apart from other families by `class`.
+///
+/// On PostgreSQL a key is a transaction-level advisory lock (`pg_advisory_xact_lock`),
+/// so it needs no session state and works behind PgBouncer in transaction mode; it is
+/// released at commit or rollback, and also when the server ends the session. A 64-bit
+/// key is folded into 32 bits: two keys that fold alike only wait for each other.
+///
+/// On SQLite a write session already holds the whole database's write lock
+/// (`BEGIN IMMEDIATE`), which excludes every other writer, so there is nothing more to
+/// take. That is why locking needs a [`Write`] session.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLocks {
+    class: i32,
+}
+
+impl KeyLocks {
+    pub const fn new(class: i32) -> Self {
+        Self { class }
+    }
+
+    /// Waits for `key` in `mode` (up to the statement timeout), until the session ends.
+    pub fn lock<D: Database>(
+        &self,
+        session: &mut Session<D, Write>,
+        key: i64,
+        mode: LockMode,
+    ) -> Result<(), DbError> {
+        let AnyConnection::Postgresql(pg) = session.connection() else {
+            return Ok(());
+        };
+        let sql = match mode {
+            LockMode::Shared => "SELECT pg_advisory_xact_lock_shared($1, $2)",
+            LockMode::Exclusive => "SELECT pg_advisory_xact_lock($1, $2)",
+        };
+        diesel::sql_query(sql)
+            .bind::<Integer, _>(self.class)
+            .bind::<Integer, _>(fold(key))
+            .execute(pg)
+            .map(drop)
+            .map_err(Session::<D>::error)
+    }
+}
+
+fn fold(key: i64) -> i32 {
+    (key ^ (key >> 32)) as i32
+}
