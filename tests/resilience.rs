@@ -58,6 +58,158 @@ fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
     assert_eq!(app.count_orders(), 1);
 }
 
+/// One database's outage does not take the other down. While database `down` refuses
+/// connections and four clients keep retrying writes that need both databases (orders,
+/// deletions of users), requests that need only the other database are served, and
+/// `/health` names only the database that is down.
+fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
+    let app = spawn_app_with(stack, |settings| {
+        for database in [&mut settings.db1, &mut settings.db2] {
+            database.pool.max_size = 2;
+            database.pool.min_idle = 2;
+            database.pool.checkout_timeout = std::time::Duration::from_millis(1000);
+        }
+    });
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    let other = app.create_user("bob@example.com", "Bob")["id"]
+        .as_i64()
+        .unwrap();
+    let order = app.create_order(user, "book", 1, 100)["id"]
+        .as_i64()
+        .unwrap();
+    let down_database = app.postgres_database(down).expect("on PostgreSQL");
+    let (down_name, up_name) = if down == 1 {
+        ("db1", "db2")
+    } else {
+        ("db2", "db1")
+    };
+
+    set_connections_allowed(&down_database, false);
+    let served = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    for _ in 0..4 {
+                        app.post(
+                            "/orders",
+                            serde_json::json!({"user_id": user, "item": "x", "quantity": 1, "amount_cents": 1}),
+                        )
+                        .assert_error(503, "database_unavailable");
+                        app.delete(&format!("/users/{other}"))
+                            .assert_error(503, "database_unavailable");
+                    }
+                })
+            })
+            .collect();
+        let mut served = 0;
+        while !clients.iter().all(|client| client.is_finished()) {
+            if down == 2 {
+                let found = app.get(&format!("/users/{user}"));
+                assert_eq!(found.status, 200, "{}", found.text);
+                let created = app.post(
+                    "/users",
+                    serde_json::json!({"email": format!("new{served}@example.com"), "name": "New"}),
+                );
+                assert_eq!(created.status, 201, "{}", created.text);
+            } else {
+                let found = app.get(&format!("/orders/{order}"));
+                assert_eq!(found.status, 200, "{}", found.text);
+                let listed = app.get(&format!("/orders?user_id={user}"));
+                assert_eq!(listed.status, 200, "{}", listed.text);
+            }
+            let health = app.get("/health");
+            assert_eq!(
+                (
+                    health.body["databases"][up_name].as_str(),
+                    health.body["databases"][down_name].as_str()
+                ),
+                (Some("ok"), Some("unavailable")),
+                "{}",
+                health.text
+            );
+            served += 1;
+        }
+        for client in clients {
+            client.join().unwrap();
+        }
+        served
+    });
+    assert!(served > 0, "nothing was asked during the outage");
+
+    set_connections_allowed(&down_database, true);
+    app.create_order(user, "pen", 1, 5);
+    assert_eq!(app.delete(&format!("/users/{other}")).status, 204);
+}
+
+/// Two URLs that reach one database — spelled alike or not — stop the start-up with one
+/// line, before any migration touches it.
+#[test]
+fn two_urls_reaching_one_database_are_refused_at_start_up() {
+    let directory =
+        std::env::temp_dir().join(format!("multidb-same-database-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let file = directory.join("one.sqlite").display().to_string();
+    let link = directory.join("link.sqlite");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let mut pairs = vec![
+        (file.clone(), file.clone()),
+        (
+            file.clone(),
+            directory.join(".").join("one.sqlite").display().to_string(),
+        ),
+        (file.clone(), link.display().to_string()),
+    ];
+    let postgres = common::postgres_admin_url().map(|admin_url| {
+        let name = format!("multidb_test_same_{}", std::process::id());
+        common::admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+        common::admin_execute(&format!("CREATE DATABASE {name}"));
+        let url = common::postgres_url_for(&admin_url, &name);
+        let separator = if url.contains('?') { '&' } else { '?' };
+        pairs.push((url.clone(), url.clone()));
+        pairs.push((
+            url.clone(),
+            format!("{url}{separator}application_name=second"),
+        ));
+        name
+    });
+
+    for (db1, db2) in &pairs {
+        let output = Command::new(env!("CARGO_BIN_EXE_multidb"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL_1", db1)
+            .env("DATABASE_URL_2", db2)
+            .env("BIND_ADDRESS", "127.0.0.1:0")
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("");
+        assert_eq!(output.status.code(), Some(1), "{db1} and {db2}: {stderr}");
+        assert!(
+            last.starts_with("multidb: DATABASE_URL_1 and DATABASE_URL_2: ")
+                && last.contains("same database"),
+            "{db1} and {db2}: {stderr}"
+        );
+    }
+    // Refused before migrating: the database is as it was.
+    use diesel::{Connection, RunQueryDsl};
+    let mut sqlite = diesel::SqliteConnection::establish(&file).unwrap();
+    let tables: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT COUNT(*) FROM sqlite_master)",
+    ))
+    .get_result(&mut sqlite)
+    .unwrap();
+    assert_eq!(tables, 0, "the refused start-up created tables");
+    if let Some(name) = postgres {
+        common::admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: Stack) {
     let app = spawn_app_with(stack, |settings| {
         settings.db1.pool.max_size = 1;
@@ -207,6 +359,34 @@ mod outage {
     fn postgres_a_database_that_goes_away_gives_503_and_the_service_recovers() {
         if let Some(stack) = super::Stack::postgres() {
             super::a_database_that_goes_away_gives_503_and_the_service_recovers(stack)
+        }
+    }
+
+    #[test]
+    fn postgres_db2_down_leaves_db1_serving() {
+        if let Some(stack) = super::Stack::postgres() {
+            super::an_outage_of_one_database_leaves_the_other_serving(stack, 2)
+        }
+    }
+
+    #[test]
+    fn sqlite_postgres_db2_down_leaves_db1_serving() {
+        if let Some(stack) = super::Stack::sqlite_postgres() {
+            super::an_outage_of_one_database_leaves_the_other_serving(stack, 2)
+        }
+    }
+
+    #[test]
+    fn postgres_db1_down_leaves_db2_serving() {
+        if let Some(stack) = super::Stack::postgres() {
+            super::an_outage_of_one_database_leaves_the_other_serving(stack, 1)
+        }
+    }
+
+    #[test]
+    fn mixed_db1_down_leaves_db2_serving() {
+        if let Some(stack) = super::Stack::mixed() {
+            super::an_outage_of_one_database_leaves_the_other_serving(stack, 1)
         }
     }
 

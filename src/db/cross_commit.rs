@@ -55,7 +55,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer, Text};
 
 use super::decisions::{self, ABORT, COMMIT};
-use super::pair::Pair;
+use super::pair;
 use super::{blocking, AnyConnection, Backend, Database, DbError, Pool, Read, Session, Write};
 
 /// Prefix of every global transaction id this service creates.
@@ -196,12 +196,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
             .into());
         }
-        let pair = Pair::admit(&self.a, &self.b).await?;
         let coordinator = self.clone();
-        blocking(move || {
-            // Declared first, so dropped last: the turn outlives the sessions.
-            let mut pair = pair;
-            let (referenced, referencing) = pair.begin()?;
+        pair::run(&self.a, &self.b, move |referenced, referencing| {
             let mut unit = UnitOfWork {
                 referenced,
                 referencing,

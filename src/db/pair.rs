@@ -16,7 +16,7 @@ use r2d2::PooledConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::connection::Manager;
-use super::{blocking, Admission, Database, DbError, Pool, Session, Write};
+use super::{blocking, Admission, Backend, Database, DbError, Pool, Session, Write};
 
 /// A request's turn on both databases, with `B`'s connection already in hand.
 pub(crate) struct Pair<A: Database, B: Database> {
@@ -55,15 +55,73 @@ impl<A: Database, B: Database> Pair<A, B> {
         })
     }
 
-    /// Begins a write session on each database, `A` first. The pair must outlive the
-    /// sessions: it is the turn that admitted them. Blocks.
-    pub(crate) fn begin(&mut self) -> Result<(Session<A>, Session<B>), DbError> {
+    /// Begins a write session on each database. The pair must outlive the sessions: it
+    /// is the turn that admitted them. Blocks.
+    ///
+    /// On PostgreSQL `B`'s session begins first: its `BEGIN` takes no lock, so the lock
+    /// order is unchanged, and it proves `B`'s connection alive before anything of `A` is
+    /// taken. A dead one is reported as [`DbError::ConnectionLost`] at once, for
+    /// [`run`] to start over with a new turn, instead of checking out another connection
+    /// of `B` here while holding `A`'s turn (after `B`'s server restarted or went away,
+    /// every idle connection of `B` is dead). On SQLite, whose write sessions take the
+    /// database's lock at `BEGIN`, `A` is begun first, and `B`'s connection cannot die.
+    fn begin(&mut self) -> Result<(Session<A>, Session<B>), DbError> {
         let b_connection = self.b_connection.take().ok_or_else(|| DbError::Other {
             database: B::NAME,
             cause: "a pair's sessions were begun twice".into(),
         })?;
-        let a = self.a.begin::<Write>()?;
-        let b = self.b.begin_on::<Write>(b_connection)?;
-        Ok((a, b))
+        if self.b.backend() == Backend::Postgres {
+            let b = Session::begin(b_connection, self.b.faults().clone())?;
+            let a = self.a.begin::<Write>()?;
+            Ok((a, b))
+        } else {
+            let a = self.a.begin::<Write>()?;
+            let b = self.b.begin_on::<Write>(b_connection)?;
+            Ok((a, b))
+        }
+    }
+}
+
+/// What a turn on both databases came to: `work`'s outcome, or `work` given back
+/// unrun because `B`'s connection was found dead.
+enum Attempt<T, E, W> {
+    Ran(Result<T, E>),
+    ConnectionLost(W, DbError),
+}
+
+/// Runs `work` on a blocking thread with a write session of each database (see the
+/// module's rules), admitted by a [`Pair`]. A connection of `B` found dead before `work`
+/// ran makes it start over with a new turn, as single-database sessions do.
+pub(crate) async fn run<A, B, T, E, W>(a: &Pool<A>, b: &Pool<B>, work: W) -> Result<T, E>
+where
+    A: Database,
+    B: Database,
+    W: FnOnce(Session<A>, Session<B>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let mut work = work;
+    let mut tries_left = b.status().max_size + 1;
+    loop {
+        let pair = Pair::admit(a, b).await?;
+        let attempt = blocking(move || {
+            // Declared first, so dropped last: the turn outlives the sessions.
+            let mut pair = pair;
+            Ok(match pair.begin() {
+                Ok((a, b)) => Attempt::Ran(work(a, b)),
+                Err(lost @ DbError::ConnectionLost { .. }) => Attempt::ConnectionLost(work, lost),
+                Err(error) => Attempt::Ran(Err(error.into())),
+            })
+        })
+        .await?;
+        match attempt {
+            Attempt::Ran(outcome) => return outcome,
+            Attempt::ConnectionLost(unrun, lost) if tries_left > 0 => {
+                log::debug!("{}: starting over on another connection: {lost}", B::NAME);
+                tries_left -= 1;
+                work = unrun;
+            }
+            Attempt::ConnectionLost(_, lost) => return Err(lost.into()),
+        }
     }
 }

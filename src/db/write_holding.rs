@@ -1,7 +1,7 @@
 //! Writes to one database that depend on rows of the other.
 
-use super::pair::Pair;
-use super::{blocking, Database, DbError, Pool, Session};
+use super::pair;
+use super::{Database, DbError, Pool, Session};
 
 /// Runs `work` with a write session of `b`, while a session of `a` holds what `work`
 /// locked there; `b` commits first, then `a` is rolled back, releasing the locks.
@@ -11,7 +11,8 @@ use super::{blocking, Database, DbError, Pool, Session};
 /// needed. The lock on `a` is held until `b`'s writes are committed and visible, so a
 /// concurrent deletion in `a` either completes before (and `work` sees the row gone) or
 /// waits until after (and sees the new rows in `b`). Sessions are begun `a` first, as
-/// in [`super::CrossCommit`], so the two never wait for each other in a cycle.
+/// in [`super::CrossCommit`], so the two never wait for each other in a cycle (and
+/// admitted as `super::pair` says, so that neither database's outage blocks the other).
 ///
 /// A lock in `a` lasts only as long as the server session holding it, which can end
 /// before `b` commits (a failover, a terminated backend, an idle-in-transaction
@@ -25,12 +26,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let pair = Pair::admit(a, b).await?;
-    blocking(move || {
-        // Declared first, so dropped last: the turn outlives the sessions.
-        let mut pair = pair;
-        // Write access on `a`: on SQLite that is the lock (`BEGIN IMMEDIATE`).
-        let (mut held, mut session) = pair.begin()?;
+    pair::run(a, b, move |mut held, mut session| {
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);
