@@ -143,6 +143,41 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     assert_eq!(app.delete(&format!("/users/{other}")).status, 204);
 }
 
+/// Starts the binary on `db1` and `db2` and returns its exit code and stderr once it
+/// exits; fails the test if it starts serving instead.
+fn start_up_outcome(db1: &str, db2: &str) -> (Option<i32>, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut server = Command::new(env!("CARGO_BIN_EXE_multidb"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL_1", db1)
+        .env("DATABASE_URL_2", db2)
+        .env("BIND_ADDRESS", &address)
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let health = format!("http://{address}/health");
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if !matches!(ureq::get(&health).call(), Err(ureq::Error::Transport(_))) {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("started serving on {db1} and {db2}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    if let Some(mut pipe) = server.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status.code(), stderr)
+}
+
 /// Two URLs that reach one database — spelled alike or not — stop the start-up with one
 /// line, before any migration touches it.
 #[test]
@@ -177,18 +212,9 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
     });
 
     for (db1, db2) in &pairs {
-        let output = Command::new(env!("CARGO_BIN_EXE_multidb"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL_1", db1)
-            .env("DATABASE_URL_2", db2)
-            .env("BIND_ADDRESS", "127.0.0.1:0")
-            .current_dir(std::env::temp_dir())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (code, stderr) = start_up_outcome(db1, db2);
         let last = stderr.lines().last().unwrap_or("");
-        assert_eq!(output.status.code(), Some(1), "{db1} and {db2}: {stderr}");
+        assert_eq!(code, Some(1), "{db1} and {db2}: {stderr}");
         assert!(
             last.starts_with("multidb: DATABASE_URL_1 and DATABASE_URL_2: ")
                 && last.contains("same database"),
