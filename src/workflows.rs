@@ -14,10 +14,11 @@ use crate::users::{self, Db1, User};
 /// concurrent deletion either happens first (and the order is refused as
 /// `UnknownUser`) or waits and then deletes the new order with the user.
 ///
-/// The user's orders are also locked in db2 (shared), because db1's lock lasts only as
-/// long as its server session: if that session dies before db2 commits, a deletion
-/// still waits for this lock before it deletes the user's orders, and then sees the new
-/// one. Both take db2's lock before db1's, so they never wait for each other in a cycle.
+/// The user's orders are also locked in db2 (shared, as db2's session begins), because
+/// db1's lock lasts only as long as its server session: if that session dies before db2
+/// commits, a deletion still waits for this lock before it deletes the user's orders,
+/// and then sees the new one. Both take db2's lock before db1's, so they never wait for
+/// each other in a cycle.
 /// And when db1 cannot prepare (SQLite), a deletion decided in db2 whose db1 half is
 /// still to be redone leaves the user visible in db1: the pending redo refuses the order.
 pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Result<Order, AppError> {
@@ -25,8 +26,8 @@ pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Resul
     db::write_holding(
         cross.referenced(),
         cross.referencing(),
+        orders::user_orders_lock(new.user_id, LockMode::Shared),
         move |users_session, orders_session| {
-            orders::lock_user_orders(orders_session, new.user_id, LockMode::Shared)?;
             let unknown = !users::lock_existing(users_session, new.user_id)?
                 || decisions.redo_pending(orders_session, &delete_user_redo(new.user_id))?;
             if unknown {
@@ -39,19 +40,22 @@ pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Resul
 }
 
 /// Deletes a user and all of their orders, both or neither, even across a crash. The
-/// user's orders are locked in db2 and the user's row in db1 before anything is deleted,
-/// in the order [`create_order`] takes them, so no order can be added in between.
+/// user's orders are locked in db2 (exclusive, as db2's session begins) and the user's
+/// row in db1 before anything is deleted, in the order [`create_order`] takes them, so
+/// no order can be added in between.
 pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), AppError> {
     cross
-        .write(move |unit| {
-            orders::lock_user_orders(&mut unit.referencing, id, LockMode::Exclusive)?;
-            if !users::delete(&mut unit.referenced, id)? {
-                return Err(AppError::NotFound(format!("user {id} not found")));
-            }
-            unit.redo_referenced(delete_user_redo(id));
-            orders::delete_for_user(&mut unit.referencing, id)?;
-            Ok(())
-        })
+        .write(
+            orders::user_orders_lock(id, LockMode::Exclusive),
+            move |unit| {
+                if !users::delete(&mut unit.referenced, id)? {
+                    return Err(AppError::NotFound(format!("user {id} not found")));
+                }
+                unit.redo_referenced(delete_user_redo(id));
+                orders::delete_for_user(&mut unit.referencing, id)?;
+                Ok(())
+            },
+        )
         .await
 }
 

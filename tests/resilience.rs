@@ -79,6 +79,14 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     let order = app.create_order(user, "book", 1, 100)["id"]
         .as_i64()
         .unwrap();
+    // Orders for db2-only writes during a db1 outage, one deleted per round.
+    let mut spare_orders: Vec<i64> = (0..if down == 1 { 40 } else { 0 })
+        .map(|_| {
+            app.create_order(user, "spare", 1, 1)["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     let down_database = app.postgres_database(down).expect("on PostgreSQL");
     let (down_name, up_name) = if down == 1 {
         ("db1", "db2")
@@ -118,6 +126,10 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
                 assert_eq!(found.status, 200, "{}", found.text);
                 let listed = app.get(&format!("/orders?user_id={user}"));
                 assert_eq!(listed.status, 200, "{}", listed.text);
+                if let Some(spare) = spare_orders.pop() {
+                    let deleted = app.delete(&format!("/orders/{spare}"));
+                    assert_eq!(deleted.status, 204, "{}", deleted.text);
+                }
             }
             let health = app.get("/health");
             assert_eq!(

@@ -56,7 +56,9 @@ use diesel::sql_types::{Bool, Integer, Text};
 
 use super::decisions::{self, ABORT, COMMIT};
 use super::pair;
-use super::{blocking, AnyConnection, Backend, Database, DbError, Pool, Read, Session, Write};
+use super::{
+    blocking, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Read, Session, Write,
+};
 
 /// Prefix of every global transaction id this service creates.
 pub const GID_PREFIX: &str = "multidb";
@@ -182,8 +184,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     /// Runs `work` in a unit of work on a blocking thread and commits it by the
-    /// protocol above; an `Err` or a panic from `work` rolls both databases back.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    /// protocol above; an `Err` or a panic from `work` rolls both databases back. B's
+    /// session begins holding `guard` (see [`super::write_holding`]).
+    pub async fn write<T, E, F>(&self, guard: KeyLock, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut UnitOfWork<A, B>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -197,7 +200,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             .into());
         }
         let coordinator = self.clone();
-        pair::run(&self.a, &self.b, move |referenced, referencing| {
+        pair::run(&self.a, &self.b, guard, move |referenced, referencing| {
             let mut unit = UnitOfWork {
                 referenced,
                 referencing,

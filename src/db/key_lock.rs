@@ -33,6 +33,17 @@ impl KeyLocks {
         Self { class }
     }
 
+    /// `key` in `mode`, to be taken by a session as it begins (see [`super::write_holding`]
+    /// and [`super::CrossCommit::write`]): on PostgreSQL in the same round trip as its
+    /// `BEGIN`.
+    pub fn key(&self, key: i64, mode: LockMode) -> KeyLock {
+        KeyLock {
+            class: self.class,
+            key: fold(key),
+            mode,
+        }
+    }
+
     /// Waits for `key` in `mode` (up to the statement timeout), until the session ends.
     pub fn lock<D: Database>(
         &self,
@@ -43,16 +54,40 @@ impl KeyLocks {
         let AnyConnection::Postgresql(pg) = session.connection() else {
             return Ok(());
         };
-        let sql = match mode {
-            LockMode::Shared => "SELECT pg_advisory_xact_lock_shared($1, $2)",
-            LockMode::Exclusive => "SELECT pg_advisory_xact_lock($1, $2)",
-        };
-        diesel::sql_query(sql)
+        diesel::sql_query(format!("SELECT {}($1, $2)", function(mode)))
             .bind::<Integer, _>(self.class)
             .bind::<Integer, _>(fold(key))
             .execute(pg)
             .map(drop)
             .map_err(Session::<D>::error)
+    }
+}
+
+/// One key of a [`KeyLocks`] family, in one mode, not yet taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLock {
+    class: i32,
+    key: i32,
+    mode: LockMode,
+}
+
+impl KeyLock {
+    /// The PostgreSQL statement that takes it, with the numbers written out, for a
+    /// batch sent with `BEGIN` (a batch takes no bind parameters).
+    pub(crate) fn statement(&self) -> String {
+        format!(
+            "SELECT {}({}, {})",
+            function(self.mode),
+            self.class,
+            self.key
+        )
+    }
+}
+
+fn function(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Shared => "pg_advisory_xact_lock_shared",
+        LockMode::Exclusive => "pg_advisory_xact_lock",
     }
 }
 

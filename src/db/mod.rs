@@ -21,7 +21,7 @@ pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX};
 pub use distinct::ensure_distinct;
 pub use error::DbError;
-pub use key_lock::{KeyLocks, LockMode};
+pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, write};

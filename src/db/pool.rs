@@ -6,6 +6,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connection::Manager;
 use super::fault::Faults;
+use super::key_lock::KeyLock;
 use super::{
     Access, AnyConnection, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session,
 };
@@ -219,7 +220,15 @@ impl<D: Database> Pool<D> {
     /// transaction on it. Blocks: call it on a blocking thread (see [`super::read`],
     /// [`super::write`], [`super::blocking`]).
     pub fn begin<A: Access>(&self) -> Result<Session<D, A>, DbError> {
-        self.retrying(|| Session::begin(self.connection()?, self.faults.clone()))
+        self.begin_holding(None)
+    }
+
+    /// Like [`begin`](Self::begin), taking `lock` as the transaction begins. Blocks.
+    pub(crate) fn begin_holding<A: Access>(
+        &self,
+        lock: Option<&KeyLock>,
+    ) -> Result<Session<D, A>, DbError> {
+        self.retrying(|| Session::begin_holding(self.connection()?, self.faults.clone(), lock))
     }
 
     /// Like [`begin`](Self::begin), on a connection already taken from this pool; if that
@@ -227,9 +236,10 @@ impl<D: Database> Pool<D> {
     pub(crate) fn begin_on<A: Access>(
         &self,
         conn: r2d2::PooledConnection<Manager>,
+        lock: Option<&KeyLock>,
     ) -> Result<Session<D, A>, DbError> {
-        match Session::begin(conn, self.faults.clone()) {
-            Err(DbError::ConnectionLost { .. }) => self.begin(),
+        match Session::begin_holding(conn, self.faults.clone(), lock) {
+            Err(DbError::ConnectionLost { .. }) => self.begin_holding(lock),
             begun => begun,
         }
     }

@@ -1,11 +1,12 @@
 use std::marker::PhantomData;
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::Connection;
 use r2d2::PooledConnection;
 
 use super::connection::Manager;
 use super::fault::Faults;
+use super::key_lock::KeyLock;
 use super::{AnyConnection, Backend, Database, DbError};
 
 type Transactions = <AnyConnection as Connection>::TransactionManager;
@@ -82,16 +83,32 @@ pub struct Session<D: Database, A: Access = Write> {
 }
 
 impl<D: Database, A: Access> Session<D, A> {
-    pub(crate) fn begin(
+    pub(crate) fn begin(conn: PooledConnection<Manager>, faults: Faults) -> Result<Self, DbError> {
+        Self::begin_holding(conn, faults, None)
+    }
+
+    /// Begins the session, taking `lock` as its transaction begins. On PostgreSQL the
+    /// lock goes in the same round trip as `BEGIN`; on SQLite a write session's
+    /// `BEGIN IMMEDIATE` already excludes every other writer (see [`KeyLock`]).
+    pub(crate) fn begin_holding(
         mut conn: PooledConnection<Manager>,
         faults: Faults,
+        lock: Option<&KeyLock>,
     ) -> Result<Self, DbError> {
         if A::TRANSACTION {
-            let begun = match &mut *conn {
-                AnyConnection::Sqlite(sqlite) => {
+            let begun = match (&mut *conn, lock) {
+                (AnyConnection::Sqlite(sqlite), _) => {
                     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
                 }
-                any => Transactions::begin_transaction(any),
+                (AnyConnection::Postgresql(pg), Some(lock)) => {
+                    let batch = format!("BEGIN; {}", lock.statement());
+                    AnsiTransactionManager::begin_transaction_sql(pg, &batch).inspect_err(|_| {
+                        // BEGIN may have gone through before the lock failed (a statement
+                        // timeout): the server's transaction is open, Diesel's is not.
+                        let _ = pg.batch_execute("ROLLBACK");
+                    })
+                }
+                (any, None) => Transactions::begin_transaction(any),
             };
             begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
         }

@@ -1,7 +1,7 @@
 //! Writes to one database that depend on rows of the other.
 
 use super::pair;
-use super::{Database, DbError, Pool, Session};
+use super::{Database, DbError, KeyLock, Pool, Session};
 
 /// Runs `work` with a write session of `b`, while a session of `a` holds what `work`
 /// locked there; `b` commits first, then `a` is rolled back, releasing the locks.
@@ -16,9 +16,17 @@ use super::{Database, DbError, Pool, Session};
 ///
 /// A lock in `a` lasts only as long as the server session holding it, which can end
 /// before `b` commits (a failover, a terminated backend, an idle-in-transaction
-/// timeout). So `work` must not rely on it alone: it also takes a lock in `b`, where the
-/// deletion takes it too (see [`super::KeyLocks`]), before it looks at `a`.
-pub async fn write_holding<A, B, T, E, F>(a: &Pool<A>, b: &Pool<B>, work: F) -> Result<T, E>
+/// timeout). So the work does not rely on it alone: `b`'s session begins holding
+/// `guard`, a key lock that stands in `b` for what `work` locks in `a`, and that a
+/// deletion in `a` takes too, exclusively, before it deletes what refers to it in `b`
+/// (see [`super::KeyLocks`]). Both take `guard` before `a`'s lock, so they never wait
+/// for each other in a cycle.
+pub async fn write_holding<A, B, T, E, F>(
+    a: &Pool<A>,
+    b: &Pool<B>,
+    guard: KeyLock,
+    work: F,
+) -> Result<T, E>
 where
     A: Database,
     B: Database,
@@ -26,7 +34,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    pair::run(a, b, move |mut held, mut session| {
+    pair::run(a, b, guard, move |mut held, mut session| {
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);

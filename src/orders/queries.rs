@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, Database, DbError, KeyLocks, LockMode};
+use crate::db::{Access, Database, DbError, KeyLock, KeyLocks, LockMode};
 use crate::domain::{timestamp, AfterId, Id, Limit, Page};
 
 /// How many orders a user summary lists; its count and total cover all of them.
@@ -54,8 +54,13 @@ pub fn page<A: Access>(
 /// the user, exclusive while the user's orders are deleted with the user.
 const USER_ORDERS: KeyLocks = KeyLocks::new(0x6D64_6275);
 
-/// Locks the set of `user_id`'s orders until the session ends (see
+/// The lock on the set of `user_id`'s orders, for a session to begin with (see
 /// `workflows::create_order` for why db1's lock on the user is not enough).
+pub fn user_orders_lock(user_id: Id, mode: LockMode) -> KeyLock {
+    USER_ORDERS.key(user_id.get(), mode)
+}
+
+/// Takes the lock on the set of `user_id`'s orders in a session already begun.
 pub fn lock_user_orders(session: &mut Session, user_id: Id, mode: LockMode) -> Result<(), DbError> {
     USER_ORDERS.lock(session, user_id.get(), mode)
 }
