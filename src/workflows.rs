@@ -4,7 +4,7 @@
 //! (see [`crate::db::write_holding`] and [`crate::db::CrossCommit`]).
 
 use crate::db::{self, CrossCommit, DbError, LockMode, Pool, Redo};
-use crate::domain::Id;
+use crate::domain::{ParseId, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
 use crate::users::{self, Db1, User};
@@ -43,7 +43,7 @@ pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Resul
 /// user's orders are locked in db2 (exclusive, as db2's session begins) and the user's
 /// row in db1 before anything is deleted, in the order [`create_order`] takes them, so
 /// no order can be added in between.
-pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), AppError> {
+pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: UserId) -> Result<(), AppError> {
     cross
         .write(
             orders::user_orders_lock(id, LockMode::Exclusive),
@@ -61,13 +61,13 @@ pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: Id) -> Result<(), Ap
 
 const DELETE_USER: &str = "delete_user:";
 
-fn delete_user_redo(id: Id) -> String {
+fn delete_user_redo(id: UserId) -> String {
     format!("{DELETE_USER}{id}")
 }
 
-fn redone_user(redo: &str) -> Result<Id, DbError> {
+fn redone_user(redo: &str) -> Result<UserId, DbError> {
     redo.strip_prefix(DELETE_USER)
-        .and_then(|id| Id::parse(id).ok())
+        .and_then(|id| UserId::parse(id).ok())
         .ok_or_else(|| DbError::Other {
             database: "redo",
             cause: format!("unknown redo record `{redo}`"),
@@ -103,7 +103,7 @@ pub struct UserSummary {
 pub async fn user_summary(
     db1: &Pool<Db1>,
     db2: &Pool<Db2>,
-    id: Id,
+    id: UserId,
 ) -> Result<UserSummary, AppError> {
     let (user, orders) = futures_util::future::join(
         db::read(db1, move |session| users::find(session, id)),

@@ -52,26 +52,26 @@ impl Access for Write {
 ///
 /// ```compile_fail
 /// # use multidb::db::{Read, Session};
-/// # use multidb::{domain::Id, users::{self, Db1}};
+/// # use multidb::{domain::{ParseId, UserId}, users::{self, Db1}};
 /// fn delete_in_a_read_session(session: &mut Session<Db1, Read>) {
-///     let _ = users::delete(session, Id::new(1).unwrap()); // needs Session<Db1, Write>
+///     let _ = users::delete(session, UserId::new(1).unwrap()); // needs Session<Db1, Write>
 /// }
 /// ```
 ///
 /// ```compile_fail
 /// # use multidb::db::{Read, Session};
-/// # use multidb::{domain::Id, orders::Db2, users};
+/// # use multidb::{domain::{ParseId, UserId}, orders::Db2, users};
 /// fn users_query_on_the_orders_database(session: &mut Session<Db2, Read>) {
-///     let _ = users::find(session, Id::new(1).unwrap()); // needs Session<Db1, _>
+///     let _ = users::find(session, UserId::new(1).unwrap()); // needs Session<Db1, _>
 /// }
 /// ```
 ///
 /// ```
 /// # use multidb::db::{Read, Session, Write};
-/// # use multidb::{domain::Id, users::{self, Db1}};
+/// # use multidb::{domain::{ParseId, UserId}, users::{self, Db1}};
 /// fn the_right_sessions(read: &mut Session<Db1, Read>, write: &mut Session<Db1, Write>) {
-///     let _ = users::find(read, Id::new(1).unwrap());
-///     let _ = users::delete(write, Id::new(1).unwrap());
+///     let _ = users::find(read, UserId::new(1).unwrap());
+///     let _ = users::delete(write, UserId::new(1).unwrap());
 /// }
 /// ```
 ///

@@ -1,35 +1,108 @@
 use std::fmt;
 
-/// A resource id: a positive 64-bit integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Id(i64);
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::BigInt;
 
-impl Id {
-    pub fn new(raw: i64) -> Result<Self, String> {
-        if raw > 0 {
-            Ok(Self(raw))
-        } else {
-            Err(format!("must be a positive integer, got {raw}"))
-        }
-    }
+/// An id read from a request: a path segment, a query parameter or a JSON number.
+pub trait ParseId: Sized {
+    /// Refuses anything but 1..=i64::MAX.
+    fn new(raw: i64) -> Result<Self, String>;
 
     /// Parses a path or query segment; anything but 1..=i64::MAX is refused.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    fn parse(raw: &str) -> Result<Self, String> {
         let value: i64 = raw
             .parse()
             .map_err(|_| format!("must be a positive 64-bit integer, got `{raw}`"))?;
         Self::new(value)
     }
+}
 
-    pub fn get(self) -> i64 {
-        self.0
+fn positive(raw: i64) -> Result<i64, String> {
+    if raw > 0 {
+        Ok(raw)
+    } else {
+        Err(format!("must be a positive integer, got {raw}"))
     }
 }
 
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+/// Declares the id type of one kind of row: a positive 64-bit integer, stored as
+/// `BIGINT` and shown as a plain number, that cannot be passed where another kind's id
+/// is meant.
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[serde(transparent)]
+        #[diesel(sql_type = BigInt)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl ParseId for $name {
+            fn new(raw: i64) -> Result<Self, String> {
+                positive(raw).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl<DB: Backend> ToSql<BigInt, DB> for $name
+        where
+            i64: ToSql<BigInt, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                self.0.to_sql(out)
+            }
+        }
+
+        impl<DB: Backend> FromSql<BigInt, DB> for $name
+        where
+            i64: FromSql<BigInt, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                i64::from_sql(bytes).map(Self)
+            }
+        }
+    };
+}
+
+typed_id! {
+    /// The id of a user (db1's `users.id`, and db2's `orders.user_id`).
+    ///
+    /// ```compile_fail
+    /// # use multidb::db::Session;
+    /// # use multidb::{orders::Order, users::{self, Db1}};
+    /// fn delete_by_an_order_id(session: &mut Session<Db1>, order: &Order) {
+    ///     let _ = users::delete(session, order.id); // an OrderId, not a UserId
+    /// }
+    /// ```
+    ///
+    /// ```
+    /// # use multidb::db::Session;
+    /// # use multidb::{orders::Order, users::{self, Db1}};
+    /// fn delete_the_orders_user(session: &mut Session<Db1>, order: &Order) {
+    ///     let _ = users::delete(session, order.user_id);
+    /// }
+    /// ```
+    UserId
+}
+
+typed_id! {
+    /// The id of an order (db2's `orders.id`).
+    OrderId
 }
 
 /// A page size: 1–500, 50 when not given.
@@ -79,8 +152,11 @@ impl AfterId {
     pub fn parse(raw: Option<&str>) -> Result<Self, String> {
         match raw {
             None => Ok(Self(0)),
-            Some(raw) => Id::parse(raw)
-                .map(|id| Self(id.get()))
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| format!("must be a positive 64-bit integer, got `{raw}`"))
+                .and_then(positive)
+                .map(Self)
                 .map_err(|e| format!("after_id {e}")),
         }
     }
@@ -96,10 +172,14 @@ mod tests {
 
     #[test]
     fn ids_are_positive_i64() {
-        assert_eq!(Id::parse("1").unwrap().get(), 1);
-        assert_eq!(Id::parse("9223372036854775807").unwrap().get(), i64::MAX);
+        assert_eq!(UserId::parse("1").unwrap().get(), 1);
+        assert_eq!(
+            OrderId::parse("9223372036854775807").unwrap().get(),
+            i64::MAX
+        );
         for bad in ["0", "-1", "9223372036854775808", "abc", "", "1.5", " 1"] {
-            assert!(Id::parse(bad).is_err(), "{bad:?} accepted");
+            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
+            assert!(AfterId::parse(Some(bad)).is_err(), "{bad:?} accepted");
         }
     }
 

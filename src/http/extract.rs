@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::MAX_BODY_BYTES;
-use crate::domain::{AfterId, Id, Limit};
+use crate::domain::{AfterId, Limit, ParseId};
 use crate::error::AppError;
 
 pub fn json_config() -> web::JsonConfig {
@@ -89,8 +89,8 @@ pub fn path_config() -> web::PathConfig {
 }
 
 /// Parses an `{id}` path segment: a positive 64-bit integer, or 400.
-pub fn path_id(raw: &str) -> Result<Id, AppError> {
-    Id::parse(raw).map_err(|e| AppError::BadRequest(format!("id {e}")))
+pub fn path_id<I: ParseId>(raw: &str) -> Result<I, AppError> {
+    I::parse(raw).map_err(|e| AppError::BadRequest(format!("id {e}")))
 }
 
 /// `?limit=&after_id=`, kept as text so that the domain parsers word the errors.

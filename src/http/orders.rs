@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::extract::{path_id, JsonBody, PageQuery, Violations};
 use crate::db::{self, CrossCommit, Pool};
-use crate::domain::{Cents, Id, Quantity, Text};
+use crate::domain::{Cents, OrderId, ParseId, Quantity, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, OrderFilter};
 use crate::users::Db1;
@@ -38,7 +38,8 @@ struct CreateOrder {
 impl CreateOrder {
     fn parse(&self) -> Result<NewOrder, AppError> {
         let mut violations = Violations::default();
-        let user_id = violations.check(Id::new(self.user_id).map_err(|e| format!("user_id {e}")));
+        let user_id =
+            violations.check(UserId::new(self.user_id).map_err(|e| format!("user_id {e}")));
         let item = violations.check(Text::parse("item", &self.item));
         let quantity = violations.check(Quantity::parse(self.quantity));
         let amount_cents = violations.check(Cents::parse(self.amount_cents));
@@ -61,7 +62,7 @@ struct OrderQuery {
     page: PageQuery,
 }
 
-fn order_not_found(id: Id) -> AppError {
+fn order_not_found(id: OrderId) -> AppError {
     AppError::NotFound(format!("order {id} not found"))
 }
 
@@ -72,7 +73,7 @@ async fn list(
     let (after, limit) = query.page.parse()?;
     let user_id = match query.user_id.as_deref() {
         Some(raw) => {
-            Some(Id::parse(raw).map_err(|e| AppError::BadRequest(format!("user_id {e}")))?)
+            Some(UserId::parse(raw).map_err(|e| AppError::BadRequest(format!("user_id {e}")))?)
         }
         None => None,
     };
@@ -96,7 +97,7 @@ async fn create(
 }
 
 async fn get(db2: web::Data<Pool<Db2>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: OrderId = path_id(&id)?;
     let order = db::read(&db2, move |session| orders::find(session, id)).await?;
     Ok(HttpResponse::Ok().json(order.ok_or_else(|| order_not_found(id))?))
 }
@@ -105,7 +106,7 @@ async fn delete(
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: OrderId = path_id(&id)?;
     if db::write(&db2, move |session| orders::delete(session, id)).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {

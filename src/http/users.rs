@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
 use crate::db::{self, CrossCommit, Pool};
-use crate::domain::{Email, Text};
+use crate::domain::{Email, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
 use crate::users::{self, Db1, NewUser, User, UserChanges};
@@ -111,7 +111,7 @@ async fn create(
 }
 
 async fn get(db1: web::Data<Pool<Db1>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: UserId = path_id(&id)?;
     let user = db::read(&db1, move |session| users::find(session, id)).await?;
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
@@ -121,7 +121,7 @@ async fn update(
     id: web::Path<String>,
     body: JsonBody<PatchUser>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: UserId = path_id(&id)?;
     let changes = body.0.parse()?;
     let user = db::write(&db1, move |session| users::update(session, id, &changes)).await?;
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
@@ -131,7 +131,7 @@ async fn delete(
     cross: web::Data<CrossCommit<Db1, Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: UserId = path_id(&id)?;
     workflows::delete_user(&cross, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -149,7 +149,7 @@ async fn summary(
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path_id(&id)?;
+    let id: UserId = path_id(&id)?;
     let summary = workflows::user_summary(&db1, &db2, id).await?;
     Ok(HttpResponse::Ok().json(SummaryBody {
         user: summary.user,

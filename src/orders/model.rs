@@ -2,13 +2,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{timestamp, Cents, Id, Quantity, Text};
+use crate::domain::{timestamp, Cents, OrderId, Quantity, Text, UserId};
 
 /// An order as stored and as shown.
 #[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
 pub struct Order {
-    pub id: i64,
-    pub user_id: i64,
+    pub id: OrderId,
+    pub user_id: UserId,
     pub item: String,
     pub quantity: i32,
     pub amount_cents: i64,
@@ -20,7 +20,7 @@ pub struct Order {
 /// that writes it, not here.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub item: Text,
     pub quantity: Quantity,
     pub amount_cents: Cents,
@@ -29,7 +29,7 @@ pub struct NewOrder {
 /// Which orders a listing shows.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrderFilter {
-    pub user_id: Option<Id>,
+    pub user_id: Option<UserId>,
 }
 
 /// A user's newest orders with the count and sum over all of them.

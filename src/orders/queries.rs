@@ -4,7 +4,7 @@ use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
 use crate::db::window::{CountOver, SumOver};
 use crate::db::{Access, Database, DbError, KeyLock, KeyLocks, LockMode};
-use crate::domain::{timestamp, AfterId, Id, Limit, Page};
+use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 
 /// How many orders a user summary lists; its count and total cover all of them.
 pub const SUMMARY_ORDERS: i64 = 100;
@@ -12,7 +12,7 @@ pub const SUMMARY_ORDERS: i64 = 100;
 pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
     diesel::insert_into(orders::table)
         .values((
-            orders::user_id.eq(new.user_id.get()),
+            orders::user_id.eq(new.user_id),
             orders::item.eq(new.item.as_str()),
             orders::quantity.eq(new.quantity.get()),
             orders::amount_cents.eq(new.amount_cents.get()),
@@ -23,9 +23,9 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         .map_err(db_error)
 }
 
-pub fn find<A: Access>(session: &mut Session<A>, id: Id) -> Result<Option<Order>, DbError> {
+pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<Order>, DbError> {
     orders::table
-        .find(id.get())
+        .find(id)
         .first(session.connection())
         .optional()
         .map_err(db_error)
@@ -44,10 +44,12 @@ pub fn page<A: Access>(
         .limit(limit.get() + 1)
         .into_boxed();
     if let Some(user_id) = filter.user_id {
-        query = query.filter(orders::user_id.eq(user_id.get()));
+        query = query.filter(orders::user_id.eq(user_id));
     }
     let rows = query.load(session.connection()).map_err(db_error)?;
-    Ok(Page::from_rows(rows, limit.get(), |order: &Order| order.id))
+    Ok(Page::from_rows(rows, limit.get(), |order: &Order| {
+        order.id.get()
+    }))
 }
 
 /// The orders of one user, as a lock in db2 ("mdbu"): shared while an order is added for
@@ -56,26 +58,30 @@ const USER_ORDERS: KeyLocks = KeyLocks::new(0x6D64_6275);
 
 /// The lock on the set of `user_id`'s orders, for a session to begin with (see
 /// `workflows::create_order` for why db1's lock on the user is not enough).
-pub fn user_orders_lock(user_id: Id, mode: LockMode) -> KeyLock {
+pub fn user_orders_lock(user_id: UserId, mode: LockMode) -> KeyLock {
     USER_ORDERS.key(user_id.get(), mode)
 }
 
 /// Takes the lock on the set of `user_id`'s orders in a session already begun.
-pub fn lock_user_orders(session: &mut Session, user_id: Id, mode: LockMode) -> Result<(), DbError> {
+pub fn lock_user_orders(
+    session: &mut Session,
+    user_id: UserId,
+    mode: LockMode,
+) -> Result<(), DbError> {
     USER_ORDERS.lock(session, user_id.get(), mode)
 }
 
 /// Deletes one order; `false` when there was none.
-pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
-    let deleted = diesel::delete(orders::table.find(id.get()))
+pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
+    let deleted = diesel::delete(orders::table.find(id))
         .execute(session.connection())
         .map_err(db_error)?;
     Ok(deleted > 0)
 }
 
 /// Deletes every order of a user and returns how many there were.
-pub fn delete_for_user(session: &mut Session, user_id: Id) -> Result<usize, DbError> {
-    diesel::delete(orders::table.filter(orders::user_id.eq(user_id.get())))
+pub fn delete_for_user(session: &mut Session, user_id: UserId) -> Result<usize, DbError> {
+    diesel::delete(orders::table.filter(orders::user_id.eq(user_id)))
         .execute(session.connection())
         .map_err(db_error)
 }
@@ -83,9 +89,12 @@ pub fn delete_for_user(session: &mut Session, user_id: Id) -> Result<usize, DbEr
 /// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,
 /// in one statement: the window aggregates are computed before the `LIMIT`, so they
 /// cover every order, from the same snapshot as the listed ones.
-pub fn for_user<A: Access>(session: &mut Session<A>, user_id: Id) -> Result<UserOrders, DbError> {
+pub fn for_user<A: Access>(
+    session: &mut Session<A>,
+    user_id: UserId,
+) -> Result<UserOrders, DbError> {
     let rows: Vec<(Order, i64, i64)> = orders::table
-        .filter(orders::user_id.eq(user_id.get()))
+        .filter(orders::user_id.eq(user_id))
         .order(orders::id.desc())
         .limit(SUMMARY_ORDERS)
         .select((

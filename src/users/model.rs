@@ -3,12 +3,12 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::users;
-use crate::domain::{timestamp, Email, Text};
+use crate::domain::{timestamp, Email, Text, UserId};
 
 /// A user as stored and as shown: `{"id","email","name","created_at"}`.
 #[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     #[serde(serialize_with = "timestamp::serialize")]

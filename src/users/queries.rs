@@ -4,7 +4,7 @@ use super::model::UserChangeset;
 use super::schema::users;
 use super::{NewUser, Session, User, UserChanges};
 use crate::db::{Access, AnyConnection, Database, DbError};
-use crate::domain::{timestamp, AfterId, Id, Limit, Page};
+use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
 
 /// Inserts a user; a taken email is [`DbError::Conflict`].
 pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
@@ -19,9 +19,9 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
         .map_err(db_error)
 }
 
-pub fn find<A: Access>(session: &mut Session<A>, id: Id) -> Result<Option<User>, DbError> {
+pub fn find<A: Access>(session: &mut Session<A>, id: UserId) -> Result<Option<User>, DbError> {
     users::table
-        .find(id.get())
+        .find(id)
         .first(session.connection())
         .optional()
         .map_err(db_error)
@@ -39,20 +39,22 @@ pub fn page<A: Access>(
         .limit(limit.get() + 1)
         .load(session.connection())
         .map_err(db_error)?;
-    Ok(Page::from_rows(rows, limit.get(), |user: &User| user.id))
+    Ok(Page::from_rows(rows, limit.get(), |user: &User| {
+        user.id.get()
+    }))
 }
 
 /// Applies `changes`; `None` when there is no such user.
 pub fn update(
     session: &mut Session,
-    id: Id,
+    id: UserId,
     changes: &UserChanges,
 ) -> Result<Option<User>, DbError> {
     let changeset = UserChangeset {
         email: changes.email.as_ref().map(|email| email.as_str()),
         name: changes.name.as_ref().map(|name| name.as_str()),
     };
-    diesel::update(users::table.find(id.get()))
+    diesel::update(users::table.find(id))
         .set(&changeset)
         .returning(users::all_columns)
         .get_result(session.connection())
@@ -61,8 +63,8 @@ pub fn update(
 }
 
 /// Deletes the user; `false` when there was none.
-pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
-    let deleted = diesel::delete(users::table.find(id.get()))
+pub fn delete(session: &mut Session, id: UserId) -> Result<bool, DbError> {
+    let deleted = diesel::delete(users::table.find(id))
         .execute(session.connection())
         .map_err(db_error)?;
     Ok(deleted > 0)
@@ -75,9 +77,9 @@ pub fn delete(session: &mut Session, id: Id) -> Result<bool, DbError> {
 /// but not with other orders for the same user or with updates of name and email.
 /// SQLite has no row locks; the session must be a write session, whose `BEGIN IMMEDIATE`
 /// already holds the database's write lock, so no deletion can start meanwhile.
-pub fn lock_existing(session: &mut Session, id: Id) -> Result<bool, DbError> {
-    let query = users::table.find(id.get()).select(users::id);
-    let found: Option<i64> = match session.connection() {
+pub fn lock_existing(session: &mut Session, id: UserId) -> Result<bool, DbError> {
+    let query = users::table.find(id).select(users::id);
+    let found: Option<UserId> = match session.connection() {
         AnyConnection::Postgresql(pg) => query.for_key_share().first(pg).optional(),
         AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
     }
