@@ -5,16 +5,12 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
 
 use crate::config::{DatabaseSettings, Settings};
 use crate::db::{self, CrossCommit, Database, Pool};
 use crate::orders::Db2;
 use crate::users::Db1;
-
-/// A start-up failure, worded as the one line the process prints before exiting.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(String);
 
 /// The pools of both databases and the coordinator of writes to both.
 #[derive(Clone)]
@@ -26,60 +22,41 @@ pub struct Databases {
 
 impl Databases {
     /// Connects both pools, migrates them if configured, and resolves cross-database
-    /// writes a crash left in doubt before anything else may touch them. Blocks.
-    pub fn connect(settings: &Settings) -> Result<Self, StartupError> {
-        let db1 = connect_pool(1, &settings.db1, settings)?;
-        let db2 = connect_pool(2, &settings.db2, settings)?;
+    /// writes a crash left in doubt before anything else may touch them. Blocks. A
+    /// failure names the setting or the step, with every cause as its source.
+    pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let db1 = connect_pool(&settings.db1, settings).context("DATABASE_URL_1")?;
+        let db2 = connect_pool(&settings.db2, settings).context("DATABASE_URL_2")?;
         // Before migrations, which would otherwise take db2's for applied.
-        db::ensure_distinct(&db1, &db2).map_err(|e| {
-            StartupError(format!(
-                "DATABASE_URL_1 and DATABASE_URL_2: {}",
-                one_line(&e)
-            ))
-        })?;
+        db::ensure_distinct(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
         if settings.run_migrations {
             migrate(&db1)?;
             migrate(&db2)?;
         }
-        let cross =
-            CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::REDO).map_err(|e| {
-                StartupError(format!(
-                    "cross-database commit: {}",
-                    one_line(&e.to_string())
-                ))
-            })?;
-        cross.recover().map_err(|e| {
-            StartupError(format!(
-                "recovery of cross-database writes: {}",
-                one_line(&e.to_string())
-            ))
-        })?;
+        let cross = CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::REDO)
+            .context("cross-database commit")?;
+        cross
+            .recover()
+            .context("recovery of cross-database writes")?;
         Ok(Self { db1, db2, cross })
     }
 }
 
 fn connect_pool<D: Database>(
-    n: u8,
     database: &DatabaseSettings,
     settings: &Settings,
-) -> Result<Pool<D>, StartupError> {
-    let pool = Pool::connect(&database.url, &database.pool, settings.faults.clone())
-        .map_err(|e| StartupError(format!("DATABASE_URL_{n}: {}", one_line(&e))))?;
+) -> Result<Pool<D>, db::DbError> {
+    let pool = Pool::connect(&database.url, &database.pool, settings.faults.clone())?;
     log::info!("{}: {} ({})", D::NAME, database.url, pool.backend());
     Ok(pool)
 }
 
-fn migrate<D: Database>(pool: &Pool<D>) -> Result<(), StartupError> {
-    let applied = db::run_migrations(pool).map_err(|e| StartupError(one_line(&e)))?;
+fn migrate<D: Database>(pool: &Pool<D>) -> anyhow::Result<()> {
+    let applied = db::run_migrations(pool).with_context(|| format!("{}: migrations", D::NAME))?;
     for version in &applied {
         log::info!("{}: applied migration {version}", D::NAME);
     }
     Ok(())
-}
-
-/// libpq's messages span lines; a start-up error is one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The running server, bound but not yet awaited.
@@ -92,17 +69,11 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the databases, binds the listener and builds the server.
     /// Must be called inside an actix system (`#[actix_web::main]` or `System::new()`).
-    pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let databases = Databases::connect(settings)?;
-        let listener = TcpListener::bind(&settings.bind_address).map_err(|e| {
-            StartupError(format!(
-                "BIND_ADDRESS: cannot listen on {}: {e}",
-                settings.bind_address
-            ))
-        })?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?;
+        let listener = TcpListener::bind(&settings.bind_address)
+            .with_context(|| format!("BIND_ADDRESS: cannot listen on {}", settings.bind_address))?;
+        let address = listener.local_addr().context("BIND_ADDRESS")?;
 
         databases
             .cross
@@ -123,10 +94,7 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|e| StartupError(format!("BIND_ADDRESS: {e}")))?
-            .run();
+        let server = server.listen(listener).context("BIND_ADDRESS")?.run();
         log::info!("listening on http://{address}");
         Ok(Self {
             server,

@@ -1,7 +1,9 @@
 //! The application's error: every handler and workflow returns it, and
 //! `http::error` turns it into a response in one place.
 
-use crate::db::DbError;
+use crate::db::{Cause, DbError};
+use crate::domain::UserId;
+use crate::users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -13,6 +15,7 @@ pub enum AppError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A conflict named by the code that knows which constraint it hit.
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
@@ -23,20 +26,21 @@ pub enum AppError {
     #[error("{0}")]
     Validation(String),
     #[error("user {0} does not exist")]
-    UnknownUser(i64),
+    UnknownUser(UserId),
     /// A database could not serve the request now; the cause is logged, not shown.
     #[error("a database is unavailable; retry shortly")]
-    Unavailable { cause: String },
+    Unavailable(#[source] DbError),
     /// Anything else; the cause is logged, not shown.
     #[error("internal error")]
-    Internal { cause: String },
+    Internal(#[source] Cause),
 }
 
 impl AppError {
     /// What goes to the log next to the client-facing message.
-    pub fn cause(&self) -> Option<&str> {
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            AppError::Unavailable { cause } | AppError::Internal { cause } => Some(cause),
+            AppError::Unavailable(error) => Some(error),
+            AppError::Internal(cause) => Some(cause.as_ref()),
             _ => None,
         }
     }
@@ -45,17 +49,53 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable { .. } | DbError::ConnectionLost { .. } => AppError::Unavailable {
-                cause: error.to_string(),
-            },
-            // The only unique constraint the service has is on users' emails.
-            DbError::Conflict(_) => AppError::Conflict("the email is already taken".into()),
-            DbError::NotFound => AppError::NotFound("not found".into()),
-            DbError::Panicked | DbError::Injected(_) | DbError::Other { .. } => {
-                AppError::Internal {
-                    cause: error.to_string(),
-                }
+            DbError::Unavailable { .. } | DbError::ConnectionLost { .. } => {
+                AppError::Unavailable(error)
             }
+            DbError::NotFound => AppError::NotFound("not found".into()),
+            // A conflict that reaches here was not named by its query: a bug, not the
+            // client's doing.
+            DbError::Conflict { .. }
+            | DbError::Panicked
+            | DbError::Injected(_)
+            | DbError::Other { .. } => AppError::Internal(Box::new(error)),
         }
+    }
+}
+
+impl From<users::WriteError> for AppError {
+    fn from(error: users::WriteError) -> Self {
+        match error {
+            users::WriteError::EmailTaken => AppError::Conflict(error.to_string()),
+            users::WriteError::Database(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    #[test]
+    fn a_conflict_no_query_named_is_an_internal_error_that_keeps_its_cause() {
+        let conflict = DbError::Conflict {
+            database: "db2",
+            cause: "duplicate key value violates unique constraint \"idempotency_keys_pkey\""
+                .into(),
+        };
+        let error = AppError::from(conflict);
+        assert_eq!(error.status_code().as_u16(), 500);
+        assert_eq!(error.to_string(), "internal error");
+        let logged = crate::db::chain(error.cause().expect("a cause"));
+        assert!(logged.contains("idempotency_keys_pkey"), "{logged}");
+    }
+
+    #[test]
+    fn a_taken_email_is_a_conflict_the_client_sees() {
+        let error = AppError::from(users::WriteError::EmailTaken);
+        assert_eq!(error.status_code().as_u16(), 409);
+        assert_eq!(error.to_string(), "the email is already taken");
     }
 }

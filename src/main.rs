@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
+use anyhow::Context;
 use multidb::app::{Application, Databases};
 use multidb::config::Settings;
 
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
             ..settings
         }) {
             Ok(_) => ExitCode::SUCCESS,
-            Err(error) => fail(error),
+            Err(error) => fail(one_line(&error)),
         },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -44,16 +45,21 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> ExitCode {
     let outcome = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&settings).map_err(|e| e.to_string())?;
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        let app = Application::build(&settings)?;
+        app.run_until_stopped().await.context("serving")
     });
     match outcome {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(error) => fail(error),
+        Err(error) => fail(one_line(&error)),
     }
+}
+
+/// The error and each of its causes (libpq's span lines), as the one line printed.
+fn one_line(error: &anyhow::Error) -> String {
+    multidb::db::chain(error.as_ref())
 }
 
 fn fail(error: impl std::fmt::Display) -> ExitCode {

@@ -31,7 +31,7 @@ pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Resul
             let unknown = !users::lock_existing(users_session, new.user_id)?
                 || decisions.redo_pending(orders_session, &delete_user_redo(new.user_id))?;
             if unknown {
-                return Err(AppError::UnknownUser(new.user_id.get()));
+                return Err(AppError::UnknownUser(new.user_id));
             }
             Ok(orders::insert(orders_session, &new)?)
         },
@@ -70,7 +70,7 @@ fn redone_user(redo: &str) -> Result<UserId, DbError> {
         .and_then(|id| UserId::parse(id).ok())
         .ok_or_else(|| DbError::Other {
             database: "redo",
-            cause: format!("unknown redo record `{redo}`"),
+            cause: format!("unknown redo record `{redo}`").into(),
         })
 }
 

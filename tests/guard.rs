@@ -6,7 +6,7 @@ mod common;
 use common::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
 use multidb::db::{self, DbError, Pool, Read, Write};
 use multidb::domain::{Email, Text};
-use multidb::users::{self, Db1, NewUser};
+use multidb::users::{self, Db1, NewUser, WriteError};
 
 fn new_user(email: &str) -> NewUser {
     NewUser {
@@ -29,21 +29,21 @@ fn assert_clean(app: &TestApp) {
     );
 }
 
-fn insert_then_return_early(pool: &Pool<Db1>, stop_early: bool) -> Result<(), DbError> {
+fn insert_then_return_early(pool: &Pool<Db1>, stop_early: bool) -> Result<(), WriteError> {
     let mut session = pool.begin::<Write>()?;
     users::insert(&mut session, &new_user("early@example.com"))?;
     if stop_early {
         return Ok(());
     }
-    session.commit()
+    Ok(session.commit()?)
 }
 
-fn insert_then_fail(pool: &Pool<Db1>) -> Result<(), DbError> {
+fn insert_then_fail(pool: &Pool<Db1>) -> Result<(), WriteError> {
     let mut session = pool.begin::<Write>()?;
     users::insert(&mut session, &new_user("failing@example.com"))?;
     // The second insert violates the unique email: `?` leaves with the session open.
     users::insert(&mut session, &new_user("failing@example.com"))?;
-    session.commit()
+    Ok(session.commit()?)
 }
 
 fn commit_keeps_the_writes(stack: Stack) {
@@ -59,7 +59,7 @@ fn commit_keeps_the_writes(stack: Stack) {
 fn an_error_returned_with_question_mark_rolls_back(stack: Stack) {
     let app = spawn_app(stack);
     let error = insert_then_fail(&app.databases.db1).unwrap_err();
-    assert!(matches!(error, DbError::Conflict(_)), "{error:?}");
+    assert!(matches!(error, WriteError::EmailTaken), "{error:?}");
     assert_eq!(app.count_users(), 0, "the first insert survived the error");
     assert_clean(&app);
 }
@@ -97,11 +97,14 @@ fn a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection(sta
     });
     let pid_before = (stack.db1 == Backend::Postgres)
         .then(|| block_on(db::read(&app.databases.db1, backend_pid)).unwrap());
-    let outcome: Result<(), DbError> = block_on(db::write(&app.databases.db1, |session| {
+    let outcome: Result<(), WriteError> = block_on(db::write(&app.databases.db1, |session| {
         users::insert(session, &new_user("panic@example.com"))?;
         panic!("a bug in the middle of a session");
     }));
-    assert!(matches!(outcome, Err(DbError::Panicked)), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(WriteError::Database(DbError::Panicked))),
+        "{outcome:?}"
+    );
     assert_eq!(
         app.count_users(),
         0,
@@ -125,11 +128,14 @@ fn a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection(sta
 
 fn an_error_inside_the_blocking_runner_rolls_back(stack: Stack) {
     let app = spawn_app(stack);
-    let outcome: Result<(), DbError> = block_on(db::write(&app.databases.db1, |session| {
+    let outcome: Result<(), WriteError> = block_on(db::write(&app.databases.db1, |session| {
         users::insert(session, &new_user("runner@example.com"))?;
-        Err(DbError::NotFound)
+        Err(DbError::NotFound.into())
     }));
-    assert!(matches!(outcome, Err(DbError::NotFound)));
+    assert!(matches!(
+        outcome,
+        Err(WriteError::Database(DbError::NotFound))
+    ));
     assert_eq!(app.count_users(), 0);
     // (A read session cannot write at all: that does not compile; see the doc tests
     // of `multidb::db::Session`.)

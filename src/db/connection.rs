@@ -130,10 +130,14 @@ pub struct ConnectionOptions {
     pub busy_timeout: Duration,
 }
 
-/// The error of opening a connection, with the driver's own message kept.
+/// The error of opening a connection, with the driver's own error as its source.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectError(String);
+pub enum ConnectError {
+    #[error("cannot connect")]
+    Connect(#[source] diesel::ConnectionError),
+    #[error("cannot set up the connection")]
+    Setup(#[source] diesel::result::Error),
+}
 
 /// An r2d2 manager that picks the backend by URL scheme. Diesel's own manager for a
 /// `MultiConnection` tries every backend in turn and so reports only "invalid connection
@@ -160,18 +164,18 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<AnyConnection, ConnectError> {
-        let failed = |e: &dyn fmt::Display| ConnectError(e.to_string().trim().to_owned());
         match self.url.backend {
             Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.url.target).map_err(|e| failed(&e))?;
+                let mut conn =
+                    PgConnection::establish(&self.url.target).map_err(ConnectError::Connect)?;
                 let timeout_ms = self.options.statement_timeout.as_millis();
                 conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                    .map_err(|e| failed(&e))?;
+                    .map_err(ConnectError::Setup)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
                 let mut conn =
-                    SqliteConnection::establish(&self.url.target).map_err(|e| failed(&e))?;
+                    SqliteConnection::establish(&self.url.target).map_err(ConnectError::Connect)?;
                 // busy_timeout first: switching to WAL needs a lock another connection may hold.
                 // WAL lets readers proceed while one writer writes; foreign_keys for any future
                 // in-database references; synchronous stays FULL (the default) so a commit
@@ -180,15 +184,14 @@ impl r2d2::ManageConnection for Manager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
                 ))
-                .map_err(|e| failed(&e))?;
+                .map_err(ConnectError::Setup)?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError(e.to_string()))
+        conn.batch_execute("SELECT 1").map_err(ConnectError::Setup)
     }
 
     /// A connection returned while a transaction is still open (or its transaction

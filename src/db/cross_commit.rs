@@ -57,7 +57,8 @@ use diesel::sql_types::{Bool, Integer, Text};
 use super::decisions::{self, ABORT, COMMIT};
 use super::pair;
 use super::{
-    blocking, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Read, Session, Write,
+    blocking, context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Read, Session,
+    Write,
 };
 
 /// Prefix of every global transaction id this service creates.
@@ -195,7 +196,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         if let Some(refusal) = &self.shared.refusal {
             return Err(DbError::Unavailable {
                 database: A::NAME,
-                cause: refusal.clone(),
+                cause: refusal.clone().into(),
             }
             .into());
         }
@@ -316,7 +317,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             );
             return self.apply_redo(gid, redo).map_err(|error| DbError::Unavailable {
                 database: A::NAME,
-                cause: format!("{gid}: decided, but neither the commit nor the redo went through; recovery will finish it: {error}"),
+                cause: context(
+                    format!("{gid}: decided, but neither the commit nor the redo went through; recovery will finish it"),
+                    error,
+                ),
             });
         }
         if let Err(error) = self.forget(gid) {
@@ -376,13 +380,13 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     return Ok(ABORT.to_owned());
                 }
                 // The coordinator's decision landed meanwhile: read it in a new session.
-                Err(DbError::Conflict(_)) => continue,
+                Err(DbError::Conflict { .. }) => continue,
                 Err(error) => return Err(error),
             }
         }
         Err(DbError::Other {
             database: B::NAME,
-            cause: format!("{gid}: no decision could be read or claimed"),
+            cause: format!("{gid}: no decision could be read or claimed").into(),
         })
     }
 
@@ -530,10 +534,13 @@ fn decide<B: Database>(
     redo: Option<&str>,
 ) -> Result<(), DbError> {
     match decisions::record(&mut referencing, gid, COMMIT, redo) {
-        Err(DbError::Conflict(_)) => {
+        Err(DbError::Conflict { cause, .. }) => {
             return Err(DbError::Unavailable {
                 database: B::NAME,
-                cause: format!("{gid}: a recovery decided to abort this write first"),
+                cause: context(
+                    format!("{gid}: a recovery decided to abort this write first"),
+                    cause,
+                ),
             })
         }
         recorded => recorded?,
@@ -558,7 +565,7 @@ fn run_outside_transaction(conn: &mut AnyConnection, sql: &str) -> Result<(), Db
         .map(drop)
         .map_err(|e| DbError::Other {
             database: "prepared transaction",
-            cause: e.to_string(),
+            cause: e.into(),
         })
 }
 
@@ -570,7 +577,7 @@ fn try_advisory_lock(conn: &mut AnyConnection, instance: i32) -> Result<bool, Db
         .map(|row| row.locked)
         .map_err(|e| DbError::Unavailable {
             database: "liveness lock",
-            cause: e.to_string(),
+            cause: e.into(),
         })
 }
 
@@ -617,9 +624,12 @@ impl<A: Database, B: Database> Prepared<'_, A, B> {
         self.settle = Settle::Done;
         outcome.map_err(|error| DbError::Unavailable {
             database: A::NAME,
-            cause: format!(
-                "{}: decided, but COMMIT PREPARED failed; recovery will finish it: {error}",
-                self.gid
+            cause: context(
+                format!(
+                    "{}: decided, but COMMIT PREPARED failed; recovery will finish it",
+                    self.gid
+                ),
+                error,
             ),
         })
     }

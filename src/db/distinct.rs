@@ -10,26 +10,35 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Text};
 
-use super::{AnyConnection, Backend, Database, Pool, Write};
+use super::{context, AnyConnection, Backend, Database, DbError, Pool, Session, Write};
 
 /// First key of the advisory lock that the same-database probe takes ("mdb2").
 const PROBE_LOCK_CLASS: i32 = 0x6D64_6232;
 
+/// Why two pools may not be used together.
+#[derive(Debug, thiserror::Error)]
+pub enum DistinctError {
+    #[error("{0} and {1} are the same database; they must be two separate databases")]
+    Same(&'static str, &'static str),
+    #[error("cannot tell whether they are the same database")]
+    Unknown(#[source] DbError),
+}
+
 /// Fails, naming no URL, when `a` and `b` reach the same database. Blocks.
-pub fn ensure_distinct<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> Result<(), String> {
+pub fn ensure_distinct<A: Database, B: Database>(
+    a: &Pool<A>,
+    b: &Pool<B>,
+) -> Result<(), DistinctError> {
     let same = match (a.backend(), b.backend()) {
-        (Backend::Postgres, Backend::Postgres) => same_postgres_database(a, b)?,
-        (Backend::Sqlite, Backend::Sqlite) => same_sqlite_file(a, b)?,
-        _ => false,
+        (Backend::Postgres, Backend::Postgres) => same_postgres_database(a, b),
+        (Backend::Sqlite, Backend::Sqlite) => same_sqlite_file(a, b),
+        _ => Ok(false),
     };
-    if same {
-        return Err(format!(
-            "{} and {} are the same database; they must be two separate databases",
-            A::NAME,
-            B::NAME
-        ));
+    match same {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(DistinctError::Same(A::NAME, B::NAME)),
+        Err(error) => Err(DistinctError::Unknown(error)),
     }
-    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -44,19 +53,19 @@ struct Found {
 fn same_postgres_database<A: Database, B: Database>(
     a: &Pool<A>,
     b: &Pool<B>,
-) -> Result<bool, String> {
+) -> Result<bool, DbError> {
     let key = i32::from_ne_bytes(
         uuid::Uuid::new_v4().as_bytes()[..4]
             .try_into()
             .unwrap_or_default(),
     ) & i32::MAX;
-    let mut holder = a.begin_internal::<Write>().map_err(|e| e.to_string())?;
+    let mut holder = a.begin_internal::<Write>()?;
     diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind::<Integer, _>(PROBE_LOCK_CLASS)
         .bind::<Integer, _>(key)
         .execute(holder.connection())
-        .map_err(|e| format!("{}: cannot check its identity: {e}", A::NAME))?;
-    let mut probe = b.connection().map_err(|e| e.to_string())?;
+        .map_err(Session::<A>::error)?;
+    let mut probe = b.connection()?;
     let found = diesel::sql_query(
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
@@ -65,7 +74,7 @@ fn same_postgres_database<A: Database, B: Database>(
     .bind::<BigInt, _>(i64::from(PROBE_LOCK_CLASS))
     .bind::<BigInt, _>(i64::from(key))
     .get_result::<Found>(&mut *probe)
-    .map_err(|e| format!("{}: cannot check its identity: {e}", B::NAME))?;
+    .map_err(|e| DbError::from_diesel(B::NAME, e))?;
     // Dropping `holder` rolls back, releasing the lock.
     Ok(found.found)
 }
@@ -80,7 +89,7 @@ struct AttachedFile {
 
 /// Compares the files SQLite itself opened (after `./`, `..` and symbolic links are
 /// resolved), by device and inode, so that hard links count as the same file too.
-fn same_sqlite_file<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> Result<bool, String> {
+fn same_sqlite_file<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> Result<bool, DbError> {
     let (a_file, b_file) = (main_file(a)?, main_file(b)?);
     // An in-memory database has no file, and is private to its connection.
     if a_file.is_empty() || b_file.is_empty() {
@@ -90,19 +99,22 @@ fn same_sqlite_file<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> Resul
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(file)
             .map(|meta| (meta.dev(), meta.ino()))
-            .map_err(|e| format!("cannot inspect the SQLite file {file}: {e}"))
+            .map_err(|e| DbError::Other {
+                database: "sqlite",
+                cause: context(format!("cannot inspect the SQLite file {file}"), e),
+            })
     };
     Ok(identity(&a_file)? == identity(&b_file)?)
 }
 
-fn main_file<D: Database>(pool: &Pool<D>) -> Result<String, String> {
-    let mut conn = pool.connection().map_err(|e| e.to_string())?;
+fn main_file<D: Database>(pool: &Pool<D>) -> Result<String, DbError> {
+    let mut conn = pool.connection()?;
     let AnyConnection::Sqlite(sqlite) = &mut *conn else {
         return Ok(String::new());
     };
     let files = diesel::sql_query("SELECT name, file FROM pragma_database_list")
         .load::<AttachedFile>(sqlite)
-        .map_err(|e| format!("{}: cannot find its file: {e}", D::NAME))?;
+        .map_err(|e| DbError::from_diesel(D::NAME, e))?;
     Ok(files
         .into_iter()
         .find(|attached| attached.name == "main")

@@ -1,26 +1,53 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-/// What went wrong in the database layer, in terms a caller can act on. The cause
-/// strings are for the log only; the HTTP layer shows the client a clean message.
+/// The error that led to another, kept whole so that the log can show the chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What was being done, with the error that stopped it: a cause that adds context.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub struct Context {
+    doing: String,
+    #[source]
+    source: Cause,
+}
+
+/// `doing`, failed because of `source`.
+pub fn context(doing: impl Into<String>, source: impl Into<Cause>) -> Cause {
+    Box::new(Context {
+        doing: doing.into(),
+        source: source.into(),
+    })
+}
+
+/// What went wrong in the database layer, in terms a caller can act on. Causes are kept
+/// as sources, for the log; the HTTP layer shows the client only a clean message.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// No connection could be had in time, the connection was lost, a statement ran
     /// past its timeout, or the database stayed locked: worth retrying later.
-    #[error("{database} unavailable: {cause}")]
+    #[error("{database} unavailable")]
     Unavailable {
         database: &'static str,
-        cause: String,
+        #[source]
+        cause: Cause,
     },
     /// The connection was found dead (server restarted, backend terminated): another
     /// connection may well work, so idempotent work is retried on one.
-    #[error("{database} connection lost: {cause}")]
+    #[error("{database} connection lost")]
     ConnectionLost {
         database: &'static str,
-        cause: String,
+        #[source]
+        cause: Cause,
     },
-    /// A unique constraint was violated.
-    #[error("unique constraint violated: {0}")]
-    Conflict(String),
+    /// A unique constraint was violated. Only the query that hit it knows what that
+    /// means for the client (see `users::insert`); anywhere else it is a bug.
+    #[error("a unique constraint of {database} was violated")]
+    Conflict {
+        database: &'static str,
+        #[source]
+        cause: Cause,
+    },
     /// The row the operation needs does not exist.
     #[error("not found")]
     NotFound,
@@ -31,10 +58,11 @@ pub enum DbError {
     #[error("fault injected at {0}")]
     Injected(String),
     /// Anything else; a bug or an unexpected database state.
-    #[error("{database}: {cause}")]
+    #[error("{database} failed")]
     Other {
         database: &'static str,
-        cause: String,
+        #[source]
+        cause: Cause,
     },
 }
 
@@ -43,31 +71,46 @@ impl DbError {
     pub fn from_diesel(database: &'static str, error: DieselError) -> Self {
         match &error {
             DieselError::NotFound => DbError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                DbError::Conflict(info.message().to_owned())
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                DbError::Conflict {
+                    database,
+                    cause: error.into(),
+                }
             }
             DieselError::DatabaseError(kind, info) if is_connection_lost(kind, info.message()) => {
                 DbError::ConnectionLost {
                     database,
-                    cause: error.to_string(),
+                    cause: error.into(),
                 }
             }
             DieselError::DatabaseError(kind, info) if is_transient(kind, info.message()) => {
                 DbError::Unavailable {
                     database,
-                    cause: error.to_string(),
+                    cause: error.into(),
                 }
             }
             DieselError::BrokenTransactionManager => DbError::Unavailable {
                 database,
-                cause: error.to_string(),
+                cause: error.into(),
             },
             _ => DbError::Other {
                 database,
-                cause: error.to_string(),
+                cause: error.into(),
             },
         }
     }
+}
+
+/// `error` and each of its sources, joined by ": ", on one line: for logs.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Errors that mean the connection itself is gone.
@@ -108,6 +151,18 @@ fn is_transient(kind: &DatabaseErrorKind, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_shows_every_cause_on_one_line() {
+        let error = DbError::Unavailable {
+            database: "db1",
+            cause: context("no connection free", "server closed\nthe connection"),
+        };
+        assert_eq!(
+            chain(&error),
+            "db1 unavailable: no connection free: server closed the connection"
+        );
+    }
 
     #[test]
     fn lost_connections_and_locks_are_unavailable() {

@@ -19,8 +19,8 @@ mod write_holding;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX};
-pub use distinct::ensure_distinct;
-pub use error::DbError;
+pub use distinct::{ensure_distinct, DistinctError};
+pub use error::{chain, context, Cause, DbError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};

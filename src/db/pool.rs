@@ -8,7 +8,8 @@ use super::connection::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
 use super::{
-    Access, AnyConnection, Backend, ConnectionOptions, Database, DatabaseUrl, DbError, Session,
+    context, Access, AnyConnection, Backend, Cause, ConnectionOptions, Database, DatabaseUrl,
+    DbError, Session,
 };
 
 /// Sizing and timeouts of one database's pool.
@@ -71,14 +72,18 @@ impl<D: Database> Pool<D> {
         url: &DatabaseUrl,
         settings: &PoolSettings,
         faults: Faults,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DbError> {
+        let unavailable = |doing: String, cause: Cause| DbError::Unavailable {
+            database: D::NAME,
+            cause: context(doing, cause),
+        };
         url.prepare()
-            .map_err(|e| format!("cannot create the directory for {url}: {e}"))?;
+            .map_err(|e| unavailable(format!("cannot create the directory for {url}"), e.into()))?;
         let manager = Manager::new(url.clone(), settings.connection.clone());
         // One direct attempt first: an unreachable database fails start-up at once, with
-        // the driver's own message, instead of after the checkout timeout of retries.
+        // the driver's own error, instead of after the checkout timeout of retries.
         r2d2::ManageConnection::connect(&manager)
-            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
         let inner = r2d2::Pool::builder()
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
@@ -101,7 +106,7 @@ impl<D: Database> Pool<D> {
         };
         pool.inner
             .get()
-            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+            .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
         Ok(pool)
     }
 
@@ -166,7 +171,7 @@ impl<D: Database> Pool<D> {
             }),
             Err(_elapsed) => Err(DbError::Unavailable {
                 database: D::NAME,
-                cause: format!("no connection free within {:?}", self.checkout_timeout),
+                cause: format!("no connection free within {:?}", self.checkout_timeout).into(),
             }),
         }
     }
@@ -184,7 +189,7 @@ impl<D: Database> Pool<D> {
     pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
         self.inner.get().map_err(|e| DbError::Unavailable {
             database: D::NAME,
-            cause: e.to_string(),
+            cause: e.into(),
         })
     }
 
@@ -204,7 +209,7 @@ impl<D: Database> Pool<D> {
             .get_timeout(left.max(Duration::from_millis(1)))
             .map_err(|e| DbError::Unavailable {
                 database: D::NAME,
-                cause: e.to_string(),
+                cause: e.into(),
             })
     }
 
@@ -212,7 +217,7 @@ impl<D: Database> Pool<D> {
     pub(crate) fn open_dedicated(&self) -> Result<AnyConnection, DbError> {
         self.opener.open().map_err(|e| DbError::Unavailable {
             database: D::NAME,
-            cause: e.to_string(),
+            cause: e.into(),
         })
     }
 
@@ -279,7 +284,7 @@ impl<D: Database> Pool<D> {
             .get_timeout(timeout)
             .map_err(|e| DbError::Unavailable {
                 database: D::NAME,
-                cause: e.to_string(),
+                cause: e.into(),
             })?;
         conn.batch_execute("SELECT 1")
             .map_err(|e| DbError::from_diesel(D::NAME, e))
@@ -306,14 +311,9 @@ fn paired_share(max_size: u32) -> usize {
 #[derive(Debug)]
 struct ConnectionErrorLog(&'static str);
 
-impl<E: std::fmt::Display> r2d2::HandleError<E> for ConnectionErrorLog {
+impl<E: std::error::Error + 'static> r2d2::HandleError<E> for ConnectionErrorLog {
     fn handle_error(&self, error: E) {
-        let message = error.to_string();
-        log::warn!(
-            "{}: cannot open a connection: {}",
-            self.0,
-            message.split_whitespace().collect::<Vec<_>>().join(" ")
-        );
+        log::warn!("{}: {}", self.0, super::chain(&error));
     }
 }
 

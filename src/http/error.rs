@@ -12,18 +12,23 @@ struct ErrorBody<'a> {
 }
 
 impl AppError {
-    fn code(&self) -> &'static str {
+    /// Each error's status and code, in one table so that the two cannot drift apart.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            AppError::BadRequest(_) => "bad_request",
-            AppError::NotFound(_) => "not_found",
-            AppError::MethodNotAllowed => "method_not_allowed",
-            AppError::Conflict(_) => "conflict",
-            AppError::PayloadTooLarge { .. } => "payload_too_large",
-            AppError::UnsupportedMediaType => "unsupported_media_type",
-            AppError::Validation(_) => "validation_failed",
-            AppError::UnknownUser(_) => "unknown_user",
-            AppError::Unavailable { .. } => "database_unavailable",
-            AppError::Internal { .. } => "internal",
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            AppError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            AppError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            AppError::UnknownUser(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_user"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
@@ -32,27 +37,18 @@ impl AppError {
 /// is the error's `Display`, which never carries a database cause (see `AppError::cause`).
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Validation(_) | AppError::UnknownUser(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.status_and_code().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        if let AppError::Unavailable { .. } = self {
+        let (status, code) = self.status_and_code();
+        let mut response = HttpResponse::build(status);
+        if let AppError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.json(ErrorBody {
             error: self.to_string(),
-            code: self.code(),
+            code,
         })
     }
 }

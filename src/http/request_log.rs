@@ -37,7 +37,10 @@ pub async fn log_requests(
     let status = response.status();
     if let Some(error) = response.response().error() {
         match error.as_error::<AppError>().and_then(AppError::cause) {
-            Some(cause) => log::error!("request_id={id} {method} {path} failed: {cause}"),
+            Some(cause) => log::error!(
+                "request_id={id} {method} {path} failed: {}",
+                crate::db::chain(cause)
+            ),
             None if status.is_server_error() => {
                 log::error!("request_id={id} {method} {path} failed: {error}")
             }

@@ -6,8 +6,25 @@ use super::{NewUser, Session, User, UserChanges};
 use crate::db::{Access, AnyConnection, Database, DbError};
 use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
 
-/// Inserts a user; a taken email is [`DbError::Conflict`].
-pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
+/// Why a user could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The only unique constraint of `users` besides its key: emails, in any case.
+    #[error("the email is already taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+fn email_taken(error: DbError) -> WriteError {
+    match error {
+        DbError::Conflict { .. } => WriteError::EmailTaken,
+        other => WriteError::Database(other),
+    }
+}
+
+/// Inserts a user.
+pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> {
     diesel::insert_into(users::table)
         .values((
             users::email.eq(new.email.as_str()),
@@ -17,6 +34,7 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, DbError> {
         .returning(users::all_columns)
         .get_result(session.connection())
         .map_err(db_error)
+        .map_err(email_taken)
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: UserId) -> Result<Option<User>, DbError> {
@@ -49,7 +67,7 @@ pub fn update(
     session: &mut Session,
     id: UserId,
     changes: &UserChanges,
-) -> Result<Option<User>, DbError> {
+) -> Result<Option<User>, WriteError> {
     let changeset = UserChangeset {
         email: changes.email.as_ref().map(|email| email.as_str()),
         name: changes.name.as_ref().map(|name| name.as_str()),
@@ -60,6 +78,7 @@ pub fn update(
         .get_result(session.connection())
         .optional()
         .map_err(db_error)
+        .map_err(email_taken)
 }
 
 /// Deletes the user; `false` when there was none.
