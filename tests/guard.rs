@@ -4,7 +4,7 @@
 mod common;
 
 use common::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
-use multidb::db::{self, DbError, Pool, Read, Write};
+use multidb::db::{self, DbError, Pool, Write};
 use multidb::domain::{Email, Text};
 use multidb::users::{self, Db1, NewUser, WriteError};
 
@@ -80,7 +80,7 @@ struct BackendPid {
 }
 
 /// The server process id of the connection a session holds (PostgreSQL only).
-fn backend_pid(session: &mut multidb::db::Session<Db1, Read>) -> Result<i32, DbError> {
+fn backend_pid(session: &mut multidb::db::Session<Db1, Write>) -> Result<i32, DbError> {
     use diesel::RunQueryDsl;
     diesel::sql_query("SELECT pg_backend_pid() AS pid")
         .get_result::<BackendPid>(session.connection())
@@ -96,7 +96,7 @@ fn a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection(sta
         settings.db1.pool.min_idle = 1;
     });
     let pid_before = (stack.db1 == Backend::Postgres)
-        .then(|| block_on(db::read(&app.databases.db1, backend_pid)).unwrap());
+        .then(|| block_on(db::write(&app.databases.db1, backend_pid)).unwrap());
     let outcome: Result<(), WriteError> = block_on(db::write(&app.databases.db1, |session| {
         users::insert(session, &new_user("panic@example.com"))?;
         panic!("a bug in the middle of a session");
@@ -112,7 +112,7 @@ fn a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection(sta
     );
     assert_clean(&app);
     if let Some(pid_before) = pid_before {
-        let pid_after = block_on(db::read(&app.databases.db1, backend_pid)).unwrap();
+        let pid_after = block_on(db::write(&app.databases.db1, backend_pid)).unwrap();
         assert_ne!(
             pid_before, pid_after,
             "the connection of a panicking session was reused"
@@ -164,7 +164,7 @@ fn connections_get_their_backend_settings(stack: Stack) {
     let app = spawn_app_with(stack, |settings| {
         settings.db1.pool.connection.statement_timeout = std::time::Duration::from_millis(200);
     });
-    let mut session = app.databases.db1.begin::<Read>().unwrap();
+    let mut session = app.databases.db1.begin::<Write>().unwrap();
     match stack.db1 {
         Backend::Sqlite => {
             let mode = diesel::sql_query("PRAGMA journal_mode")

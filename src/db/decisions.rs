@@ -72,12 +72,12 @@ pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<D
 pub fn with_redo<D: Database, A: Access>(
     session: &mut Session<D, A>,
 ) -> Result<Vec<Decision>, DbError> {
-    multidb_decisions::table
-        .filter(multidb_decisions::redo.is_not_null())
-        .order(multidb_decisions::created_at.asc())
-        .select(DECISION)
-        .load(session.connection())
-        .map_err(Session::<D>::error)
+    session.load(
+        multidb_decisions::table
+            .filter(multidb_decisions::redo.is_not_null())
+            .order(multidb_decisions::created_at.asc())
+            .select(DECISION),
+    )
 }
 
 /// Whether a decision carrying exactly `redo` is still waiting to be applied.

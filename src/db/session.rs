@@ -1,7 +1,9 @@
 use std::marker::PhantomData;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::Connection;
+use diesel::query_builder::SelectQuery;
+use diesel::query_dsl::methods::LoadQuery;
+use diesel::{Connection, OptionalExtension, RunQueryDsl};
 use r2d2::PooledConnection;
 
 use super::connection::Manager;
@@ -119,10 +121,25 @@ impl<D: Database, A: Access> Session<D, A> {
         })
     }
 
-    /// The connection, for Diesel queries. Only the database modules use it, through
-    /// functions that take `&mut Session<TheirDatabase>`.
-    pub fn connection(&mut self) -> &mut AnyConnection {
-        &mut self.conn
+    /// Runs a `SELECT` built with Diesel's query builder and loads its rows: the only
+    /// door a [`Read`] session has to its connection. Anything else — an `INSERT … RETURNING`,
+    /// a raw `sql_query` — is not a `SelectQuery`, and does not compile here.
+    pub fn load<'q, Q, U>(&mut self, query: Q) -> Result<Vec<U>, DbError>
+    where
+        Q: SelectQuery + LoadQuery<'q, AnyConnection, U>,
+    {
+        query.load(&mut *self.conn).map_err(Self::error)
+    }
+
+    /// Like [`load`](Self::load), for a `SELECT` of at most one row.
+    pub fn load_optional<'q, Q, U>(&mut self, query: Q) -> Result<Option<U>, DbError>
+    where
+        Q: SelectQuery + LoadQuery<'q, AnyConnection, U>,
+    {
+        query
+            .get_result(&mut *self.conn)
+            .optional()
+            .map_err(Self::error)
     }
 
     pub fn backend(&self) -> Backend {
@@ -153,6 +170,34 @@ impl<D: Database, A: Access> Session<D, A> {
 }
 
 impl<D: Database> Session<D, Write> {
+    /// The connection, for any statement. Only a write session hands it out: a read
+    /// session reads through [`load`](Session::load).
+    ///
+    /// ```compile_fail
+    /// # use multidb::db::{Read, Session};
+    /// # use multidb::users::Db1;
+    /// fn write_through_a_read_session(session: &mut Session<Db1, Read>) {
+    ///     let _ = session.connection(); // only Session<Db1, Write> has it
+    /// }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use multidb::db::{Read, Session};
+    /// # use multidb::users::Db1;
+    /// #[derive(diesel::QueryableByName)]
+    /// struct Deleted {
+    ///     #[diesel(sql_type = diesel::sql_types::BigInt)]
+    ///     id: i64,
+    /// }
+    /// fn delete_through_the_read_door(session: &mut Session<Db1, Read>) {
+    ///     // Not a SELECT: a read session does not run it.
+    ///     let _ = session.load::<_, Deleted>(diesel::sql_query("DELETE FROM users RETURNING id"));
+    /// }
+    /// ```
+    pub fn connection(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+
     /// Commits the transaction. On failure the transaction is rolled back by `Drop`.
     pub fn commit(mut self) -> Result<(), DbError> {
         self.fault_point("commit")?;
@@ -164,7 +209,6 @@ impl<D: Database> Session<D, Write> {
     /// held until `COMMIT PREPARED` or `ROLLBACK PREPARED` (from any connection), and the
     /// connection itself is idle again, so dropping the session rolls nothing back.
     pub(crate) fn prepare(&mut self, gid: &str) -> Result<(), DbError> {
-        use diesel::RunQueryDsl;
         debug_assert!(gid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));

@@ -24,11 +24,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<Order>, DbError> {
-    orders::table
-        .find(id)
-        .first(session.connection())
-        .optional()
-        .map_err(db_error)
+    session.load_optional(orders::table.find(id))
 }
 
 /// Orders with ids after `after`, in id order, optionally of one user.
@@ -46,7 +42,7 @@ pub fn page<A: Access>(
     if let Some(user_id) = filter.user_id {
         query = query.filter(orders::user_id.eq(user_id));
     }
-    let rows = query.load(session.connection()).map_err(db_error)?;
+    let rows = session.load(query)?;
     Ok(Page::from_rows(rows, limit.get(), |order: &Order| {
         order.id.get()
     }))
@@ -93,17 +89,17 @@ pub fn for_user<A: Access>(
     session: &mut Session<A>,
     user_id: UserId,
 ) -> Result<UserOrders, DbError> {
-    let rows: Vec<(Order, i64, i64)> = orders::table
-        .filter(orders::user_id.eq(user_id))
-        .order(orders::id.desc())
-        .limit(SUMMARY_ORDERS)
-        .select((
-            orders::all_columns,
-            CountOver,
-            SumOver(orders::amount_cents),
-        ))
-        .load(session.connection())
-        .map_err(db_error)?;
+    let rows: Vec<(Order, i64, i64)> = session.load(
+        orders::table
+            .filter(orders::user_id.eq(user_id))
+            .order(orders::id.desc())
+            .limit(SUMMARY_ORDERS)
+            .select((
+                orders::all_columns,
+                CountOver,
+                SumOver(orders::amount_cents),
+            )),
+    )?;
     let (count, total_cents) = rows
         .first()
         .map_or((0, 0), |(_, count, total)| (*count, *total));

@@ -38,11 +38,7 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: UserId) -> Result<Option<User>, DbError> {
-    users::table
-        .find(id)
-        .first(session.connection())
-        .optional()
-        .map_err(db_error)
+    session.load_optional(users::table.find(id))
 }
 
 /// Users with ids after `after`, in id order.
@@ -51,12 +47,12 @@ pub fn page<A: Access>(
     after: AfterId,
     limit: Limit,
 ) -> Result<Page<User>, DbError> {
-    let rows = users::table
-        .filter(users::id.gt(after.get()))
-        .order(users::id.asc())
-        .limit(limit.get() + 1)
-        .load(session.connection())
-        .map_err(db_error)?;
+    let rows = session.load(
+        users::table
+            .filter(users::id.gt(after.get()))
+            .order(users::id.asc())
+            .limit(limit.get() + 1),
+    )?;
     Ok(Page::from_rows(rows, limit.get(), |user: &User| {
         user.id.get()
     }))

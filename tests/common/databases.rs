@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use multidb::app::Databases;
-use multidb::db::{Database, DatabaseUrl, Pool, Read, Write};
+use multidb::db::{Database, DatabaseUrl, Pool, Write};
 
 /// The variable naming a PostgreSQL server where tests may create and drop databases,
 /// e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Without it PostgreSQL tests are
@@ -273,8 +273,10 @@ struct IdRow {
     id: i64,
 }
 
+/// Rows in `table`, read through a write session (rolled back): raw SQL is not a read
+/// session's to run.
 pub fn count<D: Database>(pool: &Pool<D>, table: &str) -> i64 {
-    let mut session = pool.begin::<Read>().expect("test session");
+    let mut session = pool.begin::<Write>().expect("test session");
     diesel::sql_query(format!("SELECT COUNT(*) AS count FROM {table}"))
         .get_result::<Count>(session.connection())
         .expect("count rows")
@@ -282,7 +284,7 @@ pub fn count<D: Database>(pool: &Pool<D>, table: &str) -> i64 {
 }
 
 fn ids<D: Database>(pool: &Pool<D>, sql: &str) -> Vec<i64> {
-    let mut session = pool.begin::<Read>().expect("test session");
+    let mut session = pool.begin::<Write>().expect("test session");
     diesel::sql_query(sql)
         .load::<IdRow>(session.connection())
         .expect("load ids")
@@ -296,7 +298,7 @@ pub fn orphan_orders(databases: &Databases) -> Vec<i64> {
     let users: HashSet<i64> = ids(&databases.db1, "SELECT id FROM users")
         .into_iter()
         .collect();
-    let mut session = databases.db2.begin::<Read>().expect("test session");
+    let mut session = databases.db2.begin::<Write>().expect("test session");
     #[derive(QueryableByName)]
     struct OrderRow {
         #[diesel(sql_type = BigInt)]
