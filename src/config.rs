@@ -68,27 +68,37 @@ impl Env<'_> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
-    fn optional_number(
+    fn optional_number<T: TryFrom<u64>>(
         &self,
         name: &str,
         min: u64,
         max: u64,
-    ) -> Result<Option<usize>, ConfigError> {
+    ) -> Result<Option<T>, ConfigError> {
         self.get(name)
-            .map(|raw| match raw.trim().parse::<u64>() {
-                Ok(value) if (min..=max).contains(&value) => Ok(value as usize),
-                _ => Err(invalid(
-                    name,
-                    format!("`{raw}` is not a whole number from {min} to {max}"),
-                )),
+            .map(|raw| {
+                raw.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|value| (min..=max).contains(value))
+                    .and_then(|value| T::try_from(value).ok())
+                    .ok_or_else(|| {
+                        invalid(
+                            name,
+                            format!("`{raw}` is not a whole number from {min} to {max}"),
+                        )
+                    })
             })
             .transpose()
     }
 
-    fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        Ok(self
-            .optional_number(name, min, max)?
-            .map_or(default, |value| value as u64))
+    fn number<T: TryFrom<u64>>(
+        &self,
+        name: &str,
+        default: T,
+        min: u64,
+        max: u64,
+    ) -> Result<T, ConfigError> {
+        Ok(self.optional_number(name, min, max)?.unwrap_or(default))
     }
 
     fn millis(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
@@ -113,10 +123,10 @@ impl Env<'_> {
         let url = DatabaseUrl::parse(&self.string(&url_name, default_url))
             .map_err(|problem| invalid(&url_name, problem))?;
         let name = |suffix: &str| format!("DB{n}_{suffix}");
-        let max_size = self.number(&name("POOL_SIZE"), default_pool_size(), 1, 1000)? as u32;
-        let min_idle = self
+        let max_size: u32 = self.number(&name("POOL_SIZE"), default_pool_size(), 1, 1000)?;
+        let min_idle: u32 = self
             .optional_number(&name("POOL_MIN_IDLE"), 0, 1000)?
-            .map_or(max_size.min(2), |min_idle| min_idle as u32);
+            .unwrap_or(max_size.min(2));
         if min_idle > max_size {
             return Err(invalid(
                 &name("POOL_MIN_IDLE"),
@@ -159,8 +169,9 @@ impl Env<'_> {
 /// Two connections per core: the database shares the machine's cores, and measured on
 /// 2 cores, pools larger than that only added waiting (p99 of `GET /users/{id}` at 32
 /// concurrent requests: 4 ms with 4 connections, 30–45 ms with 10; see BENCHMARKS.md).
-fn default_pool_size() -> u64 {
-    std::thread::available_parallelism().map_or(2, |cores| cores.get() as u64) * 2
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    u32::try_from(cores.saturating_mul(2)).map_or(1000, |size| size.min(1000))
 }
 
 fn invalid(variable: &str, problem: String) -> ConfigError {
@@ -189,7 +200,7 @@ mod tests {
         assert_eq!(settings.bind_address, "127.0.0.1:8080");
         assert_eq!(settings.db1.url.backend(), crate::db::Backend::Sqlite);
         assert_eq!(settings.db2.url.to_string(), "sqlite:data/db2.sqlite");
-        assert_eq!(u64::from(settings.db1.pool.max_size), default_pool_size());
+        assert_eq!(settings.db1.pool.max_size, default_pool_size());
         assert_eq!(settings.db1.pool.checkout_timeout, Duration::from_secs(2));
         assert!(settings.run_migrations);
     }

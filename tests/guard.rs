@@ -1,6 +1,9 @@
 //! The session guard, used directly: commit keeps, and every other way out of a
 //! session — `?`, an early return, a panic — rolls back and returns a clean connection.
 
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{spawn_app, spawn_app_with, Backend, Stack, TestApp};

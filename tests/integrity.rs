@@ -1,5 +1,8 @@
 //! A failed request writes nothing; concurrent orders and deletions leave no orphans.
 
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Barrier;
@@ -369,8 +372,8 @@ mod db1_postgres {
     }
 
     #[test]
-    fn mixed_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
-        if let Some(stack) = Stack::mixed() {
+    fn postgres_sqlite_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
+        if let Some(stack) = Stack::postgres_sqlite() {
             an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack)
         }
     }
@@ -383,8 +386,8 @@ mod db1_postgres {
     }
 
     #[test]
-    fn mixed_a_failed_deletion_settles_on_its_own_connections() {
-        if let Some(stack) = Stack::mixed() {
+    fn postgres_sqlite_a_failed_deletion_settles_on_its_own_connections() {
+        if let Some(stack) = Stack::postgres_sqlite() {
             a_failed_deletion_settles_on_its_own_connections(stack)
         }
     }
@@ -406,8 +409,8 @@ mod db1_postgres {
     }
 
     #[test]
-    fn mixed_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
-        if let Some(stack) = Stack::mixed() {
+    fn postgres_sqlite_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
+        if let Some(stack) = Stack::postgres_sqlite() {
             a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack)
         }
     }

@@ -2,6 +2,9 @@
 //! on every stack: creation and its input rules, reading, deleting, pagination, and
 //! what deleting a user does to their orders in the other database.
 
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -478,7 +481,7 @@ fn order_items_are_trimmed_and_must_be_1_to_200_characters_without_control_chara
     for (sent, stored) in &accepted {
         assert_order_accepted(&app, order_body(user, sent, 3, 700), user, stored, 3, 700);
     }
-    assert_eq!(app.count_orders(), accepted.len() as i64);
+    assert_eq!(app.count_orders(), i64::try_from(accepted.len()).unwrap());
     assert_no_orphans(&app);
 }
 
@@ -699,7 +702,14 @@ fn orders_are_listed_in_pages_by_ascending_id_without_gaps_or_duplicates(stack: 
 
     let users = create_users(&app, "buyer", 2);
     let orders: Vec<Value> = (0..51)
-        .map(|n| app.create_order(id_of(&users[n % 2]), &format!("item {n}"), 1, n as i64))
+        .map(|n| {
+            app.create_order(
+                id_of(&users[n % 2]),
+                &format!("item {n}"),
+                1,
+                i64::try_from(n).unwrap(),
+            )
+        })
         .collect();
     let ids = ids_of(&orders);
 
@@ -987,7 +997,14 @@ fn overview_shows_the_first_users_and_orders_by_id(stack: Stack) {
     let users = create_users(&app, "person", 53);
     // Orders of later users first, so that order ids and user ids do not line up.
     let orders: Vec<Value> = (0..52)
-        .map(|n| app.create_order(id_of(&users[52 - n]), &format!("item {n}"), 1, n as i64))
+        .map(|n| {
+            app.create_order(
+                id_of(&users[52 - n]),
+                &format!("item {n}"),
+                1,
+                i64::try_from(n).unwrap(),
+            )
+        })
         .collect();
 
     let (data1, data2) = get_overview(&app, "/overview");

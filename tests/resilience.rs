@@ -1,5 +1,8 @@
 //! Databases that go away or run out of connections, and shutting down gracefully.
 
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};
@@ -422,15 +425,15 @@ mod outage {
     }
 
     #[test]
-    fn mixed_db1_down_leaves_db2_serving() {
-        if let Some(stack) = super::Stack::mixed() {
+    fn postgres_sqlite_db1_down_leaves_db2_serving() {
+        if let Some(stack) = super::Stack::postgres_sqlite() {
             super::an_outage_of_one_database_leaves_the_other_serving(stack, 1)
         }
     }
 
     #[test]
-    fn mixed_a_database_that_goes_away_gives_503_and_the_service_recovers() {
-        if let Some(stack) = super::Stack::mixed() {
+    fn postgres_sqlite_a_database_that_goes_away_gives_503_and_the_service_recovers() {
+        if let Some(stack) = super::Stack::postgres_sqlite() {
             super::a_database_that_goes_away_gives_503_and_the_service_recovers(stack)
         }
     }

@@ -1,3 +1,5 @@
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use common::{spawn_app, Stack};

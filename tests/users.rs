@@ -1,6 +1,9 @@
 //! The users endpoints and the generic input and error rules of API.md, through HTTP
 //! against the real application on every stack.
 
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -408,7 +411,7 @@ fn name_length_edges_are_accepted_and_counted_in_characters(stack: Stack) {
         assert_user(&response.body, &email, stored);
         assert_eq!(get_user(&app, id_of(&response.body)), response.body);
     }
-    assert_eq!(app.count_users(), cases.len() as i64);
+    assert_eq!(app.count_users(), i64::try_from(cases.len()).unwrap());
 }
 
 fn malformed_json_is_a_bad_request(stack: Stack) {

@@ -1,10 +1,11 @@
 //! The `multidb_decisions` table that both databases' migrations create: the durable
-//! record of a cross-database commit decision (see `cross_commit.rs`).
+//! record of a cross-database commit decision (see `cross_commit/`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{Access, Database, DbError, Session};
+use crate::domain::timestamp;
 
 diesel::table! {
     multidb_decisions (gid) {
@@ -35,11 +36,6 @@ pub struct Decision {
     pub redo: Option<String>,
 }
 
-fn now() -> NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
-}
-
 /// Writes a decision; a decision already recorded for `gid` is a [`DbError::Conflict`].
 pub fn record<D: Database>(
     session: &mut Session<D>,
@@ -52,7 +48,7 @@ pub fn record<D: Database>(
             multidb_decisions::gid.eq(gid),
             multidb_decisions::outcome.eq(outcome),
             multidb_decisions::redo.eq(redo),
-            multidb_decisions::created_at.eq(now()),
+            multidb_decisions::created_at.eq(timestamp::now()),
         ))
         .execute(session.connection())
         .map(drop)

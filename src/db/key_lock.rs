@@ -92,5 +92,6 @@ fn function(mode: LockMode) -> &'static str {
 }
 
 fn fold(key: i64) -> i32 {
-    (key ^ (key >> 32)) as i32
+    let [a, b, c, d, ..] = (key ^ (key >> 32)).to_le_bytes();
+    i32::from_le_bytes([a, b, c, d])
 }

@@ -5,7 +5,10 @@ mod queries;
 mod schema;
 
 pub use model::{NewOrder, Order, OrderFilter, UserOrders};
-pub use queries::*;
+pub use queries::{
+    delete, delete_for_user, find, for_user, insert, lock_user_orders, page, user_orders_lock,
+    SUMMARY_ORDERS,
+};
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::schema::orders;
 use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, Database, DbError, KeyLock, KeyLocks, LockMode};
+use crate::db::{Access, DbError, KeyLock, KeyLocks, LockMode};
 use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 
 /// How many orders a user summary lists; its count and total cover all of them.
@@ -20,7 +20,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         ))
         .returning(orders::all_columns)
         .get_result(session.connection())
-        .map_err(db_error)
+        .map_err(<Session>::error)
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<Order>, DbError> {
@@ -71,7 +71,7 @@ pub fn lock_user_orders(
 pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
     let deleted = diesel::delete(orders::table.find(id))
         .execute(session.connection())
-        .map_err(db_error)?;
+        .map_err(<Session>::error)?;
     Ok(deleted > 0)
 }
 
@@ -79,7 +79,7 @@ pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
 pub fn delete_for_user(session: &mut Session, user_id: UserId) -> Result<usize, DbError> {
     diesel::delete(orders::table.filter(orders::user_id.eq(user_id)))
         .execute(session.connection())
-        .map_err(db_error)
+        .map_err(<Session>::error)
 }
 
 /// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,
@@ -108,8 +108,4 @@ pub fn for_user<A: Access>(
         count,
         total_cents,
     })
-}
-
-fn db_error(error: diesel::result::Error) -> DbError {
-    DbError::from_diesel(super::Db2::NAME, error)
 }

@@ -5,7 +5,7 @@ mod queries;
 mod schema;
 
 pub use model::{NewUser, User, UserChanges};
-pub use queries::*;
+pub use queries::{delete, find, insert, lock_existing, page, update, WriteError};
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::model::UserChangeset;
 use super::schema::users;
 use super::{NewUser, Session, User, UserChanges};
-use crate::db::{Access, AnyConnection, Database, DbError};
+use crate::db::{Access, AnyConnection, DbError};
 use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
 
 /// Why a user could not be written.
@@ -33,7 +33,7 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
         ))
         .returning(users::all_columns)
         .get_result(session.connection())
-        .map_err(db_error)
+        .map_err(<Session>::error)
         .map_err(email_taken)
 }
 
@@ -73,7 +73,7 @@ pub fn update(
         .returning(users::all_columns)
         .get_result(session.connection())
         .optional()
-        .map_err(db_error)
+        .map_err(<Session>::error)
         .map_err(email_taken)
 }
 
@@ -81,7 +81,7 @@ pub fn update(
 pub fn delete(session: &mut Session, id: UserId) -> Result<bool, DbError> {
     let deleted = diesel::delete(users::table.find(id))
         .execute(session.connection())
-        .map_err(db_error)?;
+        .map_err(<Session>::error)?;
     Ok(deleted > 0)
 }
 
@@ -98,10 +98,6 @@ pub fn lock_existing(session: &mut Session, id: UserId) -> Result<bool, DbError>
         AnyConnection::Postgresql(pg) => query.for_key_share().first(pg).optional(),
         AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
     }
-    .map_err(db_error)?;
+    .map_err(<Session>::error)?;
     Ok(found.is_some())
-}
-
-fn db_error(error: diesel::result::Error) -> DbError {
-    DbError::from_diesel(super::Db1::NAME, error)
 }

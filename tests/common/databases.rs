@@ -13,11 +13,7 @@ use multidb::db::{Database, DatabaseUrl, Pool, Write};
 /// skipped, except under CI (`CI` set), where that would hide a broken set-up.
 pub const POSTGRES_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_URL";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use multidb::db::Backend;
 
 /// The backends of db1 and db2 for one test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +46,7 @@ impl Stack {
     }
 
     /// PostgreSQL users with SQLite orders.
-    pub fn mixed() -> Option<Self> {
+    pub fn postgres_sqlite() -> Option<Self> {
         postgres_admin_url().map(|_| Self {
             db1: Backend::Postgres,
             db2: Backend::Sqlite,

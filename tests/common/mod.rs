@@ -223,8 +223,8 @@ macro_rules! on_every_stack {
         mod postgres {
             $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres() { super::$name(stack) } } )*
         }
-        mod mixed {
-            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::mixed() { super::$name(stack) } } )*
+        mod postgres_sqlite {
+            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres_sqlite() { super::$name(stack) } } )*
         }
     };
 }

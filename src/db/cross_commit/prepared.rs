@@ -1,0 +1,87 @@
+//! The guard of a prepared transaction: settled on the connection that prepared it.
+
+use super::{finish_prepared_on, CrossCommit};
+use crate::db::decisions::{ABORT, COMMIT};
+use crate::db::{context, Database, DbError, Session};
+
+/// How a prepared transaction is to be finished if the coordinator leaves early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// No decision was attempted: nobody can have decided "commit".
+    Abort,
+    /// The decision was attempted and may have landed: B says which.
+    ByDecision,
+    /// The decision is written.
+    Commit,
+    /// Finished.
+    Done,
+}
+
+/// A prepared transaction of A and the session that prepared it: finished, when
+/// dropped, as [`Settle`] says, on that session's own connection.
+pub(super) struct Prepared<'a, A: Database, B: Database> {
+    pub(super) coordinator: &'a CrossCommit<A, B>,
+    pub(super) gid: &'a str,
+    pub(super) session: Option<Session<A>>,
+    pub(super) settle: Settle,
+}
+
+impl<A: Database, B: Database> Prepared<'_, A, B> {
+    /// Commits the decided transaction; a failure is reported, not swallowed.
+    pub(super) fn complete(mut self) -> Result<(), DbError> {
+        let outcome = self.finish(COMMIT);
+        self.settle = Settle::Done;
+        outcome.map_err(|error| DbError::Unavailable {
+            database: A::NAME,
+            cause: context(
+                format!(
+                    "{}: decided, but COMMIT PREPARED failed; recovery will finish it",
+                    self.gid
+                ),
+                error,
+            ),
+        })
+    }
+
+    /// Finishes the transaction on the session's connection, or, if that connection
+    /// fails, on another one of the pool once this one is given back.
+    fn finish(&mut self, outcome: &str) -> Result<(), DbError> {
+        self.coordinator.hit("finish_prepared")?;
+        let first_try = match self.session.as_mut() {
+            Some(session) => finish_prepared_on(session.connection(), self.gid, outcome),
+            None => Err(DbError::NotFound),
+        };
+        match first_try {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                log::warn!(
+                    "{}: cannot finish on the preparing connection, trying another: {error}",
+                    self.gid
+                );
+                drop(self.session.take());
+                self.coordinator.finish_prepared(self.gid, outcome)
+            }
+        }
+    }
+}
+
+impl<A: Database, B: Database> Drop for Prepared<'_, A, B> {
+    fn drop(&mut self) {
+        let outcome = match self.settle {
+            Settle::Done => return,
+            Settle::Abort => Ok(ABORT),
+            Settle::Commit => Ok(COMMIT),
+            Settle::ByDecision => self
+                .coordinator
+                .decision_or_abort(self.gid)
+                .map(|decision| if decision == COMMIT { COMMIT } else { ABORT }),
+        };
+        match outcome.and_then(|outcome| self.finish(outcome).map(|()| outcome)) {
+            Ok(outcome) => log::info!("{}: settled after a failure: {outcome}", self.gid),
+            Err(error) => log::warn!(
+                "{}: not settled, left in doubt for recovery: {error}",
+                self.gid
+            ),
+        }
+    }
+}
