@@ -1,17 +1,18 @@
 //! The test harness: starts the real application, as `main` does, on a free port against
 //! fresh databases of the chosen backends, and talks to it over HTTP.
-#![allow(dead_code, unused_imports, unused_macros)] // each test binary uses a part of the harness
 
 mod child;
 mod client;
 mod databases;
+mod pages;
 
-pub use child::ChildServer;
+pub use child::{free_port, ChildServer};
 pub use client::Response;
 pub use databases::{
-    admin_execute, admin_pids, execute, postgres_admin_url, postgres_url_for,
-    prepared_transactions, Backend, Stack, Storage,
+    admin_count, admin_execute, admin_pids, execute, owner_is_gone, postgres_admin_url,
+    postgres_url_for, prepared_transactions, remove_leftovers, Backend, Stack, Storage,
 };
+pub use pages::{get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -25,7 +26,6 @@ use serde_json::{json, Value};
 /// A running application on fresh databases; stopping and cleaning up happen on drop.
 pub struct TestApp {
     pub address: String,
-    pub stack: Stack,
     pub databases: Databases,
     /// The application's fault points (armed by tests in `fault-injection` builds).
     pub faults: Faults,
@@ -73,7 +73,6 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
         .unwrap_or_else(|error| panic!("application failed to start: {error}"));
     TestApp {
         address: format!("http://{address}"),
-        stack,
         databases,
         faults,
         agent: ureq::AgentBuilder::new()
@@ -200,45 +199,85 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// What must hold after every test, on every stack: no order references a missing
+    /// user, every connection is back in its pool, and PostgreSQL has no session idle
+    /// in transaction and no prepared transaction left. Returns what does not hold.
+    fn broken_invariants(&self) -> Vec<String> {
+        let mut broken = Vec::new();
+        let orphans = self.orphan_orders();
+        if !orphans.is_empty() {
+            broken.push(format!("orders of missing users: {orphans:?}"));
+        }
+        for status in [self.databases.db1.status(), self.databases.db2.status()] {
+            if status.idle != status.connections {
+                broken.push(format!("connections still out of a pool: {status:?}"));
+            }
+        }
+        let idle_in_transaction = self.idle_in_transaction();
+        if idle_in_transaction != 0 {
+            broken.push(format!(
+                "{idle_in_transaction} sessions idle in transaction"
+            ));
+        }
+        for database in (1..=2).filter_map(|n| self.postgres_database(n)) {
+            let prepared = prepared_transactions(&database);
+            if !prepared.is_empty() {
+                broken.push(format!(
+                    "prepared transactions left in {database}: {prepared:?}"
+                ));
+            }
+        }
+        broken
+    }
+}
+
+/// Stops the application and checks [`TestApp::broken_invariants`], so that no test can
+/// forget them; a test that is already failing is not checked again.
 impl Drop for TestApp {
     fn drop(&mut self) {
         actix_web::rt::System::new().block_on(self.handle.stop(true));
+        // Once the server's thread has ended, no request or recovery pass holds anything.
         if let Some(server) = self.server.take() {
             let _ = server.join();
         }
+        let broken = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            self.broken_invariants()
+        };
         if let Some(storage) = self.storage.take() {
             storage.remove();
         }
+        assert!(broken.is_empty(), "after the test: {}", broken.join("; "));
     }
 }
 
 /// Generates one `#[test]` per stack for each named function `fn name(stack: Stack)`:
 /// SQLite for both databases, PostgreSQL for both, and one of each.
-#[macro_export]
 macro_rules! on_every_stack {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
-            $( #[test] fn $name() { super::$name($crate::common::Stack::sqlite()) } )*
+            $( #[test] fn $name() { super::$name($crate::helpers::Stack::sqlite()) } )*
         }
         mod postgres {
-            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres() { super::$name(stack) } } )*
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::postgres() { super::$name(stack) } } )*
         }
         mod postgres_sqlite {
-            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres_sqlite() { super::$name(stack) } } )*
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::postgres_sqlite() { super::$name(stack) } } )*
         }
     };
 }
 
 /// Like [`on_every_stack!`] but SQLite+SQLite and PostgreSQL+PostgreSQL only, for tests
 /// that are about one backend's behaviour rather than the mix.
-#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
-            $( #[test] fn $name() { super::$name($crate::common::Stack::sqlite()) } )*
+            $( #[test] fn $name() { super::$name($crate::helpers::Stack::sqlite()) } )*
         }
         mod postgres {
-            $( #[test] fn $name() { if let Some(stack) = $crate::common::Stack::postgres() { super::$name(stack) } } )*
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::postgres() { super::$name(stack) } } )*
         }
     };
 }

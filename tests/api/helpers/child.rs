@@ -15,7 +15,8 @@ pub struct ChildServer {
     agent: ureq::Agent,
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now, for a server to bind.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -1,8 +1,4 @@
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-
-use common::{spawn_app, Stack};
+use crate::helpers::{spawn_app, Stack};
 
 fn health_reports_both_databases(stack: Stack) {
     let app = spawn_app(stack);

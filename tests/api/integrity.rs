@@ -1,14 +1,9 @@
 //! A failed request writes nothing; concurrent orders and deletions leave no orphans.
 
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::Barrier;
 use std::time::Duration;
 
-use common::{admin_execute, admin_pids, spawn_app, spawn_app_with, Stack, TestApp};
+use crate::helpers::{admin_execute, admin_pids, spawn_app, spawn_app_with, Stack, TestApp};
 use multidb::db::fault::FaultAction;
 use serde_json::json;
 
@@ -260,7 +255,7 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
             .assert_error(500, "internal");
         app.faults.disarm_all();
         assert_eq!(
-            common::prepared_transactions(&db1),
+            crate::helpers::prepared_transactions(&db1),
             Vec::<String>::new(),
             "failed at {fault}: left prepared"
         );
@@ -288,14 +283,14 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
         let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
         let gid = (0..3000)
             .find_map(|_| {
-                let prepared = common::prepared_transactions(&db1);
+                let prepared = crate::helpers::prepared_transactions(&db1);
                 if prepared.is_empty() {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 prepared.into_iter().next()
             })
             .expect("the deletion never prepared");
-        common::execute(
+        crate::helpers::execute(
             &app.databases.db2,
             &format!(
                 "INSERT INTO multidb_decisions (gid, outcome, redo, created_at) \
@@ -307,7 +302,10 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
         assert_eq!(response.header("retry-after"), Some("1"));
     });
     app.faults.disarm_all();
-    assert_eq!(common::prepared_transactions(&db1), Vec::<String>::new());
+    assert_eq!(
+        crate::helpers::prepared_transactions(&db1),
+        Vec::<String>::new()
+    );
     assert_eq!((app.count_users(), app.count_orders()), (1, 1));
     assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));

@@ -2,12 +2,7 @@
 //! at any step of the commit protocol: after a restart, both databases show all of the
 //! write or none of it, and no prepared transaction is left behind.
 
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{prepared_transactions, ChildServer, Stack, Storage};
+use crate::helpers::{prepared_transactions, ChildServer, Stack, Storage};
 use serde_json::json;
 
 /// The protocol's steps, in order, and whether a crash there must end with the write

@@ -1,15 +1,10 @@
 //! The users endpoints and the generic input and error rules of API.md, through HTTP
 //! against the real application on every stack.
 
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{spawn_app, Response, Stack, TestApp};
+use crate::helpers::{id_of, ids_of, item_ids, spawn_app, walk_pages, Response, Stack, TestApp};
 use serde_json::{json, Value};
 
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -25,13 +20,6 @@ fn send_json(app: &TestApp, method: &str, path: &str, raw: &str) -> Response {
         path,
         Some(("application/json", raw.as_bytes().to_vec())),
     )
-}
-
-/// The id of a user body.
-fn id_of(user: &Value) -> i64 {
-    user["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("user without an integer id: {user}"))
 }
 
 /// A user body as API.md describes it: exactly `id`, `email`, `name`, `created_at`.
@@ -153,34 +141,6 @@ fn send_with_request_id(
         response.status(),
         response.header("x-request-id").map(str::to_owned),
     )
-}
-
-/// Walks `GET /users` with `limit` from the beginning; returns every page.
-fn walk_pages(app: &TestApp, limit: usize) -> Vec<Value> {
-    let mut pages = Vec::new();
-    let mut path = format!("/users?limit={limit}");
-    loop {
-        let response = app.get(&path);
-        assert_eq!(response.status, 200, "GET {path}: {}", response.text);
-        let page = response.body;
-        let next = page["next_after_id"].clone();
-        pages.push(page);
-        match next {
-            Value::Null => return pages,
-            Value::Number(after) => path = format!("/users?limit={limit}&after_id={after}"),
-            other => panic!("next_after_id is a number or null, got {other}"),
-        }
-        assert!(pages.len() < 1000, "pagination does not end");
-    }
-}
-
-fn item_ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a page has items: {page}"))
-        .iter()
-        .map(id_of)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -806,59 +766,6 @@ fn deleting_a_user_answers_204_then_404(stack: Stack) {
     assert_eq!(app.count_users(), 2);
 }
 
-fn deleting_a_user_deletes_their_orders_and_keeps_other_users_orders(stack: Stack) {
-    let app = spawn_app(stack);
-    let ada = id_of(&app.create_user("ada@example.com", "Ada"));
-    let grace = id_of(&app.create_user("grace@example.com", "Grace"));
-    let lonely = id_of(&app.create_user("lonely@example.com", "No Orders"));
-    let ada_orders: Vec<i64> = (1..=3)
-        .map(|n| id_of(&app.create_order(ada, &format!("book {n}"), n, 1000 * n)))
-        .collect();
-    let grace_orders: Vec<i64> = (1..=2)
-        .map(|n| id_of(&app.create_order(grace, &format!("pen {n}"), n, 100 * n)))
-        .collect();
-    assert_eq!(app.count_orders(), 5);
-
-    let response = app.delete(&format!("/users/{ada}"));
-    assert_eq!(response.status, 204, "{}", response.text);
-    assert_eq!(app.count_users(), 2);
-    assert_eq!(
-        app.count_orders(),
-        2,
-        "the user's orders are deleted with them"
-    );
-    assert!(app.orphan_orders().is_empty(), "{:?}", app.orphan_orders());
-    for order in &ada_orders {
-        app.get(&format!("/orders/{order}"))
-            .assert_error(404, "not_found");
-    }
-    for order in &grace_orders {
-        let response = app.get(&format!("/orders/{order}"));
-        assert_eq!(response.status, 200, "{}", response.text);
-        assert_eq!(response.body["user_id"], grace);
-    }
-    let listed = app.get(&format!("/orders?user_id={ada}"));
-    assert_eq!(listed.status, 200, "{}", listed.text);
-    assert_eq!(listed.body["items"], json!([]));
-
-    // A user without orders is deleted just the same; the other orders stay.
-    let response = app.delete(&format!("/users/{lonely}"));
-    assert_eq!(response.status, 204, "{}", response.text);
-    assert_eq!(app.count_users(), 1);
-    assert_eq!(app.count_orders(), 2);
-
-    // Deleting a missing user deletes nothing.
-    let response = app.delete(&format!("/users/{ada}"));
-    response.assert_error(404, "not_found");
-    assert_eq!(app.count_users(), 1);
-    assert_eq!(app.count_orders(), 2);
-    assert!(app.orphan_orders().is_empty());
-}
-
-// ---------------------------------------------------------------------------------------
-// GET /users
-// ---------------------------------------------------------------------------------------
-
 fn an_empty_listing_is_one_last_page(stack: Stack) {
     let app = spawn_app(stack);
     for path in [
@@ -903,25 +810,14 @@ fn listing_users_pages_through_all_of_them_in_id_order(stack: Stack) {
 
     // Limits from 1 to 500 are accepted; walking the pages visits every user once.
     for limit in [1, 2, 7, 10, 49, 50, 52, 53, 54, 100, 499, 500] {
-        let pages = walk_pages(&app, limit);
-        let walked: Vec<i64> = pages.iter().flat_map(item_ids).collect();
-        assert_eq!(walked, all_ids, "limit {limit}: pages skip or repeat users");
-        assert_eq!(pages.len(), 53_usize.div_ceil(limit), "limit {limit}");
-        for (n, page) in pages.iter().enumerate() {
-            let ids = item_ids(page);
-            let last = n + 1 == pages.len();
-            if last {
-                assert!(!ids.is_empty() || n == 0, "an empty trailing page");
-                assert_eq!(page["next_after_id"], Value::Null, "limit {limit}");
-            } else {
-                assert_eq!(
-                    ids.len(),
-                    limit,
-                    "limit {limit}: a short page before the end"
-                );
-                assert_eq!(page["next_after_id"], *ids.last().unwrap());
-            }
-        }
+        // walk_pages checks each page: full before the end, next_after_id its last id.
+        let (items, pages) = walk_pages(&app, &format!("/users?limit={limit}"), limit);
+        assert_eq!(
+            ids_of(&items),
+            all_ids,
+            "limit {limit}: pages skip or repeat users"
+        );
+        assert_eq!(pages, 53_usize.div_ceil(limit), "limit {limit}");
     }
 
     // A page that ends exactly at the last user is the last page.
@@ -952,7 +848,7 @@ fn listing_users_pages_through_all_of_them_in_id_order(stack: Stack) {
         .copied()
         .filter(|id| ![all_ids[0], all_ids[10], all_ids[11], all_ids[52]].contains(id))
         .collect();
-    let walked: Vec<i64> = walk_pages(&app, 5).iter().flat_map(item_ids).collect();
+    let walked = ids_of(&walk_pages(&app, "/users?limit=5", 5).0);
     assert_eq!(walked, remaining);
     let unique: HashSet<i64> = walked.iter().copied().collect();
     assert_eq!(unique.len(), walked.len());
@@ -1125,7 +1021,6 @@ on_every_stack!(
     patching_to_another_users_email_is_a_conflict_and_changes_nothing,
     invalid_patches_are_refused_and_change_nothing,
     deleting_a_user_answers_204_then_404,
-    deleting_a_user_deletes_their_orders_and_keeps_other_users_orders,
     an_empty_listing_is_one_last_page,
     listing_users_pages_through_all_of_them_in_id_order,
     invalid_page_parameters_are_bad_requests,

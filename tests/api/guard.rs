@@ -1,12 +1,7 @@
 //! The session guard, used directly: commit keeps, and every other way out of a
 //! session — `?`, an early return, a panic — rolls back and returns a clean connection.
 
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
 use multidb::db::{self, DbError, Pool, Write};
 use multidb::domain::{Email, Text};
 use multidb::users::{self, Db1, NewUser, WriteError};

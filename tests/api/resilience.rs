@@ -1,21 +1,16 @@
 //! Databases that go away or run out of connections, and shutting down gracefully.
 
-// A test fails by panicking: unwrap and expect are how it says what broke.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{spawn_app, spawn_app_with, Stack};
+use crate::helpers::{free_port, spawn_app, spawn_app_with, Stack};
 use multidb::db::Read;
 
 fn set_connections_allowed(database: &str, allowed: bool) {
-    common::admin_execute(&format!(
+    crate::helpers::admin_execute(&format!(
         "ALTER DATABASE {database} ALLOW_CONNECTIONS {allowed}"
     ));
     if !allowed {
-        common::admin_execute(&format!(
+        crate::helpers::admin_execute(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
         ));
     }
@@ -212,11 +207,11 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
         ),
         (file.clone(), link.display().to_string()),
     ];
-    let postgres = common::postgres_admin_url().map(|admin_url| {
+    let postgres = crate::helpers::postgres_admin_url().map(|admin_url| {
         let name = format!("multidb_test_same_{}", std::process::id());
-        common::admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
-        common::admin_execute(&format!("CREATE DATABASE {name}"));
-        let url = common::postgres_url_for(&admin_url, &name);
+        crate::helpers::admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+        crate::helpers::admin_execute(&format!("CREATE DATABASE {name}"));
+        let url = crate::helpers::postgres_url_for(&admin_url, &name);
         let separator = if url.contains('?') { '&' } else { '?' };
         pairs.push((url.clone(), url.clone()));
         pairs.push((
@@ -246,7 +241,7 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
     .unwrap();
     assert_eq!(tables, 0, "the refused start-up created tables");
     if let Some(name) = postgres {
-        common::admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        crate::helpers::admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
     let _ = std::fs::remove_dir_all(&directory);
 }
@@ -275,13 +270,6 @@ fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: St
     drop(held);
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
     app.assert_pools_idle();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 /// The real binary, stopped by SIGTERM while a request is in flight: the request is
@@ -467,7 +455,7 @@ fn without_prepared_transactions_cross_database_writes_are_refused() {
     };
     run_admin(&format!("DROP DATABASE IF EXISTS {name}"));
     run_admin(&format!("CREATE DATABASE {name}"));
-    let db1_url = common::postgres_url_for(&admin_url, &name);
+    let db1_url = crate::helpers::postgres_url_for(&admin_url, &name);
     {
         let app = spawn_app_with(Stack::sqlite(), |settings| {
             settings.db1.url = multidb::db::DatabaseUrl::parse(&db1_url).unwrap();

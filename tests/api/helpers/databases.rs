@@ -158,8 +158,65 @@ pub struct Storage {
     urls: [String; 2],
 }
 
+/// What a killed test run left behind — databases and directories whose names carry the
+/// pid of a process that is gone — is removed once, before this run creates its own.
+fn remove_leftovers_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(remove_leftovers);
+}
+
+/// Removes every test database and directory whose owning process is gone.
+pub fn remove_leftovers() {
+    if let Some(admin_url) = postgres_admin_url() {
+        let mut admin =
+            PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let names = diesel::sql_query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'multidb\\_test\\_%'",
+        )
+        .load::<Name>(&mut admin)
+        .expect("list test databases");
+        for name in names.into_iter().map(|row| row.datname) {
+            if owner_is_gone(&name) {
+                for gid in prepared_transactions(&name) {
+                    execute_in(&name, &format!("ROLLBACK PREPARED '{gid}'"));
+                }
+                admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if owner_is_gone(&name) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Whether `name` is one of the harness's (`multidb_test_<pid>_…`, `multidb-…-<pid>`) and
+/// the process `pid` no longer runs. A pid reused by another process keeps its leftovers
+/// for a later run: never remove what might be in use.
+pub fn owner_is_gone(name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix("multidb_test_")
+        .or_else(|| name.strip_prefix("multidb-"))
+    else {
+        return false;
+    };
+    rest.split(['_', '-'])
+        .find_map(|part| part.parse::<u32>().ok())
+        .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
 impl Storage {
     pub fn create(stack: Stack) -> Self {
+        remove_leftovers_once();
         let directory = std::env::temp_dir().join(unique_name(0));
         let mut postgres = Vec::new();
         let mut url = |n: u8| match stack.backend(n) {

@@ -1,0 +1,18 @@
+//! The whole suite, as one test binary: one build and one link of the crate, a module
+//! per area. Every test starts the real application (or the real binary) against fresh
+//! databases through `helpers`.
+
+// A test fails by panicking: unwrap and expect are how it says what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod helpers;
+
+mod crash;
+mod guard;
+mod harness;
+mod integrity;
+mod orders;
+mod resilience;
+mod smoke;
+mod users;
