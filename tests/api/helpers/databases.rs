@@ -182,6 +182,8 @@ pub fn remove_leftovers() {
         .expect("list test databases");
         for name in names.into_iter().map(|row| row.datname) {
             if owner_is_gone(&name) {
+                // An outage test may have been killed with its database refusing connections.
+                admin_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
                 for gid in prepared_transactions(&name) {
                     execute_in(&name, &format!("ROLLBACK PREPARED '{gid}'"));
                 }
