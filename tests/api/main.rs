@@ -12,6 +12,7 @@ mod crash;
 mod guard;
 mod harness;
 mod integrity;
+mod migrations;
 mod orders;
 mod resilience;
 mod smoke;
