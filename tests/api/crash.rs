@@ -289,18 +289,4 @@ fn a_deletion_waiting_for_its_redo_takes_no_orders(stack: Stack) {
     storage.remove();
 }
 
-mod redo {
-    use super::*;
-
-    #[test]
-    fn sqlite_a_deletion_waiting_for_its_redo_takes_no_orders() {
-        a_deletion_waiting_for_its_redo_takes_no_orders(Stack::sqlite())
-    }
-
-    #[test]
-    fn sqlite_postgres_a_deletion_waiting_for_its_redo_takes_no_orders() {
-        if let Some(stack) = Stack::sqlite_postgres() {
-            a_deletion_waiting_for_its_redo_takes_no_orders(stack)
-        }
-    }
-}
+on_stacks!([sqlite, sqlite_postgres] => a_deletion_waiting_for_its_redo_takes_no_orders);

@@ -3,7 +3,9 @@
 use std::sync::Barrier;
 use std::time::Duration;
 
-use crate::helpers::{admin_execute, admin_pids, spawn_app, spawn_app_with, Stack, TestApp};
+use crate::helpers::{
+    admin_execute, admin_pids, spawn_app, spawn_app_with, Backend, Stack, TestApp,
+};
 use multidb::db::fault::FaultAction;
 use serde_json::json;
 
@@ -311,122 +313,53 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
 }
 
-/// db1 on SQLite: a deletion decided in db2 whose db1 commit and immediate redo both
-/// fail is not reported as done. Until recovery applies the redo, the user is still in
-/// db1, but takes no new order; then recovery finishes the deletion.
-fn a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(stack: Stack) {
+/// A deletion decided in db2 whose db1 half then fails — on SQLite its commit and the
+/// immediate redo, on PostgreSQL `COMMIT PREPARED` on both connections tried — is not
+/// reported as done. db1 still shows the user until recovery finishes the deletion; on
+/// SQLite, where nothing holds the user's row meanwhile, the user takes no new order.
+fn a_decided_deletion_whose_db1_half_failed_is_not_success(stack: Stack) {
     let app = spawn_app_with(stack, without_periodic_recovery);
     let user = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
     app.create_order(user, "book", 1, 1999);
-    app.faults.arm("db1.commit", FaultAction::Error);
-    app.faults.arm("uow.redo", FaultAction::Error);
+    let failing = match stack.db1 {
+        Backend::Sqlite => ["db1.commit", "uow.redo"].as_slice(),
+        Backend::Postgres => ["uow.finish_prepared"].as_slice(),
+    };
+    for point in failing {
+        app.faults.arm(point, FaultAction::Error);
+    }
     let response = app.delete(&format!("/users/{user}"));
     response.assert_error(503, "database_unavailable");
     assert_eq!(response.header("retry-after"), Some("1"));
     app.faults.disarm_all();
 
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
-    app.post(
-        "/orders",
-        json!({"user_id": user, "item": "pen", "quantity": 1, "amount_cents": 5}),
-    )
-    .assert_error(422, "unknown_user");
+    // (On PostgreSQL the prepared deletion holds the user's row: an order waits for it.)
+    if stack.db1 == Backend::Sqlite {
+        app.post(
+            "/orders",
+            json!({"user_id": user, "item": "pen", "quantity": 1, "amount_cents": 5}),
+        )
+        .assert_error(422, "unknown_user");
+    }
 
     let report = app.databases.cross.recover().expect("recovery");
-    assert_eq!(report.redone, 1);
+    assert_eq!(report.redone + report.committed, 1, "{report:?}");
     assert_eq!(app.get(&format!("/users/{user}")).status, 404);
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
 }
 
-/// db1 on PostgreSQL: a deletion whose `COMMIT PREPARED` fails after the decision is not
-/// reported as done either; recovery commits it.
-fn a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack: Stack) {
-    let app = spawn_app_with(stack, without_periodic_recovery);
-    let user = app.create_user("ada@example.com", "Ada")["id"]
-        .as_i64()
-        .unwrap();
-    app.create_order(user, "book", 1, 1999);
-    app.faults.arm("uow.finish_prepared", FaultAction::Error);
-    app.delete(&format!("/users/{user}"))
-        .assert_error(503, "database_unavailable");
-    app.faults.disarm_all();
-    let report = app.databases.cross.recover().expect("recovery");
-    assert_eq!(report.committed, 1);
-    assert_eq!(app.get(&format!("/users/{user}")).status, 404);
-    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
-}
+on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
+    a_decided_deletion_whose_db1_half_failed_is_not_success,
+);
 
-/// Tests that apply only where db1 can prepare (PostgreSQL), or only where it cannot.
-mod db1_postgres {
-    use super::*;
-
-    #[test]
-    fn postgres_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
-        if let Some(stack) = Stack::postgres() {
-            an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_sqlite_an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion() {
-        if let Some(stack) = Stack::postgres_sqlite() {
-            an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_a_failed_deletion_settles_on_its_own_connections() {
-        if let Some(stack) = Stack::postgres() {
-            a_failed_deletion_settles_on_its_own_connections(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_sqlite_a_failed_deletion_settles_on_its_own_connections() {
-        if let Some(stack) = Stack::postgres_sqlite() {
-            a_failed_deletion_settles_on_its_own_connections(stack)
-        }
-    }
-
-    /// Only PostgreSQL's db2 lets a recovery's decision in while the coordinator's
-    /// transaction is open; SQLite's db2 write lock makes the coordinator always win.
-    #[test]
-    fn postgres_a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing() {
-        if let Some(stack) = Stack::postgres() {
-            a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
-        if let Some(stack) = Stack::postgres() {
-            a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_sqlite_a_decided_deletion_whose_commit_prepared_failed_is_not_success() {
-        if let Some(stack) = Stack::postgres_sqlite() {
-            a_decided_deletion_whose_commit_prepared_failed_is_not_success(stack)
-        }
-    }
-}
-
-mod db1_sqlite {
-    use super::*;
-
-    #[test]
-    fn sqlite_a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders() {
-        a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(Stack::sqlite())
-    }
-
-    #[test]
-    fn sqlite_postgres_a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders()
-    {
-        if let Some(stack) = Stack::sqlite_postgres() {
-            a_decided_deletion_whose_db1_half_failed_is_not_success_and_takes_no_orders(stack)
-        }
-    }
-}
+// Where db1 can prepare (PostgreSQL). Only PostgreSQL's db2 lets a recovery's decision
+// in while the coordinator's transaction is open; SQLite's db2 write lock makes the
+// coordinator always win.
+on_stacks!([postgres, postgres_sqlite] =>
+    an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion,
+    a_failed_deletion_settles_on_its_own_connections,
+);
+on_stacks!([postgres] => a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing);

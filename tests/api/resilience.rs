@@ -382,50 +382,20 @@ fn bad_configuration_exits_nonzero_naming_the_variable() {
     }
 }
 
-/// Only PostgreSQL can be taken away and brought back from outside the process.
-mod outage {
-    #[test]
-    fn postgres_a_database_that_goes_away_gives_503_and_the_service_recovers() {
-        if let Some(stack) = super::Stack::postgres() {
-            super::a_database_that_goes_away_gives_503_and_the_service_recovers(stack)
-        }
-    }
-
-    #[test]
-    fn postgres_db2_down_leaves_db1_serving() {
-        if let Some(stack) = super::Stack::postgres() {
-            super::an_outage_of_one_database_leaves_the_other_serving(stack, 2)
-        }
-    }
-
-    #[test]
-    fn sqlite_postgres_db2_down_leaves_db1_serving() {
-        if let Some(stack) = super::Stack::sqlite_postgres() {
-            super::an_outage_of_one_database_leaves_the_other_serving(stack, 2)
-        }
-    }
-
-    #[test]
-    fn postgres_db1_down_leaves_db2_serving() {
-        if let Some(stack) = super::Stack::postgres() {
-            super::an_outage_of_one_database_leaves_the_other_serving(stack, 1)
-        }
-    }
-
-    #[test]
-    fn postgres_sqlite_db1_down_leaves_db2_serving() {
-        if let Some(stack) = super::Stack::postgres_sqlite() {
-            super::an_outage_of_one_database_leaves_the_other_serving(stack, 1)
-        }
-    }
-
-    #[test]
-    fn postgres_sqlite_a_database_that_goes_away_gives_503_and_the_service_recovers() {
-        if let Some(stack) = super::Stack::postgres_sqlite() {
-            super::a_database_that_goes_away_gives_503_and_the_service_recovers(stack)
-        }
-    }
+fn db1_down_leaves_db2_serving(stack: Stack) {
+    an_outage_of_one_database_leaves_the_other_serving(stack, 1)
 }
+
+fn db2_down_leaves_db1_serving(stack: Stack) {
+    an_outage_of_one_database_leaves_the_other_serving(stack, 2)
+}
+
+// Only PostgreSQL can be taken away and brought back from outside the process.
+on_stacks!([postgres, postgres_sqlite] =>
+    a_database_that_goes_away_gives_503_and_the_service_recovers,
+    db1_down_leaves_db2_serving,
+);
+on_stacks!([postgres, sqlite_postgres] => db2_down_leaves_db1_serving);
 
 on_both_backends!(an_exhausted_pool_answers_503_and_does_not_block_the_other_database);
 

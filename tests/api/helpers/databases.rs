@@ -23,6 +23,18 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The stack of that name (`sqlite`, `postgres`, `postgres_sqlite`,
+    /// `sqlite_postgres`); `None` where PostgreSQL is needed and not configured.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "sqlite" => Some(Self::sqlite()),
+            "postgres" => Self::postgres(),
+            "postgres_sqlite" => Self::postgres_sqlite(),
+            "sqlite_postgres" => Self::sqlite_postgres(),
+            other => panic!("no stack is named {other}"),
+        }
+    }
+
     pub fn sqlite() -> Self {
         Self {
             db1: Backend::Sqlite,

@@ -281,3 +281,24 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// One `#[test]` per named stack for each function `fn name(stack: Stack)`, for tests
+/// that apply to some mixes only: `on_stacks!([postgres, postgres_sqlite] => f, g);`
+/// makes `f::postgres`, `f::postgres_sqlite`, `g::postgres`, `g::postgres_sqlite`.
+macro_rules! on_stacks {
+    ($stacks:tt => $($name:ident),* $(,)?) => {
+        $( on_stacks!(@one $stacks $name); )*
+    };
+    (@one [$($stack:ident),*] $name:ident) => {
+        mod $name {
+            $(
+                #[test]
+                fn $stack() {
+                    if let Some(stack) = $crate::helpers::Stack::named(stringify!($stack)) {
+                        super::$name(stack)
+                    }
+                }
+            )*
+        }
+    };
+}
