@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Throughput and latency of multidb under load, and how close it comes to what
-# PostgreSQL alone can do. See bench/README.md.
+# PostgreSQL alone can do. See docs/benchmarks.md.
 #
 #   bash bench/run.sh [--quick | --smoke] [--stack postgres|sqlite|both] [--concurrency N]
 #                     [--duration S] [--warmup S] [--rounds N] [--binary PATH] [--log LEVEL]

@@ -1,0 +1,115 @@
+//! GET /users/{id}/summary.
+
+use super::*;
+
+fn user_summary_lists_orders_newest_first_with_count_and_total(stack: Stack) {
+    let app = spawn_app(stack);
+    let ada = app.create_user("ada@example.com", "Ada");
+    let bob = app.create_user("bob@example.com", "Bob");
+    let mut adas = Vec::new();
+    let mut bobs = Vec::new();
+    for (n, amount) in [1999, 0, 4500, 1_000_000_000_000, 250]
+        .into_iter()
+        .enumerate()
+    {
+        adas.push(app.create_order(id_of(&ada), &format!("ada {n}"), 1, amount));
+        if n % 2 == 0 {
+            bobs.push(app.create_order(id_of(&bob), &format!("bob {n}"), 2, amount + 1));
+        }
+    }
+
+    let summary = get_summary(&app, id_of(&ada));
+    assert_eq!(
+        summary["user"],
+        app.get(&format!("/users/{}", id_of(&ada))).body
+    );
+    let listed = items_of(&summary["orders"]);
+    let listed_ids = ids_of(&listed);
+    assert!(
+        listed_ids.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest (highest id) first: {listed_ids:?}"
+    );
+    assert_eq!(summary["order_count"], 5);
+    assert_eq!(summary["total_cents"], 1_000_000_006_749_i64);
+    assert_summary(&app, &ada, &adas);
+    assert_summary(&app, &bob, &bobs);
+
+    // Deleting and adding orders shows up at once.
+    let removed = adas.remove(3);
+    let gone = app.delete(&format!("/orders/{}", id_of(&removed)));
+    assert_eq!(gone.status, 204, "{}", gone.text);
+    adas.push(app.create_order(id_of(&ada), "late", 1, 1));
+    assert_summary(&app, &ada, &adas);
+    assert_summary(&app, &bob, &bobs);
+    assert_no_orphans(&app);
+}
+
+fn user_summary_lists_the_newest_100_orders_but_counts_and_sums_all(stack: Stack) {
+    let app = spawn_app(stack);
+    let ada = app.create_user("ada@example.com", "Ada");
+    let bob = app.create_user("bob@example.com", "Bob");
+    let mut adas = Vec::new();
+    let mut bobs = Vec::new();
+    for n in 1..=130_i64 {
+        // Large amounts: the total is far beyond 32 bits.
+        let amount = 1_000_000_000_000 - n * 7;
+        adas.push(app.create_order(id_of(&ada), &format!("order {n}"), n % 7 + 1, amount));
+        if n % 10 == 0 {
+            bobs.push(app.create_order(id_of(&bob), &format!("bob {n}"), 1, n));
+        }
+        if [1, 99, 100, 101, 130].contains(&n) {
+            assert_summary(&app, &ada, &adas);
+        }
+    }
+    let summary = get_summary(&app, id_of(&ada));
+    assert_eq!(items_of(&summary["orders"]).len(), 100);
+    assert_eq!(summary["order_count"], 130);
+    assert_eq!(
+        summary["total_cents"],
+        130 * 1_000_000_000_000_i64 - 7 * (130 * 131 / 2)
+    );
+    let listed = ids_of(&items_of(&summary["orders"]));
+    let newest: Vec<i64> = ids_of(&adas[30..]).into_iter().rev().collect();
+    assert_eq!(listed, newest, "the newest 100, newest first");
+
+    assert_summary(&app, &bob, &bobs);
+    assert_eq!(app.count_orders(), 143);
+    assert_no_orphans(&app);
+}
+
+fn user_summary_of_a_user_without_orders_is_empty_and_missing_users_are_refused(stack: Stack) {
+    let app = spawn_app(stack);
+    let ada = app.create_user("ada@example.com", "Ada");
+    let bob = app.create_user("bob@example.com", "Bob");
+    app.create_order(id_of(&bob), "book", 1, 100);
+
+    let summary = get_summary(&app, id_of(&ada));
+    assert_eq!(
+        summary,
+        json!({ "user": ada, "orders": [], "order_count": 0, "total_cents": 0 })
+    );
+
+    let highest = id_of(&bob);
+    for missing in [highest + 1, highest + 1000, i64::MAX] {
+        assert_get_error(&app, &format!("/users/{missing}/summary"), 404, "not_found");
+    }
+    let deleted = app.delete(&format!("/users/{}", id_of(&bob)));
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_get_error(
+        &app,
+        &format!("/users/{}/summary", id_of(&bob)),
+        404,
+        "not_found",
+    );
+    for bad in BAD_IDS {
+        assert_get_error(&app, &format!("/users/{bad}/summary"), 400, "bad_request");
+    }
+    assert_eq!(get_summary(&app, id_of(&ada)), summary);
+    assert_no_orphans(&app);
+}
+
+on_every_stack!(
+    user_summary_lists_orders_newest_first_with_count_and_total,
+    user_summary_lists_the_newest_100_orders_but_counts_and_sums_all,
+    user_summary_of_a_user_without_orders_is_empty_and_missing_users_are_refused,
+);
