@@ -7,10 +7,11 @@
 # cluster): `pg_virtualenv bash docs/check-migrations.sh`. Installs the diesel CLI with
 # the page's own command when it is missing.
 #
-# Each block starts from the same state: databases multidb_db1 and multidb_db2 (created
-# unless the block creates them itself), no ./data, and DATABASE_URL_1/2 pointing at the
-# backend whose migration directory the block names (SQLite db1 and PostgreSQL db2, as
-# the page's example, when it names none).
+# Blocks run in the page's order, in one scratch checkout, as a reader would run them;
+# each starts with fresh PostgreSQL databases multidb_db1 and multidb_db2 (created
+# unless the block creates them itself) and DATABASE_URL_1/2 pointing at the backend
+# whose migration directory the block names (SQLite db1 and PostgreSQL db2, as the
+# page's example, when it names none).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 page="$repo/docs/migrations.md"
@@ -47,9 +48,8 @@ for block in blocks/*.sh; do
   case $(cat "$block") in
     *"cargo install diesel_cli"*) echo "docs: $block installs the CLI (done above)"; diesel --version; continue ;;
   esac
-  dropdb --if-exists -h 127.0.0.1 multidb_db1
-  dropdb --if-exists -h 127.0.0.1 multidb_db2
-  rm -rf data
+  dropdb --if-exists -h 127.0.0.1 multidb_db1 2>/dev/null
+  dropdb --if-exists -h 127.0.0.1 multidb_db2 2>/dev/null
   grep -q createdb "$block" || { createdb -h 127.0.0.1 multidb_db1; createdb -h 127.0.0.1 multidb_db2; }
   DATABASE_URL_1=data/db1.sqlite DATABASE_URL_2=$(url multidb_db2)
   grep -q migrations_db1/postgres "$block" && DATABASE_URL_1=$(url multidb_db1)
@@ -58,8 +58,8 @@ for block in blocks/*.sh; do
   echo "docs: running $block"
   bash -euo pipefail "$block" >"$block.out" 2>&1 || { cat "$block.out"; echo "docs: $block failed"; exit 1; }
 done
-dropdb --if-exists -h 127.0.0.1 multidb_db1
-dropdb --if-exists -h 127.0.0.1 multidb_db2
+dropdb --if-exists -h 127.0.0.1 multidb_db1 2>/dev/null
+dropdb --if-exists -h 127.0.0.1 multidb_db2 2>/dev/null
 
 if ! git diff --quiet -- src/; then
   git diff -- src/
