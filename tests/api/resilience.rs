@@ -246,6 +246,28 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
     let _ = std::fs::remove_dir_all(&directory);
 }
 
+/// A start-up that fails after a PostgreSQL pool was built exits with status 1, never by
+/// a signal: the pools' own threads may be opening TLS connections at that moment, and
+/// a normal exit used to crash under them (SIGSEGV in about one run in six). Repeated,
+/// since it was a race.
+#[test]
+fn a_failed_start_up_exits_1_and_is_never_killed_by_a_signal() {
+    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
+        return;
+    };
+    let name = format!("multidb_test_exit_{}", std::process::id());
+    crate::helpers::admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+    crate::helpers::admin_execute(&format!("CREATE DATABASE {name}"));
+    let url = crate::helpers::postgres_url_for(&admin_url, &name);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let same = format!("{url}{separator}application_name=second");
+    for attempt in 0..20 {
+        let (code, stderr) = start_up_outcome(&url, &same);
+        assert_eq!(code, Some(1), "attempt {attempt}: {stderr}");
+    }
+    crate::helpers::admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
 fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: Stack) {
     let app = spawn_app_with(stack, |settings| {
         settings.db1.pool.max_size = 1;

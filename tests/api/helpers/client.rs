@@ -18,6 +18,13 @@ impl Response {
             .map(String::as_str)
     }
 
+    /// Asserts a 204 No Content: the status, and no body at all.
+    #[track_caller]
+    pub fn assert_no_content(&self) {
+        assert_eq!(self.status, 204, "{}", self.text);
+        assert!(self.text.is_empty(), "204 has no body: {}", self.text);
+    }
+
     /// Asserts an API error response with this status and code.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {

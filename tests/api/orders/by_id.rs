@@ -57,12 +57,7 @@ fn deleting_an_order_removes_only_that_order(stack: Stack) {
 
     let path = format!("/orders/{}", id_of(&doomed));
     let response = app.delete(&path);
-    assert_eq!(response.status, 204, "{}", response.text);
-    assert!(
-        response.text.is_empty(),
-        "204 has no body: {}",
-        response.text
-    );
+    response.assert_no_content();
     assert_get_error(&app, &path, 404, "not_found");
     app.delete(&path).assert_error(404, "not_found");
 

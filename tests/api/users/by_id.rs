@@ -186,12 +186,7 @@ fn deleting_a_user_answers_204_then_404(stack: Stack) {
     let path = format!("/users/{}", id_of(&ada));
 
     let response = app.delete(&path);
-    assert_eq!(response.status, 204, "{}", response.text);
-    assert!(
-        response.text.is_empty(),
-        "204 has no body: {}",
-        response.text
-    );
+    response.assert_no_content();
     assert_eq!(app.count_users(), 1);
 
     app.get(&path).assert_error(404, "not_found");
