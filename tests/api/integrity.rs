@@ -355,11 +355,52 @@ on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
     a_decided_deletion_whose_db1_half_failed_is_not_success,
 );
 
+/// A decided deletion can be finished by someone else before its coordinator gets to
+/// it: another instance's recovery that took this one for dead (here: `COMMIT PREPARED`
+/// run from outside while the coordinator waits after the decision). The coordinator
+/// then finds the prepared transaction gone — settled as decided — and answers 204, not
+/// 503 for work that is done.
+fn a_deletion_finished_by_someone_else_is_still_a_success(stack: Stack) {
+    let app = spawn_app_with(stack, without_periodic_recovery);
+    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 1999);
+    app.faults
+        .arm("uow.after_decision", FaultAction::Sleep(1500));
+    std::thread::scope(|scope| {
+        let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
+        let gid = (0..3000)
+            .find_map(|_| {
+                let decided = decisions_recorded(&app) > 0;
+                let prepared = crate::helpers::prepared_transactions(&db1);
+                if !decided || prepared.is_empty() {
+                    std::thread::sleep(Duration::from_millis(10));
+                    return None;
+                }
+                prepared.into_iter().next()
+            })
+            .expect("the deletion never reached its decision");
+        crate::helpers::execute_in(&db1, &format!("COMMIT PREPARED '{gid}'"));
+        deletion.join().unwrap().assert_no_content();
+    });
+    app.faults.disarm_all();
+    assert_eq!(app.get(&format!("/users/{user}")).status, 404);
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
+/// Decisions recorded in db2.
+fn decisions_recorded(app: &TestApp) -> i64 {
+    crate::helpers::count(&app.databases.db2, "multidb_decisions")
+}
+
 // Where db1 can prepare (PostgreSQL). Only PostgreSQL's db2 lets a recovery's decision
 // in while the coordinator's transaction is open; SQLite's db2 write lock makes the
 // coordinator always win.
 on_stacks!([postgres, postgres_sqlite] =>
     an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion,
+    a_deletion_finished_by_someone_else_is_still_a_success,
     a_failed_deletion_settles_on_its_own_connections,
 );
 on_stacks!([postgres] => a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing);

@@ -348,24 +348,28 @@ fn decide<B: Database>(
 }
 
 /// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid` on `conn`, which must not be in a
-/// transaction.
+/// transaction. A transaction that is no longer there was finished by someone else —
+/// another instance's recovery, or this one's after a reply was lost — and by the same
+/// decision, since a gid has one: that is success, not an error.
 fn finish_prepared_on(conn: &mut AnyConnection, gid: &str, outcome: &str) -> Result<(), DbError> {
     let verb = if outcome == COMMIT {
         "COMMIT"
     } else {
         "ROLLBACK"
     };
-    run_outside_transaction(conn, &format!("{verb} PREPARED '{gid}'"))
-}
-
-fn run_outside_transaction(conn: &mut AnyConnection, sql: &str) -> Result<(), DbError> {
-    diesel::sql_query(sql)
-        .execute(conn)
-        .map(drop)
-        .map_err(|e| DbError::Other {
+    match diesel::sql_query(format!("{verb} PREPARED '{gid}'")).execute(conn) {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("does not exist") =>
+        {
+            log::info!("{gid}: already finished elsewhere");
+            Ok(())
+        }
+        Err(error) => Err(DbError::Other {
             database: "prepared transaction",
-            cause: e.into(),
-        })
+            cause: error.into(),
+        }),
+    }
 }
 
 /// Two-phase commit needs `max_prepared_transactions > 0` where it prepares.

@@ -8,7 +8,7 @@ use diesel::sql_types::{Bool, Integer, Text};
 
 use super::{finish_prepared_on, lock, CrossCommit, GID_PREFIX};
 use crate::db::decisions::{self, ABORT, COMMIT};
-use crate::db::{blocking, AnyConnection, Backend, Database, DbError, Read, Write};
+use crate::db::{blocking, chain, AnyConnection, Backend, Database, DbError, Read, Write};
 
 /// First key of the advisory locks that tell live instances apart ("mdb1").
 const LIVENESS_LOCK_CLASS: i32 = 0x6D64_6231;
@@ -35,6 +35,8 @@ pub struct Recovery {
     pub rolled_back: usize,
     pub redone: usize,
     pub skipped_live: usize,
+    /// Left for the next pass: one that fails does not keep the others from being settled.
+    pub failed: usize,
 }
 
 fn try_advisory_lock(conn: &mut AnyConnection, instance: i32) -> Result<bool, DbError> {
@@ -131,10 +133,13 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                         report.skipped_live += 1;
                         continue;
                     }
-                    if self.resolve(gid)? == COMMIT {
-                        report.committed += 1;
-                    } else {
-                        report.rolled_back += 1;
+                    match self.resolve(gid) {
+                        Ok(COMMIT) => report.committed += 1,
+                        Ok(_) => report.rolled_back += 1,
+                        Err(error) => {
+                            log::warn!("{gid}: not settled by this pass: {}", chain(&error));
+                            report.failed += 1;
+                        }
                     }
                 }
                 self.clean_settled(&prepared)?;
@@ -148,8 +153,18 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     if lock(&self.shared.in_flight).contains(&decision.gid) {
                         continue;
                     }
-                    self.apply_redo(&decision.gid, decision.redo.as_deref().unwrap_or_default())?;
-                    report.redone += 1;
+                    let redo = decision.redo.as_deref().unwrap_or_default();
+                    match self.apply_redo(&decision.gid, redo) {
+                        Ok(()) => report.redone += 1,
+                        Err(error) => {
+                            log::warn!(
+                                "{}: not redone by this pass: {}",
+                                decision.gid,
+                                chain(&error)
+                            );
+                            report.failed += 1;
+                        }
+                    }
                 }
                 self.clean_settled(&[])?;
             }

@@ -9,8 +9,9 @@ mod pages;
 pub use child::{free_port, ChildServer};
 pub use client::Response;
 pub use databases::{
-    admin_count, admin_execute, admin_pids, execute, owner_is_gone, postgres_admin_url,
-    postgres_url_for, prepared_transactions, remove_leftovers, Backend, Stack, Storage,
+    admin_count, admin_execute, admin_pids, count, execute, execute_in, owner_is_gone,
+    postgres_admin_url, postgres_url_for, prepared_transactions, remove_leftovers, Backend, Stack,
+    Storage,
 };
 pub use pages::{get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 
