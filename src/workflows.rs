@@ -22,15 +22,18 @@ use crate::users::{self, Db1, User};
 /// And when db1 cannot prepare (SQLite), a deletion decided in db2 whose db1 half is
 /// still to be redone leaves the user visible in db1: the pending redo refuses the order.
 pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Result<Order, AppError> {
-    let decisions = cross.clone();
+    let deletion_redo = cross.redoes().then(|| delete_user_redo(new.user_id));
     db::write_holding(
         cross.referenced(),
         cross.referencing(),
         orders::user_orders_lock(new.user_id, LockMode::Shared),
         move |users_session, orders_session| {
-            let unknown = !users::lock_existing(users_session, new.user_id)?
-                || decisions.redo_pending(orders_session, &delete_user_redo(new.user_id))?;
-            if unknown {
+            let exists = users::lock_existing(users_session, new.user_id)?;
+            let being_deleted = match &deletion_redo {
+                Some(redo) if exists => db::redo_pending(orders_session, redo)?,
+                _ => false,
+            };
+            if !exists || being_deleted {
                 return Err(AppError::UnknownUser(new.user_id));
             }
             Ok(orders::insert(orders_session, &new)?)
@@ -89,7 +92,7 @@ fn redo_on_users(session: &mut users::Session, redo: &str) -> Result<(), DbError
 
 fn redo_on_orders(session: &mut orders::Session, redo: &str) -> Result<(), DbError> {
     let id = redone_user(redo)?;
-    orders::lock_user_orders(session, id, LockMode::Exclusive)?;
+    orders::user_orders_lock(id, LockMode::Exclusive).take(session)?;
     orders::delete_for_user(session, id).map(drop)
 }
 

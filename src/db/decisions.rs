@@ -76,7 +76,8 @@ pub fn with_redo<D: Database, A: Access>(
     )
 }
 
-/// Whether a decision carrying exactly `redo` is still waiting to be applied.
+/// Whether a decision carrying exactly `redo` is still waiting to be applied (see
+/// `CrossCommit::redoes`). An index lookup (`multidb_decisions_pending_redo`).
 pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result<bool, DbError> {
     diesel::select(diesel::dsl::exists(
         multidb_decisions::table.filter(multidb_decisions::redo.eq(redo)),

@@ -1,8 +1,7 @@
 //! Locks on application keys (such as "the orders of user 7"), held by a write session's
 //! transaction and released when it ends.
 
-use diesel::sql_types::Integer;
-use diesel::RunQueryDsl;
+use diesel::connection::SimpleConnection;
 
 use super::{AnyConnection, Database, DbError, Session, Write};
 
@@ -43,24 +42,6 @@ impl KeyLocks {
             mode,
         }
     }
-
-    /// Waits for `key` in `mode` (up to the statement timeout), until the session ends.
-    pub fn lock<D: Database>(
-        &self,
-        session: &mut Session<D, Write>,
-        key: i64,
-        mode: LockMode,
-    ) -> Result<(), DbError> {
-        let AnyConnection::Postgresql(pg) = session.connection() else {
-            return Ok(());
-        };
-        diesel::sql_query(format!("SELECT {}($1, $2)", function(mode)))
-            .bind::<Integer, _>(self.class)
-            .bind::<Integer, _>(fold(key))
-            .execute(pg)
-            .map(drop)
-            .map_err(Session::<D>::error)
-    }
 }
 
 /// One key of a [`KeyLocks`] family, in one mode, not yet taken.
@@ -72,6 +53,17 @@ pub struct KeyLock {
 }
 
 impl KeyLock {
+    /// Takes the lock in a session already begun, waiting up to the statement timeout;
+    /// held until the session ends.
+    pub fn take<D: Database>(&self, session: &mut Session<D, Write>) -> Result<(), DbError> {
+        match session.connection() {
+            AnyConnection::Postgresql(pg) => pg
+                .batch_execute(&self.statement())
+                .map_err(Session::<D>::error),
+            AnyConnection::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// The PostgreSQL statement that takes it, with the numbers written out, for a
     /// batch sent with `BEGIN` (a batch takes no bind parameters).
     pub(crate) fn statement(&self) -> String {

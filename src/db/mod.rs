@@ -19,6 +19,7 @@ mod write_holding;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
 pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX};
+pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};

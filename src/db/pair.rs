@@ -26,30 +26,23 @@ use super::connection::Manager;
 use super::key_lock::KeyLock;
 use super::{blocking, Admission, Backend, Database, DbError, Pool, Session, Write};
 
-/// Which database's connection is taken first (see the module's rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum First {
-    A,
-    B,
-}
-
-impl First {
-    fn of<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> Self {
-        if a.backend() == Backend::Postgres && b.backend() == Backend::Sqlite {
-            First::A
-        } else {
-            First::B
-        }
-    }
+/// Whether `A`'s connection is taken first (see the module's rules): only when `A` is
+/// the one that can be down and `B` cannot.
+fn a_first<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> bool {
+    a.backend() == Backend::Postgres && b.backend() == Backend::Sqlite
 }
 
 /// A request's turn on both databases, with the first database's connection in hand.
 struct Pair<A: Database, B: Database> {
     a: Pool<A>,
     b: Pool<B>,
-    first: First,
-    connection: Option<PooledConnection<Manager>>,
-    _turns: (Admission, Admission),
+    connection: PooledConnection<Manager>,
+    turn: Turn,
+}
+
+/// The admissions of a request on both databases, held until its sessions are done.
+struct Turn {
+    _admissions: (Admission, Admission),
     _shares: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
@@ -61,60 +54,63 @@ impl<A: Database, B: Database> Pair<A, B> {
             a.admit_paired(a_deadline).await?,
             b.admit_paired(b_deadline).await?,
         );
-        let first = First::of(a, b);
-        let (turns, connection) = match first {
-            First::B => {
-                let b_turn = b.admit_write_by(b_deadline).await?;
-                let connection = checkout(b, b_deadline).await?;
-                ((a.admit_write_by(a_deadline).await?, b_turn), connection)
-            }
-            First::A => {
-                let a_turn = a.admit_write_by(a_deadline).await?;
-                let connection = checkout(a, a_deadline).await?;
-                ((a_turn, b.admit_write_by(b_deadline).await?), connection)
-            }
+        let (admissions, connection) = if a_first(a, b) {
+            let a_admission = a.admit_write_by(a_deadline).await?;
+            let connection = checkout(a, a_deadline).await?;
+            (
+                (a_admission, b.admit_write_by(b_deadline).await?),
+                connection,
+            )
+        } else {
+            let b_admission = b.admit_write_by(b_deadline).await?;
+            let connection = checkout(b, b_deadline).await?;
+            (
+                (a.admit_write_by(a_deadline).await?, b_admission),
+                connection,
+            )
         };
         Ok(Self {
             a: a.clone(),
             b: b.clone(),
-            first,
-            connection: Some(connection),
-            _turns: turns,
-            _shares: shares,
+            connection,
+            turn: Turn {
+                _admissions: admissions,
+                _shares: shares,
+            },
         })
     }
 
-    /// Begins a write session on each database, `B`'s holding `lock`. The pair must
-    /// outlive the sessions: it is the turn that admitted them. Blocks.
+    /// Begins a write session on each database, `B`'s holding `lock`, and hands back the
+    /// turn, which must outlive the sessions. Blocks.
     ///
-    /// A PostgreSQL session whose connection was taken first is begun first (its `BEGIN`
-    /// takes no lock), and a dead connection there is reported as
-    /// [`DbError::ConnectionLost`] at once, for [`run`] to start over. Otherwise `A` is
-    /// begun first: on SQLite `BEGIN IMMEDIATE` takes the database's lock, and the two
-    /// are always locked `A` first.
-    fn begin(&mut self, lock: &KeyLock) -> Result<(Session<A>, Session<B>), DbError> {
-        let connection = self.connection.take().ok_or_else(|| DbError::Other {
-            database: B::NAME,
-            cause: "a pair's sessions were begun twice".into(),
-        })?;
-        let first_is_postgres = match self.first {
-            First::A => self.a.backend() == Backend::Postgres,
-            First::B => self.b.backend() == Backend::Postgres,
+    /// A PostgreSQL connection taken first is begun first: its `BEGIN` takes no database
+    /// lock (only `B`'s key lock, which every writer takes before `A`'s locks), and it
+    /// proves the connection alive; a dead one is reported as
+    /// [`DbError::ConnectionLost`] at once, for [`run`] to start over. With both on
+    /// SQLite, whose `BEGIN IMMEDIATE` takes the database's lock, `A` is begun first, as
+    /// every writer does.
+    fn begin(self, lock: &KeyLock) -> Result<(Session<A>, Session<B>, Turn), DbError> {
+        let Self {
+            a,
+            b,
+            connection,
+            turn,
+        } = self;
+        let (a_session, b_session) = match (a.backend(), b.backend()) {
+            (_, Backend::Postgres) => {
+                let b_session = Session::begin_holding(connection, b.faults().clone(), Some(lock))?;
+                (a.begin::<Write>()?, b_session)
+            }
+            (Backend::Postgres, Backend::Sqlite) => {
+                let a_session = Session::begin(connection, a.faults().clone())?;
+                (a_session, b.begin_holding(Some(lock))?)
+            }
+            (Backend::Sqlite, Backend::Sqlite) => {
+                let a_session = a.begin::<Write>()?;
+                (a_session, b.begin_on(connection, Some(lock))?)
+            }
         };
-        match self.first {
-            First::B if first_is_postgres => {
-                let b = Session::begin_holding(connection, self.b.faults().clone(), Some(lock))?;
-                Ok((self.a.begin::<Write>()?, b))
-            }
-            First::B => {
-                let a = self.a.begin::<Write>()?;
-                Ok((a, self.b.begin_on(connection, Some(lock))?))
-            }
-            First::A => {
-                let a = Session::begin(connection, self.a.faults().clone())?;
-                Ok((a, self.b.begin_holding(Some(lock))?))
-            }
-        }
+        Ok((a_session, b_session, turn))
     }
 }
 
@@ -156,14 +152,17 @@ where
     E: From<DbError> + Send + 'static,
 {
     let mut work = work;
-    let mut tries_left = a.status().max_size.max(b.status().max_size) + 1;
+    let mut tries_left = a.max_size().max(b.max_size()) + 1;
     loop {
         let pair = Pair::admit(a, b).await?;
         let attempt = blocking(move || {
-            // Declared first, so dropped last: the turn outlives the sessions.
-            let mut pair = pair;
             Ok(match pair.begin(&lock) {
-                Ok((a, b)) => Attempt::Ran(work(a, b)),
+                Ok((a, b, turn)) => {
+                    // `work` ends both sessions; only then is the turn given back.
+                    let outcome = work(a, b);
+                    drop(turn);
+                    Attempt::Ran(outcome)
+                }
                 Err(lost @ DbError::ConnectionLost { .. }) => Attempt::ConnectionLost(work, lost),
                 Err(error) => Attempt::Ran(Err(error.into())),
             })

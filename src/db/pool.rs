@@ -290,6 +290,12 @@ impl<D: Database> Pool<D> {
             .map_err(|e| DbError::from_diesel(D::NAME, e))
     }
 
+    /// The most connections the pool opens (without taking the pool's lock, as
+    /// [`status`](Self::status) does).
+    pub fn max_size(&self) -> u32 {
+        self.inner.max_size()
+    }
+
     pub fn status(&self) -> PoolStatus {
         let state = self.inner.state();
         PoolStatus {

@@ -6,8 +6,7 @@ mod schema;
 
 pub use model::{NewOrder, Order, OrderFilter, UserOrders};
 pub use queries::{
-    delete, delete_for_user, find, for_user, insert, lock_user_orders, page, user_orders_lock,
-    SUMMARY_ORDERS,
+    delete, delete_for_user, find, for_user, insert, page, user_orders_lock, SUMMARY_ORDERS,
 };
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};

@@ -58,15 +58,6 @@ pub fn user_orders_lock(user_id: UserId, mode: LockMode) -> KeyLock {
     USER_ORDERS.key(user_id.get(), mode)
 }
 
-/// Takes the lock on the set of `user_id`'s orders in a session already begun.
-pub fn lock_user_orders(
-    session: &mut Session,
-    user_id: UserId,
-    mode: LockMode,
-) -> Result<(), DbError> {
-    USER_ORDERS.lock(session, user_id.get(), mode)
-}
-
 /// Deletes one order; `false` when there was none.
 pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
     let deleted = diesel::delete(orders::table.find(id))

@@ -36,3 +36,16 @@ fn the_leftovers_of_a_killed_run_are_removed_and_a_live_runs_are_not() {
         assert_eq!(left, 0, "a dead run's database was kept");
     }
 }
+
+/// The checks of `TestApp`'s drop can fail: a test that leaves an orphan order behind
+/// fails, though it asserts nothing itself.
+#[test]
+#[should_panic(expected = "after the test: orders of missing users")]
+fn a_test_that_leaves_an_orphan_order_fails() {
+    let app = crate::helpers::spawn_app(crate::helpers::Stack::sqlite());
+    crate::helpers::execute(
+        &app.databases.db2,
+        "INSERT INTO orders (user_id, item, quantity, amount_cents, created_at) \
+         VALUES (999, 'orphan', 1, 1, CURRENT_TIMESTAMP)",
+    );
+}

@@ -4,7 +4,8 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use crate::helpers::{
-    admin_execute, admin_pids, spawn_app, spawn_app_with, Backend, Stack, TestApp,
+    admin_execute, admin_pids, eventually, id_of, prepared_transactions, spawn_app, spawn_app_with,
+    Backend, Stack, TestApp,
 };
 use multidb::db::fault::FaultAction;
 use serde_json::json;
@@ -186,20 +187,35 @@ fn without_periodic_recovery(settings: &mut multidb::config::Settings) {
     settings.recovery_interval = Duration::from_secs(3600);
 }
 
+/// Ada, with one order: the user the cross-database tests delete or order for.
+fn ada_with_an_order(app: &TestApp) -> i64 {
+    let ada = id_of(&app.create_user("ada@example.com", "Ada"));
+    app.create_order(ada, "book", 1, 1999);
+    ada
+}
+
 /// The backend of the first session on `database` whose last statement contains `text`
 /// and that is waiting inside its transaction.
 fn backend_in_transaction(database: &str, text: &str) -> i32 {
-    for _ in 0..3000 {
-        let pids = admin_pids(&format!(
-            "SELECT pid FROM pg_stat_activity WHERE datname = '{database}' \
+    eventually(
+        &format!("a session of {database} waits after `{text}`"),
+        || {
+            admin_pids(&format!(
+                "SELECT pid FROM pg_stat_activity WHERE datname = '{database}' \
              AND state LIKE 'idle in transaction%' AND query LIKE '%{text}%'"
-        ));
-        if let Some(pid) = pids.first() {
-            return *pid;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("no session of {database} ever waited after `{text}`");
+            ))
+            .first()
+            .copied()
+        },
+    )
+}
+
+/// The gid of the deletion prepared in `db1`, once `ready` holds too.
+fn prepared_deletion(db1: &str, mut ready: impl FnMut() -> bool) -> String {
+    eventually("the deletion prepares", || {
+        let prepared = prepared_transactions(db1);
+        prepared.into_iter().next().filter(|_| ready())
+    })
 }
 
 /// db1's session of an order dies (its backend is terminated, as in a failover) after
@@ -247,17 +263,14 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
         }
     });
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
-    let user = app.create_user("ada@example.com", "Ada")["id"]
-        .as_i64()
-        .unwrap();
-    app.create_order(user, "book", 1, 1999);
+    let user = ada_with_an_order(&app);
     for fault in ["uow.after_prepare", "db2.commit"] {
         app.faults.arm(fault, FaultAction::Error);
         app.delete(&format!("/users/{user}"))
             .assert_error(500, "internal");
         app.faults.disarm_all();
         assert_eq!(
-            crate::helpers::prepared_transactions(&db1),
+            prepared_transactions(&db1),
             Vec::<String>::new(),
             "failed at {fault}: left prepared"
         );
@@ -275,23 +288,12 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
 fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
     let app = spawn_app_with(stack, without_periodic_recovery);
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
-    let user = app.create_user("ada@example.com", "Ada")["id"]
-        .as_i64()
-        .unwrap();
-    app.create_order(user, "book", 1, 1999);
+    let user = ada_with_an_order(&app);
     app.faults
         .arm("uow.after_prepare", FaultAction::Sleep(1500));
     std::thread::scope(|scope| {
         let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
-        let gid = (0..3000)
-            .find_map(|_| {
-                let prepared = crate::helpers::prepared_transactions(&db1);
-                if prepared.is_empty() {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                prepared.into_iter().next()
-            })
-            .expect("the deletion never prepared");
+        let gid = prepared_deletion(&db1, || true);
         crate::helpers::execute(
             &app.databases.db2,
             &format!(
@@ -304,10 +306,7 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
         assert_eq!(response.header("retry-after"), Some("1"));
     });
     app.faults.disarm_all();
-    assert_eq!(
-        crate::helpers::prepared_transactions(&db1),
-        Vec::<String>::new()
-    );
+    assert_eq!(prepared_transactions(&db1), Vec::<String>::new());
     assert_eq!((app.count_users(), app.count_orders()), (1, 1));
     assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
@@ -319,10 +318,7 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
 /// SQLite, where nothing holds the user's row meanwhile, the user takes no new order.
 fn a_decided_deletion_whose_db1_half_failed_is_not_success(stack: Stack) {
     let app = spawn_app_with(stack, without_periodic_recovery);
-    let user = app.create_user("ada@example.com", "Ada")["id"]
-        .as_i64()
-        .unwrap();
-    app.create_order(user, "book", 1, 1999);
+    let user = ada_with_an_order(&app);
     let failing = match stack.db1 {
         Backend::Sqlite => ["db1.commit", "uow.redo"].as_slice(),
         Backend::Postgres => ["uow.finish_prepared"].as_slice(),
@@ -363,25 +359,13 @@ on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
 fn a_deletion_finished_by_someone_else_is_still_a_success(stack: Stack) {
     let app = spawn_app_with(stack, without_periodic_recovery);
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
-    let user = app.create_user("ada@example.com", "Ada")["id"]
-        .as_i64()
-        .unwrap();
-    app.create_order(user, "book", 1, 1999);
+    let user = ada_with_an_order(&app);
     app.faults
         .arm("uow.after_decision", FaultAction::Sleep(1500));
     std::thread::scope(|scope| {
         let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
-        let gid = (0..3000)
-            .find_map(|_| {
-                let decided = decisions_recorded(&app) > 0;
-                let prepared = crate::helpers::prepared_transactions(&db1);
-                if !decided || prepared.is_empty() {
-                    std::thread::sleep(Duration::from_millis(10));
-                    return None;
-                }
-                prepared.into_iter().next()
-            })
-            .expect("the deletion never reached its decision");
+        // Once decided: the decision is the last thing before the pause.
+        let gid = prepared_deletion(&db1, || decisions_recorded(&app) > 0);
         crate::helpers::execute_in(&db1, &format!("COMMIT PREPARED '{gid}'"));
         deletion.join().unwrap().assert_no_content();
     });

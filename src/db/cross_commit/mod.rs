@@ -23,7 +23,7 @@
 //! Because B commits while A still holds its locks, nobody can see B's writes refer to
 //! rows that A is deleting, and nothing can be added for a row A is deleting. Where A
 //! cannot prepare, its lock ends with its lost commit, before the redo is applied: in
-//! that window, work in B that refers to A's rows must ask [`CrossCommit::redo_pending`]
+//! that window, work in B that refers to A's rows must ask [`super::redo_pending`]
 //! inside its own transaction, and the redo's second half ([`Redo::referencing`]) runs in
 //! the transaction that forgets the decision.
 //!
@@ -199,16 +199,12 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         &self.b
     }
 
-    /// Whether a write decided with this `redo` is still to be applied to `A`. Work in
-    /// `B` that refers to rows of `A` asks this inside its transaction (after taking the
-    /// lock that the decided write took in `B`), since until the redo is applied `A`
-    /// still shows the rows that the decided write removes. Never true when `A` can
-    /// prepare: no redo is then recorded.
-    pub fn redo_pending(&self, session: &mut Session<B>, redo: &str) -> Result<bool, DbError> {
-        if self.a.backend() == Backend::Postgres {
-            return Ok(false);
-        }
-        decisions::redo_pending(session, redo)
+    /// Whether a decided write can be waiting for its redo in `A` (`A` cannot prepare).
+    /// Until the redo is applied `A` still shows the rows that the decided write removes,
+    /// so work in `B` that refers to rows of `A` then asks [`super::redo_pending`] inside
+    /// its transaction. When `A` prepares, no redo is ever recorded: nothing to ask.
+    pub fn redoes(&self) -> bool {
+        self.a.backend() != Backend::Postgres
     }
 
     fn new_gid(&self) -> String {

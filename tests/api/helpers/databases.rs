@@ -114,9 +114,7 @@ fn unique_name(n: u8) -> String {
 }
 
 pub fn admin_execute(sql: &str) {
-    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
-    let mut admin =
-        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    let mut admin = admin();
     admin
         .batch_execute(sql)
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -124,9 +122,7 @@ pub fn admin_execute(sql: &str) {
 
 /// Runs a `SELECT COUNT(*) AS count …` on the PostgreSQL server as administrator.
 pub fn admin_count(sql: &str) -> i64 {
-    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
-    let mut admin =
-        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    let mut admin = admin();
     diesel::sql_query(sql)
         .get_result::<Count>(&mut admin)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -141,9 +137,7 @@ struct Pid {
 
 /// Runs a `SELECT pid …` on the PostgreSQL server as administrator.
 pub fn admin_pids(sql: &str) -> Vec<i32> {
-    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
-    let mut admin =
-        PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    let mut admin = admin();
     diesel::sql_query(sql)
         .load::<Pid>(&mut admin)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -179,9 +173,8 @@ fn remove_leftovers_once() {
 
 /// Removes every test database and directory whose owning process is gone.
 pub fn remove_leftovers() {
-    if let Some(admin_url) = postgres_admin_url() {
-        let mut admin =
-            PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server");
+    if postgres_admin_url().is_some() {
+        let mut admin = admin();
         #[derive(QueryableByName)]
         struct Name {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -306,6 +299,13 @@ struct Gid {
     gid: String,
 }
 
+/// A connection to the test server's administration database (the one its URL names).
+fn admin() -> PgConnection {
+    let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
+    PgConnection::establish(&admin_url).expect("connect to the test PostgreSQL server")
+}
+
+/// A connection to `database` on the test server, as its administrator.
 fn connect_to(database: &str) -> PgConnection {
     let admin_url = postgres_admin_url().expect("PostgreSQL test without a server");
     PgConnection::establish(&postgres_url_for(&admin_url, database))

@@ -13,7 +13,7 @@ pub use databases::{
     postgres_admin_url, postgres_url_for, prepared_transactions, remove_leftovers, Backend, Stack,
     Storage,
 };
-pub use pages::{get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
+pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -34,6 +34,18 @@ pub struct TestApp {
     handle: ServerHandle,
     server: Option<JoinHandle<()>>,
     storage: Option<databases::Storage>,
+}
+
+/// Waits for something another thread is doing: polls `check` every 10 ms until it
+/// gives a value. The bound (30 s) is only reached when that thread hangs.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..3000 {
+        if let Some(value) = check() {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("never happened: {what}");
 }
 
 /// Starts the application with default settings on `stack`.

@@ -38,23 +38,30 @@ pub fn keys_of(value: &Value) -> Vec<&str> {
     keys
 }
 
-/// One page of a listing, checked for shape: `{"items":[…],"next_after_id":…}`.
+/// `GET path`, checked to answer 200 with a JSON object of exactly these fields.
 #[track_caller]
-pub fn get_page(app: &TestApp, path: &str) -> (Vec<Value>, Option<i64>) {
+pub fn get_object(app: &TestApp, path: &str, fields: &[&str]) -> Value {
     let response = app.get(path);
     assert_eq!(response.status, 200, "GET {path}: {}", response.text);
     assert_eq!(
         keys_of(&response.body),
-        vec!["items", "next_after_id"],
-        "GET {path}: page fields: {}",
+        fields,
+        "GET {path}: fields: {}",
         response.text
     );
-    let next = &response.body["next_after_id"];
+    response.body
+}
+
+/// One page of a listing, checked for shape: `{"items":[…],"next_after_id":…}`.
+#[track_caller]
+pub fn get_page(app: &TestApp, path: &str) -> (Vec<Value>, Option<i64>) {
+    let body = get_object(app, path, &["items", "next_after_id"]);
+    let next = &body["next_after_id"];
     assert!(
         next.is_null() || next.as_i64().is_some(),
         "GET {path}: next_after_id must be null or an integer: {next}"
     );
-    (items_of(&response.body["items"]), next.as_i64())
+    (items_of(&body["items"]), next.as_i64())
 }
 
 /// Follows `next_after_id` from the first page of `path` (which has a query string, e.g.

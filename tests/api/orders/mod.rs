@@ -12,7 +12,8 @@ mod summary;
 use std::collections::HashSet;
 
 use crate::helpers::{
-    get_page, id_of, ids_of, items_of, keys_of, spawn_app, walk_pages, Response, Stack, TestApp,
+    get_object, get_page, id_of, ids_of, items_of, keys_of, spawn_app, walk_pages, Response, Stack,
+    TestApp,
 };
 use serde_json::{json, Value};
 
@@ -152,16 +153,11 @@ fn assert_no_orphans(app: &TestApp) {
 /// A user's summary, checked for shape.
 #[track_caller]
 fn get_summary(app: &TestApp, user_id: i64) -> Value {
-    let path = format!("/users/{user_id}/summary");
-    let response = app.get(&path);
-    assert_eq!(response.status, 200, "GET {path}: {}", response.text);
-    assert_eq!(
-        keys_of(&response.body),
-        vec!["order_count", "orders", "total_cents", "user"],
-        "GET {path}: summary fields: {}",
-        response.text
-    );
-    response.body
+    get_object(
+        app,
+        &format!("/users/{user_id}/summary"),
+        &["order_count", "orders", "total_cents", "user"],
+    )
 }
 
 /// Checks a summary against the user's orders in creation order (ascending ids): the
@@ -219,16 +215,6 @@ const BAD_IDS: [&str; 6] = [
 
 #[track_caller]
 fn get_overview(app: &TestApp, path: &str) -> (Vec<Value>, Vec<Value>) {
-    let response = app.get(path);
-    assert_eq!(response.status, 200, "GET {path}: {}", response.text);
-    assert_eq!(
-        keys_of(&response.body),
-        vec!["data1", "data2"],
-        "GET {path}: overview fields: {}",
-        response.text
-    );
-    (
-        items_of(&response.body["data1"]),
-        items_of(&response.body["data2"]),
-    )
+    let body = get_object(app, path, &["data1", "data2"]);
+    (items_of(&body["data1"]), items_of(&body["data2"]))
 }
