@@ -33,8 +33,13 @@ impl Databases {
             migrate(&db1)?;
             migrate(&db2)?;
         }
-        let cross = CrossCommit::new(db1.clone(), db2.clone(), crate::workflows::REDO)
-            .context("cross-database commit")?;
+        let cross = CrossCommit::new(
+            db1.clone(),
+            db2.clone(),
+            crate::workflows::REDO,
+            settings.instance_lease,
+        )
+        .context("cross-database commit")?;
         cross
             .recover()
             .context("recovery of cross-database writes")?;
@@ -70,6 +75,13 @@ impl Application {
     /// Connects and migrates the databases, binds the listener and builds the server.
     /// Must be called inside an actix system (`#[actix_web::main]` or `System::new()`).
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        if settings.clock_skew_ms != 0 {
+            crate::domain::timestamp::set_skew(settings.clock_skew_ms);
+            log::warn!(
+                "this process's clock is set off by {} ms (MULTIDB_TEST_CLOCK_SKEW_MS)",
+                settings.clock_skew_ms
+            );
+        }
         let databases = Databases::connect(settings)?;
         let listener = TcpListener::bind(&settings.bind_address)
             .with_context(|| format!("BIND_ADDRESS: cannot listen on {}", settings.bind_address))?;
@@ -81,8 +93,12 @@ impl Application {
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
         let cross = web::Data::new(databases.cross.clone());
+        let request_timeout = settings.request_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(move |request, next| {
+                    crate::http::answer_within(request_timeout, request, next)
+                }))
                 .wrap(middleware::from_fn(crate::http::log_requests))
                 .app_data(db1.clone())
                 .app_data(db2.clone())

@@ -16,10 +16,18 @@ pub struct Settings {
     pub run_migrations: bool,
     /// `RECOVERY_INTERVAL_MS`: how often cross-database writes left in doubt are resolved.
     pub recovery_interval: Duration,
+    /// `INSTANCE_LEASE_MS`: how long this instance's lease lasts without renewal; its
+    /// writes left in doubt are resolved by other instances only after that.
+    pub instance_lease: Duration,
+    /// `REQUEST_TIMEOUT_MS`: every request is answered within this, if need be with 503.
+    pub request_timeout: Duration,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
     /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
     pub faults: Faults,
+    /// How far this process's own clock is set off (`MULTIDB_TEST_CLOCK_SKEW_MS`, only
+    /// in builds with `fault-injection`): for tests of instances whose clocks disagree.
+    pub clock_skew_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +60,10 @@ impl Settings {
             run_migrations: env.flag("RUN_MIGRATIONS", true)?,
             workers: env.optional_number("HTTP_WORKERS", 1, 1024)?,
             recovery_interval: env.millis("RECOVERY_INTERVAL_MS", 10_000)?,
+            instance_lease: env.millis_from("INSTANCE_LEASE_MS", 10_000, 300)?,
+            request_timeout: env.millis("REQUEST_TIMEOUT_MS", 10_000)?,
             faults: env.faults()?,
+            clock_skew_ms: env.clock_skew_ms()?,
         })
     }
 }
@@ -102,7 +113,11 @@ impl Env<'_> {
     }
 
     fn millis(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
-        self.number(name, default, 1, 3_600_000)
+        self.millis_from(name, default, 1)
+    }
+
+    fn millis_from(&self, name: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default, min, 3_600_000)
             .map(Duration::from_millis)
     }
 
@@ -136,15 +151,25 @@ impl Env<'_> {
                 ),
             ));
         }
+        let checkout_timeout = self.millis(&name("CHECKOUT_TIMEOUT_MS"), 2_000)?;
+        let statement_timeout = self.millis(&name("STATEMENT_TIMEOUT_MS"), 5_000)?;
+        let busy_timeout = self.millis(&name("BUSY_TIMEOUT_MS"), 5_000)?;
         Ok(DatabaseSettings {
             url,
             pool: PoolSettings {
                 max_size,
                 min_idle,
-                checkout_timeout: self.millis(&name("CHECKOUT_TIMEOUT_MS"), 2_000)?,
+                checkout_timeout,
                 connection: ConnectionOptions {
-                    statement_timeout: self.millis(&name("STATEMENT_TIMEOUT_MS"), 5_000)?,
-                    busy_timeout: self.millis(&name("BUSY_TIMEOUT_MS"), 5_000)?,
+                    statement_timeout,
+                    busy_timeout,
+                    prepared_statements: self.flag(&name("PREPARED_STATEMENTS"), true)?,
+                    // Longer than anything the service itself does while it keeps a
+                    // transaction open: waiting for the other database's connection and
+                    // write lock, and a statement.
+                    idle_in_transaction_timeout: statement_timeout
+                        + checkout_timeout
+                        + busy_timeout,
                 },
             },
         })
@@ -163,6 +188,29 @@ impl Env<'_> {
     #[cfg(not(feature = "fault-injection"))]
     fn faults(&self) -> Result<Faults, ConfigError> {
         Ok(Faults::none())
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn clock_skew_ms(&self) -> Result<i64, ConfigError> {
+        const NAME: &str = "MULTIDB_TEST_CLOCK_SKEW_MS";
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        self.get(NAME).map_or(Ok(0), |raw| {
+            raw.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|ms| ms.abs() <= DAY_MS)
+                .ok_or_else(|| {
+                    invalid(
+                        NAME,
+                        format!("`{raw}` is not a whole number from -{DAY_MS} to {DAY_MS}"),
+                    )
+                })
+        })
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn clock_skew_ms(&self) -> Result<i64, ConfigError> {
+        Ok(0)
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
@@ -120,14 +120,72 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Per-connection settings applied right after connecting.
+/// Per-connection settings.
 #[derive(Debug, Clone)]
 pub struct ConnectionOptions {
     /// PostgreSQL `statement_timeout`: a runaway statement is cancelled instead of
-    /// holding a pooled connection forever.
+    /// holding a pooled connection forever. Set with `SET LOCAL` in every transaction
+    /// (see [`ConnectionOptions::postgres_begin`]), and for the whole session as well
+    /// when `prepared_statements` is on.
     pub statement_timeout: Duration,
     /// SQLite `busy_timeout`: how long a writer waits for another writer's lock.
     pub busy_timeout: Duration,
+    /// PostgreSQL: cache statements as named server-side prepared statements (faster);
+    /// off behind a transaction-mode pooler such as PgBouncer 1.18, where the server
+    /// connection changes between transactions. Off also means no session state at all:
+    /// nothing is `SET` for the session, since it would land on one server connection
+    /// and stay there for other clients.
+    pub prepared_statements: bool,
+    /// PostgreSQL `idle_in_transaction_session_timeout`, set in every transaction: a
+    /// transaction left open by a process that froze (SIGSTOP, a paused VM) is ended by
+    /// the server, and its locks with it.
+    pub idle_in_transaction_timeout: Duration,
+}
+
+impl ConnectionOptions {
+    /// What begins a transaction on PostgreSQL: `BEGIN` and the transaction's timeouts,
+    /// in one round trip. `SET LOCAL` lasts exactly as long as the transaction, so it
+    /// holds through PgBouncer in transaction mode and leaks to nobody.
+    pub(crate) fn postgres_begin(&self) -> String {
+        format!(
+            "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
+            self.statement_timeout.as_millis(),
+            self.idle_in_transaction_timeout.as_millis()
+        )
+    }
+}
+
+/// libpq's settings that cut a connection whose server went silent — a host that
+/// vanished, a network that drops packets — instead of waiting for TCP to give up
+/// (hours). Each is added only when the URL does not set it.
+const SILENT_SERVER_DEFAULTS: [(&str, &str); 6] = [
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "10"),
+    ("keepalives_interval", "3"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),
+];
+
+/// `url` with [`SILENT_SERVER_DEFAULTS`] for the parameters it does not set.
+fn with_silent_server_defaults(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let given: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .collect();
+    let mut url = url.to_owned();
+    let mut separator = if url.contains('?') { '&' } else { '?' };
+    for (name, value) in SILENT_SERVER_DEFAULTS {
+        if !given.contains(&name) {
+            url.push(separator);
+            url.push_str(name);
+            url.push('=');
+            url.push_str(value);
+            separator = '&';
+        }
+    }
+    url
 }
 
 /// The error of opening a connection, with the driver's own error as its source.
@@ -145,12 +203,18 @@ pub enum ConnectError {
 #[derive(Debug, Clone)]
 pub(crate) struct Manager {
     url: DatabaseUrl,
+    /// What libpq is given: the URL with [`SILENT_SERVER_DEFAULTS`].
+    postgres_target: String,
     options: ConnectionOptions,
 }
 
 impl Manager {
     pub(crate) fn new(url: DatabaseUrl, options: ConnectionOptions) -> Self {
-        Self { url, options }
+        Self {
+            postgres_target: with_silent_server_defaults(&url.target),
+            url,
+            options,
+        }
     }
 
     /// A connection outside the pool, set up like the pool's.
@@ -166,11 +230,16 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<AnyConnection, ConnectError> {
         match self.url.backend {
             Backend::Postgres => {
-                let mut conn =
-                    PgConnection::establish(&self.url.target).map_err(ConnectError::Connect)?;
-                let timeout_ms = self.options.statement_timeout.as_millis();
-                conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                    .map_err(ConnectError::Setup)?;
+                let mut conn = PgConnection::establish(&self.postgres_target)
+                    .map_err(ConnectError::Connect)?;
+                if self.options.prepared_statements {
+                    // For single-statement reads, which run outside a transaction.
+                    let timeout_ms = self.options.statement_timeout.as_millis();
+                    conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
+                        .map_err(ConnectError::Setup)?;
+                } else {
+                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+                }
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
@@ -229,5 +298,17 @@ mod tests {
             .contains("mysql"));
         assert!(DatabaseUrl::parse("  ").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn silent_server_defaults_never_override_the_url() {
+        let plain = with_silent_server_defaults("postgres://h/d");
+        assert!(plain.starts_with("postgres://h/d?connect_timeout=5&keepalives=1&"));
+        assert!(plain.ends_with("&tcp_user_timeout=10000"));
+        let given =
+            with_silent_server_defaults("postgres://h/d?sslmode=disable&tcp_user_timeout=500");
+        assert!(given.starts_with("postgres://h/d?sslmode=disable&tcp_user_timeout=500&"));
+        assert_eq!(given.matches("tcp_user_timeout").count(), 1);
+        assert_eq!(given.matches("connect_timeout=5").count(), 1);
     }
 }

@@ -1,11 +1,12 @@
 //! The `multidb_decisions` table that both databases' migrations create: the durable
 //! record of a cross-database commit decision (see `cross_commit/`).
 
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use std::time::Duration;
 
-use super::{Access, Database, DbError, Session};
-use crate::domain::timestamp;
+use diesel::prelude::*;
+use diesel::sql_types::Timestamp;
+
+use super::{clock, Access, Database, DbError, Session};
 
 diesel::table! {
     multidb_decisions (gid) {
@@ -36,7 +37,8 @@ pub struct Decision {
     pub redo: Option<String>,
 }
 
-/// Writes a decision; a decision already recorded for `gid` is a [`DbError::Conflict`].
+/// Writes a decision, dated by the database's clock; a decision already recorded for
+/// `gid` is a [`DbError::Conflict`].
 pub fn record<D: Database>(
     session: &mut Session<D>,
     gid: &str,
@@ -48,7 +50,9 @@ pub fn record<D: Database>(
             multidb_decisions::gid.eq(gid),
             multidb_decisions::outcome.eq(outcome),
             multidb_decisions::redo.eq(redo),
-            multidb_decisions::created_at.eq(timestamp::now()),
+            multidb_decisions::created_at.eq(diesel::dsl::sql::<Timestamp>(clock::now_timestamp(
+                session.backend(),
+            ))),
         ))
         .execute(session.connection())
         .map(drop)
@@ -86,14 +90,15 @@ pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result
     .map_err(Session::<D>::error)
 }
 
-/// Decisions older than `before` without work to redo.
+/// Decisions without work to redo older than `age`, by the database's clock.
 pub fn settled_before<D: Database>(
     session: &mut Session<D>,
-    before: NaiveDateTime,
+    age: Duration,
 ) -> Result<Vec<String>, DbError> {
+    let before = clock::timestamp_seconds_ago(session.backend(), age.as_secs());
     multidb_decisions::table
         .filter(multidb_decisions::redo.is_null())
-        .filter(multidb_decisions::created_at.lt(before))
+        .filter(multidb_decisions::created_at.lt(diesel::dsl::sql::<Timestamp>(&before)))
         .select(multidb_decisions::gid)
         .load(session.connection())
         .map_err(Session::<D>::error)

@@ -2,6 +2,7 @@
 //! migrations, cross-database commit, key locks and fault points. Nothing in here knows about users or orders; a database
 //! is identified only by a type implementing [`Database`].
 
+mod clock;
 mod connection;
 mod cross_commit;
 mod decisions;
@@ -9,6 +10,7 @@ mod distinct;
 mod error;
 pub mod fault;
 mod key_lock;
+mod lease;
 mod migrations;
 mod pair;
 mod pool;

@@ -98,11 +98,11 @@ impl<A: Database, B: Database> Pair<A, B> {
         } = self;
         let (a_session, b_session) = match (a.backend(), b.backend()) {
             (_, Backend::Postgres) => {
-                let b_session = Session::begin_holding(connection, b.faults().clone(), Some(lock))?;
+                let b_session = Session::begin_holding(connection, b.session_begin(), Some(lock))?;
                 (a.begin::<Write>()?, b_session)
             }
             (Backend::Postgres, Backend::Sqlite) => {
-                let a_session = Session::begin(connection, a.faults().clone())?;
+                let a_session = Session::begin(connection, a.session_begin())?;
                 (a_session, b.begin_holding(Some(lock))?)
             }
             (Backend::Sqlite, Backend::Sqlite) => {

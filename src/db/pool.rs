@@ -7,6 +7,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::connection::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
+use super::session::Begin;
 use super::{
     context, Access, AnyConnection, Backend, Cause, ConnectionOptions, Database, DatabaseUrl,
     DbError, Session,
@@ -34,7 +35,7 @@ pub struct PoolStatus {
 pub struct Pool<D: Database> {
     inner: r2d2::Pool<Manager>,
     backend: Backend,
-    faults: Faults,
+    begin: Begin,
     /// Opens connections outside the pool, set up like the pool's.
     opener: std::sync::Arc<Manager>,
     /// One permit per connection: see [`Pool::admit`].
@@ -54,7 +55,7 @@ impl<D: Database> Clone for Pool<D> {
         Self {
             inner: self.inner.clone(),
             backend: self.backend,
-            faults: self.faults.clone(),
+            begin: self.begin.clone(),
             opener: self.opener.clone(),
             permits: self.permits.clone(),
             writer: self.writer.clone(),
@@ -96,7 +97,10 @@ impl<D: Database> Pool<D> {
         let pool = Self {
             inner,
             backend: url.backend(),
-            faults,
+            begin: Begin {
+                faults,
+                postgres: settings.connection.postgres_begin().into(),
+            },
             opener: std::sync::Arc::new(manager),
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
@@ -181,7 +185,12 @@ impl<D: Database> Pool<D> {
     }
 
     pub(crate) fn faults(&self) -> &Faults {
-        &self.faults
+        &self.begin.faults
+    }
+
+    /// How this pool's sessions begin.
+    pub(crate) fn session_begin(&self) -> &Begin {
+        &self.begin
     }
 
     /// A connection with no transaction begun, for statements that must run outside
@@ -233,7 +242,7 @@ impl<D: Database> Pool<D> {
         &self,
         lock: Option<&KeyLock>,
     ) -> Result<Session<D, A>, DbError> {
-        self.retrying(|| Session::begin_holding(self.connection()?, self.faults.clone(), lock))
+        self.retrying(|| Session::begin_holding(self.connection()?, &self.begin, lock))
     }
 
     /// Like [`begin`](Self::begin), on a connection already taken from this pool; if that
@@ -243,7 +252,7 @@ impl<D: Database> Pool<D> {
         conn: r2d2::PooledConnection<Manager>,
         lock: Option<&KeyLock>,
     ) -> Result<Session<D, A>, DbError> {
-        match Session::begin_holding(conn, self.faults.clone(), lock) {
+        match Session::begin_holding(conn, &self.begin, lock) {
             Err(DbError::ConnectionLost { .. }) => self.begin_holding(lock),
             begun => begun,
         }
@@ -252,7 +261,8 @@ impl<D: Database> Pool<D> {
     /// A session for the database layer's own bookkeeping (decisions, recovery): no
     /// fault point fires in it, since it may run while unwinding from one. Blocks.
     pub(crate) fn begin_internal<A: Access>(&self) -> Result<Session<D, A>, DbError> {
-        self.retrying(|| Session::begin(self.connection()?, Faults::none()))
+        let begin = self.begin.without_faults();
+        self.retrying(|| Session::begin(self.connection()?, &begin))
     }
 
     /// Runs `attempt` again while it fails because its connection turned out to be dead

@@ -13,6 +13,24 @@ use super::{AnyConnection, Backend, Database, DbError};
 
 type Transactions = <AnyConnection as Connection>::TransactionManager;
 
+/// How the sessions of one pool begin: the pool's fault points, and on PostgreSQL the
+/// batch that opens a transaction with the pool's timeouts.
+#[derive(Debug, Clone)]
+pub(crate) struct Begin {
+    pub(crate) faults: Faults,
+    pub(crate) postgres: std::sync::Arc<str>,
+}
+
+impl Begin {
+    /// The same, with no fault point: for the database layer's own bookkeeping.
+    pub(crate) fn without_faults(&self) -> Self {
+        Self {
+            faults: Faults::none(),
+            postgres: self.postgres.clone(),
+        }
+    }
+}
+
 /// What a session may do, as a type: [`Read`] or [`Write`]. Queries that write take
 /// `&mut Session<D, Write>`, so a write in a read session does not compile.
 pub trait Access: Send + 'static {
@@ -85,38 +103,42 @@ pub struct Session<D: Database, A: Access = Write> {
 }
 
 impl<D: Database, A: Access> Session<D, A> {
-    pub(crate) fn begin(conn: PooledConnection<Manager>, faults: Faults) -> Result<Self, DbError> {
-        Self::begin_holding(conn, faults, None)
+    pub(crate) fn begin(conn: PooledConnection<Manager>, begin: &Begin) -> Result<Self, DbError> {
+        Self::begin_holding(conn, begin, None)
     }
 
     /// Begins the session, taking `lock` as its transaction begins. On PostgreSQL the
-    /// lock goes in the same round trip as `BEGIN`; on SQLite a write session's
-    /// `BEGIN IMMEDIATE` already excludes every other writer (see [`KeyLock`]).
+    /// lock goes in the same round trip as `BEGIN` and the transaction's timeouts; on
+    /// SQLite a write session's `BEGIN IMMEDIATE` already excludes every other writer
+    /// (see [`KeyLock`]).
     pub(crate) fn begin_holding(
         mut conn: PooledConnection<Manager>,
-        faults: Faults,
+        begin: &Begin,
         lock: Option<&KeyLock>,
     ) -> Result<Self, DbError> {
         if A::TRANSACTION {
-            let begun = match (&mut *conn, lock) {
-                (AnyConnection::Sqlite(sqlite), _) => {
+            let begun = match &mut *conn {
+                AnyConnection::Sqlite(sqlite) => {
                     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
                 }
-                (AnyConnection::Postgresql(pg), Some(lock)) => {
-                    let batch = format!("BEGIN; {}", lock.statement());
+                AnyConnection::Postgresql(pg) => {
+                    let batch = match lock {
+                        Some(lock) => format!("{}; {}", begin.postgres, lock.statement()),
+                        None => begin.postgres.to_string(),
+                    };
                     AnsiTransactionManager::begin_transaction_sql(pg, &batch).inspect_err(|_| {
-                        // BEGIN may have gone through before the lock failed (a statement
-                        // timeout): the server's transaction is open, Diesel's is not.
+                        // BEGIN may have gone through before what follows it failed (a
+                        // statement timeout): the server's transaction is open, Diesel's
+                        // is not.
                         let _ = pg.batch_execute("ROLLBACK");
                     })
                 }
-                (any, None) => Transactions::begin_transaction(any),
             };
             begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
         }
         Ok(Self {
             conn,
-            faults,
+            faults: begin.faults.clone(),
             _database: PhantomData,
         })
     }

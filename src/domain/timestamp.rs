@@ -4,9 +4,23 @@
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serializer;
 
-/// Now, rounded to what the databases store, so a created resource reads back equal.
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// How far this process's clock is set off, for tests (see `set_skew`).
+static SKEW_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Now by this process's clock, rounded to what the databases store, so a created
+/// resource reads back equal. Nothing that instances compare with each other uses it:
+/// those times are the database's (`db::clock`).
 pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
+    let skew = chrono::Duration::milliseconds(SKEW_MS.load(Ordering::Relaxed));
+    (Utc::now() + skew).naive_utc().trunc_subsecs(6)
+}
+
+/// Sets this process's clock off by `ms` (`MULTIDB_TEST_CLOCK_SKEW_MS`): a process
+/// whose clock is wrong, for tests that show it cannot break anything shared.
+pub fn set_skew(ms: i64) {
+    SKEW_MS.store(ms, Ordering::Relaxed);
 }
 
 pub fn serialize<S: Serializer>(value: &NaiveDateTime, serializer: S) -> Result<S::Ok, S::Error> {

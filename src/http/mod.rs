@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, extractors, request ids and logging, and the one mapping of
 //! [`AppError`](crate::error::AppError) to responses. Handlers only translate.
 
+mod deadline;
 mod error;
 mod extract;
 mod health;
@@ -9,6 +10,7 @@ mod overview;
 mod request_log;
 mod users;
 
+pub use deadline::answer_within;
 pub use request_log::log_requests;
 
 use actix_web::{web, HttpResponse};

@@ -5,6 +5,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 
 use crate::error::AppError;
@@ -23,6 +24,20 @@ fn request_id(request: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The cause of a server error, with the request id; client errors are not logged.
+fn log_error(id: &str, method: &Method, path: &str, error: &actix_web::Error) {
+    match error.as_error::<AppError>().and_then(AppError::cause) {
+        Some(cause) => log::error!(
+            "request_id={id} {method} {path} failed: {}",
+            crate::db::chain(cause)
+        ),
+        None if error.as_response_error().status_code().is_server_error() => {
+            log::error!("request_id={id} {method} {path} failed: {error}")
+        }
+        None => {}
+    }
+}
+
 pub async fn log_requests(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -32,20 +47,24 @@ pub async fn log_requests(
     let method = request.method().clone();
     let path = request.path().to_owned();
 
-    let mut response = next.call(request).await?;
+    let mut response = match next.call(request).await {
+        Ok(response) => response,
+        // An error raised by a middleware (the request deadline) rather than a handler:
+        // actix makes it the response.
+        Err(error) => {
+            log_error(&id, &method, &path, &error);
+            log::info!(
+                "{method} {path} {} {:.3}ms request_id={id}",
+                error.as_response_error().status_code().as_u16(),
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            return Err(error);
+        }
+    };
 
     let status = response.status();
     if let Some(error) = response.response().error() {
-        match error.as_error::<AppError>().and_then(AppError::cause) {
-            Some(cause) => log::error!(
-                "request_id={id} {method} {path} failed: {}",
-                crate::db::chain(cause)
-            ),
-            None if status.is_server_error() => {
-                log::error!("request_id={id} {method} {path} failed: {error}")
-            }
-            None => {}
-        }
+        log_error(&id, &method, &path, error);
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);

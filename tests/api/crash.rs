@@ -12,11 +12,23 @@ const AFTER_PREPARE: (&str, bool) = ("after_prepare", false);
 const AFTER_DECISION: (&str, bool) = ("after_decision", true);
 const AFTER_COMMIT: (&str, bool) = ("after_commit", true);
 
+/// Leases as short as allowed, so that a killed instance's are soon expired.
+const LEASE_MS: u64 = 300;
+
 fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL_1", storage.raw_url(1).to_owned()),
         ("DATABASE_URL_2", storage.raw_url(2).to_owned()),
+        ("INSTANCE_LEASE_MS", LEASE_MS.to_string()),
     ]
+}
+
+/// Kills `server` and waits out its lease: its work left in doubt may now be resolved
+/// by any instance. (Its last renewal was sent before the kill, and the lease is timed
+/// by the database's clock on this same machine.)
+fn kill_and_let_its_lease_expire(server: ChildServer) {
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_millis(LEASE_MS + 200));
 }
 
 fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
@@ -77,7 +89,7 @@ fn deleting_a_user_survives_a_crash(stack: Stack, (point, committed): (&str, boo
         server.wait_for_stderr(&format!("multidb fault pause: uow.{point}")),
         "the deletion never reached {point}"
     );
-    server.kill();
+    kill_and_let_its_lease_expire(server);
     deletion.join().unwrap();
 
     // The restart resolves what the crash left in doubt before it serves.
@@ -249,7 +261,7 @@ fn a_deletion_waiting_for_its_redo_takes_no_orders(stack: Stack) {
 
     let deletion = dying.request_in_background("DELETE", &format!("/users/{user}"));
     assert!(dying.wait_for_stderr("multidb fault pause: uow.after_decision"));
-    dying.kill();
+    kill_and_let_its_lease_expire(dying);
     deletion.join().unwrap();
 
     assert_eq!(

@@ -157,6 +157,10 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
     ]
     .map(|columns| {
         let mut with_decisions = declared(include_str!("../../src/db/decisions.rs"));
+        with_decisions.extend(declared(include_str!("../../src/db/lease.rs")));
+        with_decisions.extend(declared(include_str!(
+            "../../src/db/cross_commit/recovery.rs"
+        )));
         with_decisions.extend(columns);
         with_decisions
     });
@@ -165,6 +169,8 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
         (0, ("users", "email", "Text")),
         (1, ("orders", "quantity", "Integer")),
         (1, ("multidb_decisions", "redo", "Nullable<Text>")),
+        (1, ("multidb_instances", "lease_until_ms", "BigInt")),
+        (1, ("multidb_recovery_turn", "next_pass_ms", "BigInt")),
     ] {
         let column = (table.to_owned(), column.to_owned(), sql_type.to_owned());
         assert!(

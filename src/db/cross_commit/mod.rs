@@ -35,16 +35,22 @@
 //!
 //! # Recovery
 //!
-//! At start-up and periodically, transactions left in doubt by a crash are resolved:
-//! a prepared transaction in A whose gid carries our prefix is committed if its
-//! decision exists and rolled back if not; a decision with a redo is applied to A again
-//! (redo is idempotent) and deleted. Recovery decides "abort" by *inserting* an abort
-//! decision under the same primary key: if the coordinator is still about to commit,
-//! exactly one of the two inserts wins, so a late coordinator and a recovery can never
-//! disagree. Gids name the instance that made them, and every instance holds a
-//! PostgreSQL advisory lock on its own id for as long as it runs: a prepared
-//! transaction is only resolved once its instance is gone (or, for our own, once it is
-//! no longer in flight), so instances never resolve each other's work in progress.
+//! At start-up, and then in turns taken across instances, transactions left in doubt
+//! by a crash are resolved: a prepared transaction in A whose gid carries our prefix is
+//! committed if its decision exists and rolled back if not; a decision with a redo is
+//! applied to A again (redo is idempotent) and deleted. Recovery decides "abort" by
+//! *inserting* an abort decision under the same primary key: if the coordinator is
+//! still about to commit, exactly one of the two inserts wins, so a late coordinator and
+//! a recovery can never disagree.
+//!
+//! Gids name the lease of the instance that made them ([`super::lease`]): another
+//! instance's work is resolved only once that lease has expired by B's clock, and this
+//! instance's own only once it is no longer in flight here — whichever lease it was
+//! started under. An instance whose lease lapsed starts no new cross-database write
+//! until it holds a new one. None of this is needed for correctness, only for liveness:
+//! a coordinator that wakes up after its lease expired and its work was resolved loses
+//! the decision race and answers 503; one whose decision landed first has its work
+//! committed by whoever resolves it.
 
 mod prepared;
 mod recovery;
@@ -55,11 +61,13 @@ pub use recovery::Recovery;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use super::decisions::{self, COMMIT};
+use super::lease::Lease;
 use super::pair;
 use super::{context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Session, Write};
 
@@ -110,11 +118,11 @@ impl<A: Database, B: Database> Clone for CrossCommit<A, B> {
 }
 
 struct Shared<A: Database, B: Database> {
-    instance: Mutex<i32>,
+    /// This instance's lease in B: the owner named in the gids it makes.
+    lease: Lease<B>,
     next: AtomicU64,
+    /// Gids being committed by this process, under whichever lease they started.
     in_flight: Mutex<HashSet<String>>,
-    /// On PostgreSQL, the connection holding this instance's advisory lock.
-    liveness: Mutex<Option<AnyConnection>>,
     /// Why cross-database writes are refused, if they are.
     refusal: Option<String>,
     redo: Redo<A, B>,
@@ -133,8 +141,9 @@ struct Setting {
 }
 
 impl<A: Database, B: Database> CrossCommit<A, B> {
-    /// Sets up the coordinator and checks that `A` can take part. Blocks.
-    pub fn new(a: Pool<A>, b: Pool<B>, redo: Redo<A, B>) -> Result<Self, DbError> {
+    /// Sets up the coordinator, checks that `A` can take part and takes this instance's
+    /// lease in `B`, renewed every third of `lease`. Blocks.
+    pub fn new(a: Pool<A>, b: Pool<B>, redo: Redo<A, B>, lease: Duration) -> Result<Self, DbError> {
         let refusal = if a.backend() == Backend::Postgres {
             max_prepared_transactions_refusal(&a)?
         } else {
@@ -143,20 +152,18 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         if let Some(refusal) = &refusal {
             log::error!("{refusal}");
         }
-        let coordinator = Self {
+        let lease = Lease::take(&b, lease)?;
+        Ok(Self {
             a,
             b,
             shared: Arc::new(Shared {
-                instance: Mutex::new(0),
+                lease,
                 next: AtomicU64::new(0),
                 in_flight: Mutex::new(HashSet::new()),
-                liveness: Mutex::new(None),
                 refusal,
                 redo,
             }),
-        };
-        coordinator.ensure_liveness()?;
-        Ok(coordinator)
+        })
     }
 
     /// Runs `work` in a unit of work on a blocking thread and commits it by the
@@ -207,11 +214,22 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         self.a.backend() != Backend::Postgres
     }
 
-    fn new_gid(&self) -> String {
-        let instance = *lock(&self.shared.instance);
+    /// A gid under this instance's lease, renewed first if it is running out. Blocks.
+    fn new_gid(&self) -> Result<String, DbError> {
+        let lease = self
+            .shared
+            .lease
+            .for_new_work()
+            .map_err(|error| DbError::Unavailable {
+                database: B::NAME,
+                cause: context(
+                    "this instance's lease cannot be renewed: no new write to both databases until it is",
+                    error,
+                ),
+            })?;
         let n = self.shared.next.fetch_add(1, Ordering::Relaxed);
         let unique = uuid::Uuid::new_v4().simple();
-        format!("{GID_PREFIX}:{instance}:{n}:{unique}")
+        Ok(format!("{GID_PREFIX}:{lease}:{n}:{unique}"))
     }
 
     fn hit(&self, step: &str) -> Result<(), DbError> {
@@ -224,7 +242,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             referencing,
             redo,
         } = unit;
-        let gid = self.new_gid();
+        let gid = self.new_gid()?;
         let _in_flight = InFlight::enter(&self.shared, &gid);
         self.hit("after_work")?;
         if referenced.backend() == Backend::Postgres {

@@ -1,31 +1,33 @@
 //! Recovery: resolving what crashes left in doubt (see the module's "Recovery"), and
-//! telling live instances from dead ones.
+//! whose turn it is to look.
 
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 
 use super::{finish_prepared_on, lock, CrossCommit, GID_PREFIX};
 use crate::db::decisions::{self, ABORT, COMMIT};
-use crate::db::{blocking, chain, AnyConnection, Backend, Database, DbError, Read, Write};
+use crate::db::lease::{self, LeaseId};
+use crate::db::{blocking, chain, clock, Backend, Database, DbError, Read, Write};
 
-/// First key of the advisory locks that tell live instances apart ("mdb1").
-const LIVENESS_LOCK_CLASS: i32 = 0x6D64_6231;
+diesel::table! {
+    /// Declared for the schema check; queried with SQL, since `next_pass_ms` is computed
+    /// by the database.
+    multidb_recovery_turn (id) {
+        id -> BigInt,
+        next_pass_ms -> BigInt,
+    }
+}
 
-/// How long a settled decision is kept after its transaction completed.
+/// How long a decision without redo is kept, by B's clock, before it may be cleaned up
+/// (and then only if its transaction is no longer prepared).
 const SETTLED_DECISIONS_KEPT: Duration = Duration::from_secs(600);
 
 #[derive(QueryableByName)]
 struct PreparedGid {
     #[diesel(sql_type = Text)]
     gid: String,
-}
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
 }
 
 /// What a recovery pass did.
@@ -39,16 +41,9 @@ pub struct Recovery {
     pub failed: usize,
 }
 
-fn try_advisory_lock(conn: &mut AnyConnection, instance: i32) -> Result<bool, DbError> {
-    diesel::sql_query("SELECT pg_try_advisory_lock($1, $2) AS locked")
-        .bind::<Integer, _>(LIVENESS_LOCK_CLASS)
-        .bind::<Integer, _>(instance)
-        .get_result::<Locked>(conn)
-        .map(|row| row.locked)
-        .map_err(|e| DbError::Unavailable {
-            database: "liveness lock",
-            cause: e.into(),
-        })
+/// The lease a gid was made under (`multidb:<lease>:…`).
+fn owner(gid: &str) -> Option<LeaseId> {
+    gid.split(':').nth(1).and_then(|id| id.parse().ok())
 }
 
 impl<A: Database, B: Database> CrossCommit<A, B> {
@@ -94,39 +89,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         })
     }
 
-    /// (Re)takes this instance's advisory lock on A when A is PostgreSQL.
-    pub(super) fn ensure_liveness(&self) -> Result<(), DbError> {
-        if self.a.backend() != Backend::Postgres {
-            return Ok(());
-        }
-        let mut liveness = lock(&self.shared.liveness);
-        if let Some(conn) = liveness.as_mut() {
-            if diesel::sql_query("SELECT 1").execute(conn).is_ok() {
-                return Ok(());
-            }
-        }
-        let mut conn = self.a.open_dedicated()?;
-        loop {
-            let instance = i32::from_ne_bytes(
-                uuid::Uuid::new_v4().as_bytes()[..4]
-                    .try_into()
-                    .unwrap_or_default(),
-            )
-            .abs();
-            if try_advisory_lock(&mut conn, instance)? {
-                *lock(&self.shared.instance) = instance;
-                *liveness = Some(conn);
-                return Ok(());
-            }
-        }
-    }
-
     /// Resolves what crashes left in doubt. Blocks.
     pub fn recover(&self) -> Result<Recovery, DbError> {
         let mut report = Recovery::default();
         match self.a.backend() {
             Backend::Postgres => {
-                self.ensure_liveness()?;
                 let prepared = self.prepared_gids()?;
                 for gid in &prepared {
                     if !self.may_resolve(gid)? {
@@ -142,7 +109,6 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                         }
                     }
                 }
-                self.clean_settled(&prepared)?;
             }
             Backend::Sqlite => {
                 let pending = {
@@ -150,7 +116,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     decisions::with_redo(&mut session)?
                 };
                 for decision in pending {
-                    if lock(&self.shared.in_flight).contains(&decision.gid) {
+                    if !self.may_resolve(&decision.gid)? {
+                        report.skipped_live += 1;
                         continue;
                     }
                     let redo = decision.redo.as_deref().unwrap_or_default();
@@ -166,9 +133,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                         }
                     }
                 }
-                self.clean_settled(&[])?;
             }
         }
+        self.clean_settled()?;
         if report != Recovery::default() {
             log::info!("recovery of cross-database writes: {report:?}");
         }
@@ -187,57 +154,93 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         .map_err(|e| DbError::from_diesel(A::NAME, e))
     }
 
-    /// Ours when no longer in flight; another instance's when that instance is gone.
+    /// Ours (under any lease) once no longer in flight; another instance's once its
+    /// lease has expired by B's clock.
     fn may_resolve(&self, gid: &str) -> Result<bool, DbError> {
-        let owner: Option<i32> = gid.split(':').nth(1).and_then(|id| id.parse().ok());
-        let Some(owner) = owner else {
+        if lock(&self.shared.in_flight).contains(gid) {
             return Ok(false);
-        };
-        if owner == *lock(&self.shared.instance) {
-            return Ok(!lock(&self.shared.in_flight).contains(gid));
         }
-        let mut liveness = lock(&self.shared.liveness);
-        let Some(conn) = liveness.as_mut() else {
+        let Some(owner) = owner(gid) else {
             return Ok(false);
         };
-        if try_advisory_lock(conn, owner)? {
-            diesel::sql_query("SELECT pg_advisory_unlock($1, $2)")
-                .bind::<Integer, _>(LIVENESS_LOCK_CLASS)
-                .bind::<Integer, _>(owner)
-                .execute(conn)
-                .map_err(|e| DbError::from_diesel(A::NAME, e))?;
+        if owner == self.shared.lease.id() {
             return Ok(true);
         }
-        Ok(false)
+        let mut conn = self.b.connection()?;
+        lease::is_live(&mut conn, owner)
+            .map(|live| !live)
+            .map_err(|e| DbError::from_diesel(B::NAME, e))
     }
 
-    /// Deletes decisions without redo that are old and whose transaction is finished.
-    fn clean_settled(&self, still_prepared: &[String]) -> Result<(), DbError> {
-        let before = chrono::Utc::now().naive_utc() - SETTLED_DECISIONS_KEPT;
+    /// Deletes decisions without redo that are older than [`SETTLED_DECISIONS_KEPT`] by
+    /// B's clock and whose transaction is no longer prepared in A. A's prepared
+    /// transactions are listed *after* the candidates are read: a transaction is
+    /// prepared before its decision is written, so one not listed then is finished.
+    fn clean_settled(&self) -> Result<(), DbError> {
         let mut session = self.b.begin_internal::<Write>()?;
-        for gid in decisions::settled_before(&mut session, before)? {
-            if !still_prepared.contains(&gid) {
-                decisions::forget(&mut session, &gid)?;
-            }
+        let candidates = decisions::settled_before(&mut session, SETTLED_DECISIONS_KEPT)?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let still_prepared = match self.a.backend() {
+            Backend::Postgres => self.prepared_gids()?,
+            Backend::Sqlite => Vec::new(),
+        };
+        for gid in candidates
+            .iter()
+            .filter(|gid| !still_prepared.contains(gid))
+        {
+            decisions::forget(&mut session, gid)?;
         }
         session.commit()
     }
 
-    /// Runs [`recover`](Self::recover) every `interval` on the blocking pool, for as long
-    /// as the actix system runs.
+    /// Claims the next periodic pass for this instance if it is due by B's clock, and
+    /// sets when the one after it is due. Instances take turns instead of all scanning.
+    fn claim_turn(&self, spacing: Duration) -> Result<bool, DbError> {
+        let mut conn = self.b.connection()?;
+        let now = clock::now_ms(self.b.backend());
+        diesel::sql_query(format!(
+            "UPDATE multidb_recovery_turn SET next_pass_ms = {now} + $1 WHERE id = 1 AND next_pass_ms <= {now}"
+        ))
+        .bind::<BigInt, _>(i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .map(|claimed| claimed == 1)
+        .map_err(|e| DbError::from_diesel(B::NAME, e))
+    }
+
+    /// Runs recovery passes for as long as the actix system runs, in turns with the
+    /// other instances: every instance looks every `interval / 4` on average (at random,
+    /// so that the same one does not always come first), and whoever finds a pass due by
+    /// B's clock runs it and makes the next one due `interval / 2` later. So a pass runs
+    /// somewhere at least every `interval`, and one instance or ten cost the databases
+    /// the same scans.
     pub fn spawn_periodic_recovery(&self, interval: Duration) {
         let coordinator = self.clone();
         actix_web::rt::spawn(async move {
-            let mut ticks = actix_web::rt::time::interval(interval);
-            ticks.tick().await;
             loop {
-                ticks.tick().await;
+                actix_web::rt::time::sleep(jittered(interval)).await;
                 let pass = coordinator.clone();
-                if let Err(error) = blocking(move || pass.recover()).await {
+                let outcome = blocking(move || {
+                    if pass.claim_turn(interval / 2)? {
+                        pass.recover().map(drop)
+                    } else {
+                        Ok(())
+                    }
+                })
+                .await;
+                if let Err(error) = outcome {
                     let error: DbError = error;
                     log::warn!("recovery of cross-database writes failed; will retry: {error}");
                 }
             }
         });
     }
+}
+
+/// A random wait from `interval / 8` to `3 * interval / 8`.
+fn jittered(interval: Duration) -> Duration {
+    let unit = uuid::Uuid::new_v4().as_u128() % 1000;
+    let fraction = u32::try_from(unit).unwrap_or(0);
+    interval / 8 + interval / 4 * fraction / 1000
 }

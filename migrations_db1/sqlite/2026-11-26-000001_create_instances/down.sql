@@ -1,0 +1,2 @@
+DROP TABLE multidb_recovery_turn;
+DROP TABLE multidb_instances;

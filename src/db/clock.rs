@@ -1,0 +1,34 @@
+//! The database's clock: every time that instances compare with each other — leases,
+//! recovery turns, the age of a decision — is read and compared by the database that
+//! stores it, never by an instance. Instances on different machines disagree about the
+//! time; the one database they share does not disagree with itself.
+
+use super::Backend;
+
+/// SQL for "now" in milliseconds since the epoch, by the server's clock.
+/// PostgreSQL's `clock_timestamp()`, not `now()`: the time of the statement, not of the
+/// start of its transaction.
+pub(crate) fn now_ms(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    }
+}
+
+/// SQL for "now" as a `TIMESTAMP` in UTC, comparable with the `created_at` columns.
+pub(crate) fn now_timestamp(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(clock_timestamp() AT TIME ZONE 'UTC')",
+        Backend::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    }
+}
+
+/// SQL for the `TIMESTAMP` in UTC `seconds` ago.
+pub(crate) fn timestamp_seconds_ago(backend: Backend, seconds: u64) -> String {
+    match backend {
+        Backend::Postgres => {
+            format!("((clock_timestamp() - interval '{seconds} seconds') AT TIME ZONE 'UTC')")
+        }
+        Backend::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '-{seconds} seconds')"),
+    }
+}

@@ -1,0 +1,284 @@
+//! Instance leases: which instance owns which cross-database work in doubt.
+//!
+//! Each instance holds a row in `multidb_instances` whose `lease_until_ms` it pushes
+//! forward every third of the lease, on a thread and a connection of its own. Every time
+//! in that table is the database's ([`super::clock`]): an instance's own clock, however
+//! wrong, never takes part. The lease needs no session state (no session advisory lock),
+//! so it works through a transaction-mode pooler, and it ends by itself when the
+//! instance dies, freezes or is cut off: a process that is not running cannot renew.
+//!
+//! An instance whose lease lapsed does not renew it — others may already be resolving
+//! its work — but takes a new one under a new id; ids are never reused.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use super::{clock, AnyConnection, Backend, Database, DbError, Pool};
+
+diesel::table! {
+    /// Declared for the schema check; queried with SQL, since every time in it is
+    /// computed by the database ([`super::clock`]).
+    multidb_instances (id) {
+        id -> BigInt,
+        host -> Text,
+        started_at_ms -> BigInt,
+        lease_until_ms -> BigInt,
+    }
+}
+
+/// The id of a lease, which names the work started under it.
+pub type LeaseId = i64;
+
+/// How long an expired lease's row is kept; a missing row counts as expired.
+const EXPIRED_ROWS_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// This instance's lease in database `D`, renewed in the background for as long as it
+/// is alive.
+pub(crate) struct Lease<D: Database> {
+    state: Arc<Mutex<Current>>,
+    ttl: Duration,
+    pool: Pool<D>,
+    /// Taken while renewing on a request's thread, so that one request renews and the
+    /// others wait for it rather than all taking new leases.
+    renewing: Mutex<()>,
+    keeper: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+#[derive(Clone, Copy)]
+struct Current {
+    id: LeaseId,
+    /// Until when the lease surely holds, by this process's monotonic clock: the time
+    /// the renewal was *sent*, plus the lease. The database set its expiry later than
+    /// that, by its own clock, so this is never later than the real end.
+    holds_until: Instant,
+}
+
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct Live {
+    #[diesel(sql_type = Bool)]
+    live: bool,
+}
+
+impl<D: Database> Lease<D> {
+    /// Takes a new lease in `pool`'s database and starts renewing it. Blocks.
+    pub(crate) fn take(pool: &Pool<D>, ttl: Duration) -> Result<Self, DbError> {
+        let mut conn = pool.open_dedicated()?;
+        let sent = Instant::now();
+        let id = take(&mut conn, ttl).map_err(|e| DbError::from_diesel(D::NAME, e))?;
+        log::info!("{}: took instance lease {id} for {ttl:?}", D::NAME);
+        let state = Arc::new(Mutex::new(Current {
+            id,
+            holds_until: sent + ttl,
+        }));
+        let (stop, stopped) = mpsc::channel();
+        let keeper = {
+            let state = state.clone();
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name("multidb-lease".into())
+                .spawn(move || keep(&pool, conn, &state, ttl, &stopped))
+                .map_err(|e| DbError::Other {
+                    database: D::NAME,
+                    cause: e.into(),
+                })?
+        };
+        Ok(Self {
+            state,
+            ttl,
+            pool: pool.clone(),
+            renewing: Mutex::new(()),
+            keeper: Some((stop, keeper)),
+        })
+    }
+
+    /// The lease to start new work under, with at least a quarter of it left: work
+    /// started near the end of a lease would likely outlive it. When less is left (the
+    /// database was unreachable, or this process was paused) the lease is renewed — or
+    /// a new one taken — here and now, on a pooled connection. Blocks.
+    pub(crate) fn for_new_work(&self) -> Result<LeaseId, DbError> {
+        if let Some(id) = self.held() {
+            return Ok(id);
+        }
+        let _renewing = self
+            .renewing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(id) = self.held() {
+            return Ok(id);
+        }
+        let id = lock(&self.state).id;
+        let sent = Instant::now();
+        let mut conn = self.pool.connection()?;
+        let new_id = renew_or_retake(&mut conn, id, self.ttl)
+            .map_err(|e| DbError::from_diesel(D::NAME, e))?;
+        settle(&self.state, id, new_id, sent + self.ttl);
+        Ok(new_id)
+    }
+
+    fn held(&self) -> Option<LeaseId> {
+        let current = *lock(&self.state);
+        (Instant::now() + self.ttl / 4 <= current.holds_until).then_some(current.id)
+    }
+
+    /// The id of the lease held now (or being renewed).
+    pub(crate) fn id(&self) -> LeaseId {
+        lock(&self.state).id
+    }
+}
+
+/// Ends the lease at once (others may resolve what this instance left in doubt without
+/// waiting for it to expire) and stops the renewals.
+impl<D: Database> Drop for Lease<D> {
+    fn drop(&mut self) {
+        if let Some((stop, keeper)) = self.keeper.take() {
+            drop(stop);
+            let _ = keeper.join();
+        }
+    }
+}
+
+fn lock(state: &Mutex<Current>) -> std::sync::MutexGuard<'_, Current> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The renewal loop: every third of the lease until stopped; then the lease is released.
+fn keep<D: Database>(
+    pool: &Pool<D>,
+    conn: AnyConnection,
+    state: &Mutex<Current>,
+    ttl: Duration,
+    stopped: &mpsc::Receiver<()>,
+) {
+    let mut conn = Some(conn);
+    // Nothing is ever sent: the sender's drop is the signal to stop.
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(ttl / 3) {
+        let id = lock(state).id;
+        let sent = Instant::now();
+        let renewed = conn
+            .take()
+            .map_or_else(|| pool.open_dedicated(), Ok)
+            .and_then(|mut open| {
+                let outcome = renew_or_retake(&mut open, id, ttl)
+                    .map_err(|e| DbError::from_diesel(D::NAME, e));
+                conn = Some(open);
+                outcome
+            });
+        match renewed {
+            Ok(new_id) => settle(state, id, new_id, sent + ttl),
+            Err(error) => {
+                // A connection that failed is opened anew next time.
+                conn = None;
+                log::warn!("{}: cannot renew instance lease {id}: {error}", D::NAME);
+            }
+        }
+    }
+    if let Some(conn) = conn.as_mut() {
+        let id = lock(state).id;
+        if let Err(error) = release(conn, id) {
+            log::warn!("{}: cannot release instance lease {id}: {error}", D::NAME);
+        }
+    }
+}
+
+/// Records a renewal of lease `id` sent at `holds_until - ttl`, which found `new_id`.
+fn settle(state: &Mutex<Current>, id: LeaseId, new_id: LeaseId, holds_until: Instant) {
+    let mut current = lock(state);
+    if current.id != id {
+        // Someone else renewed meanwhile and took a newer lease: keep theirs.
+        return;
+    }
+    if new_id != id {
+        log::warn!(
+            "instance lease {id} lapsed (this process was paused or cut off for longer than the lease); its writes in doubt may be resolved by other instances; took lease {new_id}"
+        );
+    }
+    *current = Current {
+        id: new_id,
+        holds_until,
+    };
+}
+
+fn host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("{name} pid {}", std::process::id())
+}
+
+fn backend(conn: &AnyConnection) -> Backend {
+    match conn {
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn take(conn: &mut AnyConnection, ttl: Duration) -> QueryResult<LeaseId> {
+    let now = clock::now_ms(backend(conn));
+    diesel::sql_query(format!(
+        "INSERT INTO multidb_instances (host, started_at_ms, lease_until_ms) \
+         VALUES ($1, {now}, {now} + $2) RETURNING id"
+    ))
+    .bind::<Text, _>(host())
+    .bind::<BigInt, _>(ttl_ms(ttl))
+    .get_result::<Taken>(conn)
+    .map(|taken| taken.id)
+}
+
+/// Renews lease `id` if it has not expired; otherwise takes a new one. Also forgets
+/// leases long expired.
+fn renew_or_retake(conn: &mut AnyConnection, id: LeaseId, ttl: Duration) -> QueryResult<LeaseId> {
+    let now = clock::now_ms(backend(conn));
+    let renewed = diesel::sql_query(format!(
+        "UPDATE multidb_instances SET lease_until_ms = {now} + $1 \
+         WHERE id = $2 AND lease_until_ms > {now}"
+    ))
+    .bind::<BigInt, _>(ttl_ms(ttl))
+    .bind::<BigInt, _>(id)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "DELETE FROM multidb_instances WHERE lease_until_ms < {now} - $1"
+    ))
+    .bind::<BigInt, _>(EXPIRED_ROWS_KEPT_MS)
+    .execute(conn)?;
+    if renewed == 1 {
+        Ok(id)
+    } else {
+        take(conn, ttl)
+    }
+}
+
+fn release(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<()> {
+    diesel::sql_query("UPDATE multidb_instances SET lease_until_ms = 0 WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Whether lease `id` is still held, by the database's clock. A lease with no row (long
+/// expired and forgotten) is not.
+pub(crate) fn is_live(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<bool> {
+    let now = clock::now_ms(backend(conn));
+    diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM multidb_instances WHERE id = $1 AND lease_until_ms > {now}) AS live"
+    ))
+    .bind::<BigInt, _>(id)
+    .get_result::<Live>(conn)
+    .map(|row| row.live)
+}
