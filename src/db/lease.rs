@@ -105,7 +105,8 @@ impl<D: Database> Lease<D> {
     /// The lease to start new work under, with at least a quarter of it left: work
     /// started near the end of a lease would likely outlive it. When less is left (the
     /// database was unreachable, or this process was paused) the lease is renewed — or
-    /// a new one taken — here and now, on a pooled connection. Blocks.
+    /// a new one taken — here and now, on a connection of its own: the caller may hold
+    /// the pool's last connection. Blocks.
     pub(crate) fn for_new_work(&self) -> Result<LeaseId, DbError> {
         if let Some(id) = self.held() {
             return Ok(id);
@@ -119,7 +120,7 @@ impl<D: Database> Lease<D> {
         }
         let id = lock(&self.state).id;
         let sent = Instant::now();
-        let mut conn = self.pool.connection()?;
+        let mut conn = self.pool.open_dedicated()?;
         let new_id = renew_or_retake(&mut conn, id, self.ttl)
             .map_err(|e| DbError::from_diesel(D::NAME, e))?;
         settle(&self.state, id, new_id, sent + self.ttl);

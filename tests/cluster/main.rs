@@ -10,6 +10,7 @@
 mod harness;
 mod load;
 mod restarts;
+mod silent;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -406,4 +407,44 @@ fn a_frozen_database_gets_503_within_the_deadline_and_service_resumes() {
         204
     );
     cluster.assert_consistent();
+}
+
+/// The statement timeout holds through PgBouncer in transaction mode, where nothing is
+/// `SET` for a session: it is `SET LOCAL` in every transaction. A write waiting for a row
+/// lock held from outside is cancelled by it and answered 503, long before the request
+/// deadline; once the lock is gone the same write succeeds.
+#[test]
+fn statement_timeouts_hold_through_pgbouncer() {
+    let cluster = Cluster::up("timeout", 18720, &[(1, "DB1_STATEMENT_TIMEOUT_MS=500")]);
+    let user = cluster.create_user("locked@example.com");
+    let mut holder = cluster.db(1);
+    {
+        use diesel::connection::SimpleConnection;
+        holder
+            .batch_execute(&format!(
+                "BEGIN; SELECT 1 FROM users WHERE id = {user} FOR UPDATE"
+            ))
+            .unwrap();
+    }
+    let rename = json!({"name": "Renamed"});
+    let waited =
+        cluster.request_instance(1, "PATCH", &format!("/users/{user}"), Some(rename.clone()));
+    assert_eq!(
+        (waited.status, waited.code(), waited.retry_after.is_some()),
+        (503, Some("database_unavailable"), true),
+        "{}",
+        waited.text
+    );
+    let log = cluster.instance_log(1);
+    assert!(
+        log.contains("canceling statement due to statement timeout"),
+        "not cancelled by the statement timeout:\n{log}"
+    );
+    assert!(
+        !log.contains("REQUEST_TIMEOUT_MS"),
+        "answered by the request deadline instead"
+    );
+    drop(holder);
+    let renamed = cluster.request_instance(1, "PATCH", &format!("/users/{user}"), Some(rename));
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
 }
