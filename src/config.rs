@@ -166,10 +166,12 @@ impl Env<'_> {
                     prepared_statements: self.flag(&name("PREPARED_STATEMENTS"), true)?,
                     // Longer than anything the service itself does while it keeps a
                     // transaction open: waiting for the other database's connection and
-                    // write lock, and a statement.
-                    idle_in_transaction_timeout: statement_timeout
+                    // write lock, and a statement; but never longer than the bound that
+                    // keeps a frozen coordinator from outliving the decisions.
+                    idle_in_transaction_timeout: (statement_timeout
                         + checkout_timeout
-                        + busy_timeout,
+                        + busy_timeout)
+                        .min(crate::db::MAX_IDLE_IN_TRANSACTION),
                 },
             },
         })

@@ -1,7 +1,9 @@
 //! The database's clock: every time that instances compare with each other — leases,
 //! recovery turns, the age of a decision — is read and compared by the database that
 //! stores it, never by an instance. Instances on different machines disagree about the
-//! time; the one database they share does not disagree with itself.
+//! time; the one database they share gives them all the same one. (A step of that
+//! clock, say by NTP, can expire leases early or late: that costs liveness, not
+//! correctness, which rests on the decision row.)
 
 use super::Backend;
 

@@ -167,25 +167,31 @@ const SILENT_SERVER_DEFAULTS: [(&str, &str); 6] = [
     ("tcp_user_timeout", "10000"),
 ];
 
-/// `url` with [`SILENT_SERVER_DEFAULTS`] for the parameters it does not set.
+/// `url` with [`SILENT_SERVER_DEFAULTS`] for the parameters it does not set. The query
+/// starts at the first `?` after the credentials (libpq takes a password with an
+/// unencoded `?`).
 fn with_silent_server_defaults(url: &str) -> String {
-    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let after_credentials = url.rfind('@').map_or(0, |at| at + 1);
+    let (base, query) = match url[after_credentials..].find('?') {
+        Some(at) => url.split_at(after_credentials + at),
+        None => (url, ""),
+    };
+    let query = query.trim_start_matches('?').trim_end_matches('&');
     let given: Vec<&str> = query
         .split('&')
         .filter_map(|pair| pair.split('=').next())
         .collect();
-    let mut url = url.to_owned();
-    let mut separator = if url.contains('?') { '&' } else { '?' };
-    for (name, value) in SILENT_SERVER_DEFAULTS {
-        if !given.contains(&name) {
-            url.push(separator);
-            url.push_str(name);
-            url.push('=');
-            url.push_str(value);
-            separator = '&';
-        }
-    }
-    url
+    let mut params: Vec<String> = (!query.is_empty())
+        .then(|| query.to_owned())
+        .into_iter()
+        .collect();
+    params.extend(
+        SILENT_SERVER_DEFAULTS
+            .iter()
+            .filter(|(name, _)| !given.contains(name))
+            .map(|(name, value)| format!("{name}={value}")),
+    );
+    format!("{base}?{}", params.join("&"))
 }
 
 /// The error of opening a connection, with the driver's own error as its source.
@@ -200,12 +206,22 @@ pub enum ConnectError {
 /// An r2d2 manager that picks the backend by URL scheme. Diesel's own manager for a
 /// `MultiConnection` tries every backend in turn and so reports only "invalid connection
 /// url" when a PostgreSQL server is down; this one keeps libpq's real error.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Manager {
     url: DatabaseUrl,
     /// What libpq is given: the URL with [`SILENT_SERVER_DEFAULTS`].
     postgres_target: String,
     options: ConnectionOptions,
+}
+
+/// Shows the URL without its password, as [`DatabaseUrl`] does.
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("url", &self.url)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Manager {
@@ -310,5 +326,13 @@ mod tests {
         assert!(given.starts_with("postgres://h/d?sslmode=disable&tcp_user_timeout=500&"));
         assert_eq!(given.matches("tcp_user_timeout").count(), 1);
         assert_eq!(given.matches("connect_timeout=5").count(), 1);
+        let odd_password = with_silent_server_defaults("postgres://u:pa?ss@h/d");
+        assert!(odd_password.starts_with("postgres://u:pa?ss@h/d?connect_timeout=5&"));
+        for trailing in ["postgres://h/d?", "postgres://h/d?a=1&"] {
+            let url = with_silent_server_defaults(trailing);
+            assert!(!url.contains("?&") && !url.contains("&&"), "{url}");
+        }
+        let socket = with_silent_server_defaults("postgres:///d?host=/run/postgresql");
+        assert!(socket.starts_with("postgres:///d?host=/run/postgresql&connect_timeout=5&"));
     }
 }

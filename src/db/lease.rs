@@ -52,9 +52,11 @@ pub(crate) struct Lease<D: Database> {
 #[derive(Clone, Copy)]
 struct Current {
     id: LeaseId,
-    /// Until when the lease surely holds, by this process's monotonic clock: the time
-    /// the renewal was *sent*, plus the lease. The database set its expiry later than
-    /// that, by its own clock, so this is never later than the real end.
+    /// Until when the lease holds, by this process's monotonic clock: the time the
+    /// renewal was *sent*, plus the lease; the database set its expiry later than that,
+    /// by its own clock. Only liveness rests on it: a host suspended (the monotonic
+    /// clock stops) or a step of the database's clock can make it wrong, and then the
+    /// decision row still keeps both databases in agreement.
     holds_until: Instant,
 }
 
@@ -123,8 +125,12 @@ impl<D: Database> Lease<D> {
         let mut conn = self.pool.open_dedicated()?;
         let new_id = renew_or_retake(&mut conn, id, self.ttl)
             .map_err(|e| DbError::from_diesel(D::NAME, e))?;
-        settle(&self.state, id, new_id, sent + self.ttl);
-        Ok(new_id)
+        Ok(settle(&self.state, id, new_id, sent + self.ttl))
+    }
+
+    /// Whether new work can start under the lease without renewing it first.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held().is_some()
     }
 
     fn held(&self) -> Option<LeaseId> {
@@ -178,7 +184,9 @@ fn keep<D: Database>(
                 outcome
             });
         match renewed {
-            Ok(new_id) => settle(state, id, new_id, sent + ttl),
+            Ok(new_id) => {
+                settle(state, id, new_id, sent + ttl);
+            }
             Err(error) => {
                 // A connection that failed is opened anew next time.
                 conn = None;
@@ -194,12 +202,14 @@ fn keep<D: Database>(
     }
 }
 
-/// Records a renewal of lease `id` sent at `holds_until - ttl`, which found `new_id`.
-fn settle(state: &Mutex<Current>, id: LeaseId, new_id: LeaseId, holds_until: Instant) {
+/// Records a renewal of lease `id` sent at `holds_until - ttl`, which found `new_id`,
+/// and returns the lease held afterwards: the renewal thread and a request may both
+/// find a lapsed lease and each take a new one; the first to settle wins, and the
+/// other's new lease, never renewed, is not used.
+fn settle(state: &Mutex<Current>, id: LeaseId, new_id: LeaseId, holds_until: Instant) -> LeaseId {
     let mut current = lock(state);
     if current.id != id {
-        // Someone else renewed meanwhile and took a newer lease: keep theirs.
-        return;
+        return current.id;
     }
     if new_id != id {
         log::warn!(
@@ -210,6 +220,7 @@ fn settle(state: &Mutex<Current>, id: LeaseId, new_id: LeaseId, holds_until: Ins
         id: new_id,
         holds_until,
     };
+    new_id
 }
 
 fn host() -> String {

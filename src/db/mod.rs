@@ -20,7 +20,9 @@ pub mod window;
 mod write_holding;
 
 pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
-pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX};
+pub use cross_commit::{
+    CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX, MAX_IDLE_IN_TRANSACTION,
+};
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};

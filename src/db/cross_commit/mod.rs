@@ -56,7 +56,7 @@ mod prepared;
 mod recovery;
 
 use prepared::{Prepared, Settle};
-pub use recovery::Recovery;
+pub use recovery::{Recovery, MAX_IDLE_IN_TRANSACTION};
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,7 +69,9 @@ use diesel::sql_types::Text;
 use super::decisions::{self, COMMIT};
 use super::lease::Lease;
 use super::pair;
-use super::{context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Session, Write};
+use super::{
+    blocking, context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Session, Write,
+};
 
 /// Prefix of every global transaction id this service creates.
 pub const GID_PREFIX: &str = "multidb";
@@ -181,6 +183,12 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 cause: refusal.clone().into(),
             }
             .into());
+        }
+        if !self.shared.lease.is_held() {
+            // Renewed before any session begins: on SQLite, B's session would hold the
+            // write lock that the renewal needs.
+            let coordinator = self.clone();
+            blocking(move || coordinator.new_gid().map(drop)).await?;
         }
         let coordinator = self.clone();
         pair::run(&self.a, &self.b, guard, move |referenced, referencing| {

@@ -21,8 +21,16 @@ diesel::table! {
 }
 
 /// How long a decision without redo is kept, by B's clock, before it may be cleaned up
-/// (and then only if its transaction is no longer prepared).
+/// (and then only if its transaction is no longer prepared). It must outlast any
+/// transaction of B that a frozen coordinator can still have open: if an "abort" a
+/// recovery claimed were gone when the coordinator woke up, its own "commit" would
+/// land in B after A was rolled back. B's server ends such a transaction after
+/// [`MAX_IDLE_IN_TRANSACTION`], whatever the statement and checkout timeouts.
 const SETTLED_DECISIONS_KEPT: Duration = Duration::from_secs(600);
+
+/// The longest `idle_in_transaction_session_timeout` the service sets: well inside
+/// [`SETTLED_DECISIONS_KEPT`].
+pub const MAX_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(300);
 
 #[derive(QueryableByName)]
 struct PreparedGid {
@@ -144,14 +152,39 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Our prepared transactions in A (any instance's).
     fn prepared_gids(&self) -> Result<Vec<String>, DbError> {
+        self.prepared_gids_like(&format!("{GID_PREFIX}:%"))
+    }
+
+    fn prepared_gids_like(&self, pattern: &str) -> Result<Vec<String>, DbError> {
         let mut conn = self.a.connection()?;
         diesel::sql_query(
             "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1 ORDER BY prepared",
         )
-        .bind::<Text, _>(format!("{GID_PREFIX}:%"))
+        .bind::<Text, _>(pattern)
         .load::<PreparedGid>(&mut *conn)
         .map(|rows| rows.into_iter().map(|row| row.gid).collect())
         .map_err(|e| DbError::from_diesel(A::NAME, e))
+    }
+
+    /// Resolves this instance's own prepared transactions under its current lease that
+    /// are no longer in flight (their settlement failed). Others leave them alone while
+    /// the lease lives, so this runs at every look, not only in the turns this instance
+    /// wins; it lists only this lease's gids.
+    fn recover_own(&self) -> Result<(), DbError> {
+        if self.a.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        let own = format!("{GID_PREFIX}:{}:%", self.shared.lease.id());
+        for gid in self.prepared_gids_like(&own)? {
+            if lock(&self.shared.in_flight).contains(&gid) {
+                continue;
+            }
+            match self.resolve(&gid) {
+                Ok(outcome) => log::info!("{gid}: settled by its own instance: {outcome}"),
+                Err(error) => log::warn!("{gid}: not settled by this look: {}", chain(&error)),
+            }
+        }
+        Ok(())
     }
 
     /// Ours (under any lease) once no longer in flight; another instance's once its
@@ -225,7 +258,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     if pass.claim_turn(interval / 2)? {
                         pass.recover().map(drop)
                     } else {
-                        Ok(())
+                        pass.recover_own()
                     }
                 })
                 .await;
