@@ -256,6 +256,33 @@ mod tests {
     }
 
     #[test]
+    fn settings_for_several_instances() {
+        let defaults = settings(&[]).unwrap();
+        assert_eq!(defaults.instance_lease, Duration::from_secs(10));
+        assert_eq!(defaults.request_timeout, Duration::from_secs(10));
+        assert!(defaults.db1.pool.connection.prepared_statements);
+        // statement 5 s + checkout 2 s + busy 5 s.
+        assert_eq!(
+            defaults.db2.pool.connection.idle_in_transaction_timeout,
+            Duration::from_secs(12)
+        );
+        let long = settings(&[
+            ("DB2_STATEMENT_TIMEOUT_MS", "3600000"),
+            ("DB2_PREPARED_STATEMENTS", "false"),
+        ])
+        .unwrap();
+        assert!(!long.db2.pool.connection.prepared_statements);
+        assert_eq!(
+            long.db2.pool.connection.idle_in_transaction_timeout,
+            crate::db::MAX_IDLE_IN_TRANSACTION
+        );
+        let error = settings(&[("INSTANCE_LEASE_MS", "299")]).unwrap_err();
+        assert_eq!(error.variable, "INSTANCE_LEASE_MS");
+        let error = settings(&[("DB1_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
+        assert_eq!(error.variable, "DB1_PREPARED_STATEMENTS");
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         let error = settings(&[("DB2_POOL_SIZE", "ten")]).unwrap_err();
         assert_eq!(error.variable, "DB2_POOL_SIZE");

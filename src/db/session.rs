@@ -122,9 +122,9 @@ impl<D: Database, A: Access> Session<D, A> {
                     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
                 }
                 AnyConnection::Postgresql(pg) => {
-                    let batch = match lock {
-                        Some(lock) => format!("{}; {}", begin.postgres, lock.statement()),
-                        None => begin.postgres.to_string(),
+                    let batch: std::borrow::Cow<'_, str> = match lock {
+                        Some(lock) => format!("{}; {}", begin.postgres, lock.statement()).into(),
+                        None => (*begin.postgres).into(),
                     };
                     AnsiTransactionManager::begin_transaction_sql(pg, &batch).inspect_err(|_| {
                         // BEGIN may have gone through before what follows it failed (a

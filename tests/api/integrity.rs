@@ -18,6 +18,15 @@ fn snapshot(app: &TestApp) -> (String, String) {
     (users.text, orders.text)
 }
 
+#[track_caller]
+fn assert_unchanged(app: &TestApp, before: &(String, String)) {
+    assert_eq!(
+        &snapshot(app),
+        before,
+        "a failed request changed db1 or db2"
+    );
+}
+
 fn failed_writes_are_rolled_back_in_every_database_they_touched(stack: Stack) {
     let app = spawn_app(stack);
     let ada = app.create_user("ada@example.com", "Ada")["id"]
@@ -44,11 +53,7 @@ fn failed_writes_are_rolled_back_in_every_database_they_touched(stack: Stack) {
         .assert_error(500, "internal");
     app.delete(&format!("/orders/{order}"))
         .assert_error(500, "internal");
-    assert_eq!(
-        snapshot(&app),
-        before,
-        "a failed request changed db1 or db2"
-    );
+    assert_unchanged(&app, &before);
 
     // db1 fails after its writes, before its commit.
     app.faults.disarm_all();
@@ -57,11 +62,7 @@ fn failed_writes_are_rolled_back_in_every_database_they_touched(stack: Stack) {
         .assert_error(500, "internal");
     app.patch(&format!("/users/{ada}"), json!({"name": "Ada L"}))
         .assert_error(500, "internal");
-    assert_eq!(
-        snapshot(&app),
-        before,
-        "a failed request changed db1 or db2"
-    );
+    assert_unchanged(&app, &before);
 
     app.faults.disarm_all();
     app.create_order(ada, "pen", 1, 5);

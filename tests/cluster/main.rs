@@ -106,6 +106,8 @@ fn a_killed_instances_deletions_are_finished_by_the_others() {
     seed(&cluster);
     let users: Vec<i64> = (1..=SEEDED).collect();
     let deletions = load::Load::start(&cluster, 4, |cluster, n| {
+        // Client c (n counts from c * 1,000,000) deletes users c+1, c+5, …, c+17 in turn:
+        // each user is deleted by one client only, again and again (404 once gone).
         let user = i64::try_from(n % 1_000_000 % 5 * 4 + n / 1_000_000 + 1).unwrap();
         let path = format!("/users/{user}");
         (
