@@ -265,7 +265,17 @@ launch_instance() { # n [KEY=VALUE...]: starts it in the background, does not wa
 }
 
 instance_healthy() { # n: exits the script if the process died
-  pid_of "instance$1" >/dev/null || fail_with_log "$DIR/instance$1.log" "instance$1 exited"
+  if ! pid_of "instance$1" >/dev/null; then
+    # Just launched, the process may still be setsid or env on its way to exec the
+    # binary: not healthy yet. Gone, or a zombie, it died.
+    local pid state=""
+    pid=$(head -n1 "$DIR/instance$1.pid" 2>/dev/null) || pid=""
+    [[ -n $pid ]] && state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)
+    if [[ -z $state || $state == Z ]]; then
+      fail_with_log "$DIR/instance$1.log" "instance$1 exited"
+    fi
+    return 1
+  fi
   [[ $(health_code "$(instance_port "$1")") == 200 ]]
 }
 wait_healthy() {

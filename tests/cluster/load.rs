@@ -71,13 +71,25 @@ impl Load {
     }
 
     /// Stops the clients and returns every outcome.
-    pub fn stop(self) -> Vec<Outcome> {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads {
-            thread.join().unwrap();
-        }
+    pub fn stop(mut self) -> Vec<Outcome> {
+        self.halt();
         let outcomes = self.outcomes.lock().unwrap().clone();
         outcomes
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A test that fails while its load runs stops the clients too: they hold the cluster,
+/// which is torn down only when the last of them lets go.
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 
