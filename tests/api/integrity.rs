@@ -1,7 +1,6 @@
 //! A failed request writes nothing; concurrent orders and deletions leave no orphans.
 
 use std::sync::Barrier;
-use std::time::Duration;
 
 use crate::helpers::{
     admin_execute, admin_pids, eventually, id_of, prepared_transactions, spawn_app, spawn_app_with,
@@ -182,12 +181,6 @@ on_every_stack!(
     racing_orders_and_deletions_never_leave_an_orphan_order,
 );
 
-/// Settings for tests that drive the cross-database protocol by hand: no periodic
-/// recovery gets in their way.
-fn without_periodic_recovery(settings: &mut multidb::config::Settings) {
-    settings.recovery_interval = Duration::from_secs(3600);
-}
-
 /// Ada, with one order: the user the cross-database tests delete or order for.
 fn ada_with_an_order(app: &TestApp) -> i64 {
     let ada = id_of(&app.create_user("ada@example.com", "Ada"));
@@ -224,7 +217,7 @@ fn prepared_deletion(db1: &str, mut ready: impl FnMut() -> bool) -> String {
 /// meanwhile: the deletion waits for the order and takes it along, instead of leaving
 /// it orphaned.
 fn an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack: Stack) {
-    let app = spawn_app_with(stack, without_periodic_recovery);
+    let app = spawn_app(stack);
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
     let user = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
@@ -257,7 +250,6 @@ fn an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion(stack: Stack) {
 /// not left locked against new orders until the next recovery pass.
 fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
     let app = spawn_app_with(stack, |settings| {
-        without_periodic_recovery(settings);
         for database in [&mut settings.db1, &mut settings.db2] {
             database.pool.max_size = 1;
             database.pool.min_idle = 1;
@@ -287,7 +279,7 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
 /// the decision. Nothing is deleted, the answer is 503 with Retry-After (a retry is
 /// safe), and the retry succeeds.
 fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
-    let app = spawn_app_with(stack, without_periodic_recovery);
+    let app = spawn_app(stack);
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
     let user = ada_with_an_order(&app);
     app.faults
@@ -318,7 +310,7 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
 /// reported as done. db1 still shows the user until recovery finishes the deletion; on
 /// SQLite, where nothing holds the user's row meanwhile, the user takes no new order.
 fn a_decided_deletion_whose_db1_half_failed_is_not_success(stack: Stack) {
-    let app = spawn_app_with(stack, without_periodic_recovery);
+    let app = spawn_app(stack);
     let user = ada_with_an_order(&app);
     let failing = match stack.db1 {
         Backend::Sqlite => ["db1.commit", "uow.redo"].as_slice(),
@@ -358,7 +350,7 @@ on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
 /// then finds the prepared transaction gone — settled as decided — and answers 204, not
 /// 503 for work that is done.
 fn a_deletion_finished_by_someone_else_is_still_a_success(stack: Stack) {
-    let app = spawn_app_with(stack, without_periodic_recovery);
+    let app = spawn_app(stack);
     let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
     let user = ada_with_an_order(&app);
     app.faults

@@ -17,6 +17,7 @@ pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use multidb::app::{Application, Databases};
@@ -43,7 +44,7 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         if let Some(value) = check() {
             return value;
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("never happened: {what}");
 }
@@ -60,6 +61,11 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
     settings.bind_address = "127.0.0.1:0".into();
     settings.workers = Some(2);
+    // Only the start-up recovery pass, which ends before the server starts: a periodic
+    // pass holds pool connections at moments of its own, and tests assert that every
+    // connection is back in its pool. Periodic recovery is tested on the real binary
+    // (tests/api/crash.rs, tests/cluster).
+    settings.recovery_interval = Duration::from_secs(3600);
     settings.db1.url = storage.url(1);
     settings.db2.url = storage.url(2);
     customize(&mut settings);
@@ -89,7 +95,7 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
         databases,
         faults,
         agent: ureq::AgentBuilder::new()
-            .timeout(std::time::Duration::from_secs(60))
+            .timeout(Duration::from_secs(60))
             .build(),
         handle,
         server: Some(server),
