@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# Before/after comparison of binaries: `bench/run.sh --quick --stack postgres` for each
-# binary in turn, alternating, ROUNDS times; then the median per binary and workload of
-# req/s, p99 and the ratio to the pgbench ceiling (measured in the same run).
-#   bench/compare.sh [--rounds N] [--duration S] NAME=BINARY [NAME=BINARY ...]
+# Before/after comparison of binaries: `bench/run.sh --quick --stack postgres` (or
+# --stack sqlite) for each binary in turn, alternating, ROUNDS times; then the median per
+# binary and workload of req/s, p99 and the ratio to the pgbench ceiling (measured in
+# the same run; 0 on SQLite, which has none).
+#   bench/compare.sh [--rounds N] [--duration S] [--stack S] NAME=BINARY [NAME=BINARY ...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-rounds=3 duration=4
+rounds=3 duration=4 stack=postgres
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --stack) stack=$2; shift 2 ;;
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || { echo "usage: bench/compare.sh [--rounds N] [--duration S] NAME=BINARY..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: bench/compare.sh [--rounds N] [--duration S] [--stack S] NAME=BINARY..." >&2; exit 2; }
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
 for round in $(seq 1 "$rounds"); do
   for pair in "$@"; do
     name=${pair%%=*} binary=${pair#*=}
     echo "== round $round: $name ($binary)"
-    bash "$here/run.sh" --quick --stack postgres --warmup 1 --duration "$duration" --binary "$binary" |
+    bash "$here/run.sh" --quick --stack "$stack" --warmup 1 --duration "$duration" --binary "$binary" |
       tee /dev/stderr | grep -E '^\| (GET|POST) ' | sed "s/^/$name /" >>"$rows"
   done
 done 2>/dev/null
@@ -31,7 +33,8 @@ order = []
 for line in open(sys.argv[1]):
     name, rest = line.split(" ", 1)
     cells = [c.strip() for c in rest.strip().strip("|").split("|")]
-    workload, rps, p50, p99, non2xx, ceiling, ratio = cells
+    # SQLite's table has no ceiling and ratio columns.
+    workload, rps, p50, p99, non2xx, ceiling, ratio = (cells + ["0", "0"])[:7]
     if name not in order:
         order.append(name)
     def ms(value):  # "850 µs", "1.85 ms", "2.10 s" -> milliseconds

@@ -255,24 +255,8 @@ postgres_stack() {
   url1="$base/bench_db1" url2="$base/bench_db2"
   DATABASE_URL_1=$url1 DATABASE_URL_2=$url2 RUST_LOG=warn "$BENCH_BINARY" migrate
   say "postgres: seeding $USERS users and $ORDERS orders"
-  psql -X -q -v ON_ERROR_STOP=1 -v users=$USERS -d bench_db1 <<'SQL'
-INSERT INTO users (id, email, name, created_at)
-SELECT g, 'user' || g || '@example.com', 'User ' || g,
-       TIMESTAMP '2026-01-01 00:00:00' + g * INTERVAL '1 second'
-FROM generate_series(1, :users) AS g;
--- The ids were given explicitly: move the identity past them for POST /users.
-SELECT setval(pg_get_serial_sequence('users', 'id'), :users) \g /dev/null
-VACUUM ANALYZE;
-SQL
-  psql -X -q -v ON_ERROR_STOP=1 -v users=$USERS -v orders=$ORDERS -d bench_db2 <<'SQL'
--- Spread over the users (about 10 each); ids from the identity, 1..orders.
-INSERT INTO orders (user_id, item, quantity, amount_cents, created_at)
-SELECT 1 + g % :users, 'item ' || g, 1 + (g * 7919) % 10000,
-       (g::bigint * 7919 * 104729) % 1000000000001,
-       TIMESTAMP '2026-01-01 00:00:00' + g * INTERVAL '1 second'
-FROM generate_series(1, :orders) AS g;
-VACUUM ANALYZE;
-SQL
+  psql -X -q -v ON_ERROR_STOP=1 -v users=$USERS -d bench_db1 -f "$here/lib/seed-db1.sql"
+  psql -X -q -v ON_ERROR_STOP=1 -v users=$USERS -v orders=$ORDERS -d bench_db2 -f "$here/lib/seed-db2.sql"
   trace_sql "$url1" "$url2"
   start_server postgres "$url1" "$url2"
   run_workloads postgres

@@ -9,6 +9,7 @@
                                      -> the statements the service sent, per workload, as
                                         pgbench scripts in OUT_DIR, compared with PGBENCH_DIR
   bench.py report RESULTS OUTFILE    -> the tables; exit 1 if any request failed
+  bench.py peers-report RESULTS NAME -> bench/peers.sh's side-by-side table, ratios of NAME
 """
 import os
 import re
@@ -444,6 +445,44 @@ def report(results_path, out_path):
     return 1 if failures else 0
 
 
+def peers_report(results_path, own):
+    """bench/peers.sh: per workload the median req/s, p50 and p99 of every server over
+    the rounds, `own`'s ratio of req/s to each other server (above 1: faster), and what
+    one request cost the server: CPU time and context switches."""
+    runs = {}
+    for line in open(results_path, encoding="utf-8"):
+        cells = line.split()
+        name, workload = cells[0], cells[1]
+        rps, p50, p99 = map(float, cells[2:5])
+        seconds, ticks0, switches0, ticks1, switches1, hz = map(float, cells[7:13])
+        requests = rps * seconds
+        runs.setdefault((workload, name), []).append((
+            rps, p50, p99,
+            (ticks1 - ticks0) / hz * 1e6 / requests,
+            (switches1 - switches0) / requests,
+        ))
+    names, workloads = [], []
+    for workload, name in runs:
+        names += [name] if name not in names else []
+        workloads += [workload] if workload not in workloads else []
+    rounds = min(len(v) for v in runs.values())
+    med = lambda rows, i: statistics.median(r[i] for r in rows)
+    print(f"medians of {rounds} alternating rounds; ratio = {own} req/s / server req/s;")
+    print("CPU and switches: the server process's CPU time and context switches per request\n")
+    print("| workload | server | req/s | p50 | p99 | ratio | CPU/request | switches/request |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for workload in workloads:
+        own_rows = runs.get((workload, own))
+        for name in names:
+            rows = runs.get((workload, name))
+            if not rows:
+                continue
+            ratio = "" if name == own or not own_rows else f"{med(own_rows, 0) / med(rows, 0):.2f}"
+            print(f"| {dict(WORKLOADS).get(workload, workload)} | {name} | {fmt_rate(med(rows, 0))} | "
+                  f"{fmt_latency(med(rows, 1))} | {fmt_latency(med(rows, 2))} | {ratio} | "
+                  f"{med(rows, 3):.0f} µs | {med(rows, 4):.2f} |")
+
+
 def main(argv):
     if not argv:
         sys.exit(__doc__)
@@ -460,6 +499,8 @@ def main(argv):
         sys.exit(trace(*args))
     elif cmd == "report":
         sys.exit(report(*args))
+    elif cmd == "peers-report":
+        peers_report(*args)
     else:
         sys.exit(__doc__)
 

@@ -29,7 +29,7 @@ pub use error::{chain, context, Cause, DbError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
-pub use runner::{blocking, read, write};
+pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};
 pub use write_holding::write_holding;
 

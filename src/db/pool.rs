@@ -121,7 +121,13 @@ impl<D: Database> Pool<D> {
     /// waits, and is served in arrival order (this took the p99 of `GET /users/{id}` at
     /// 32 concurrent requests from hundreds of ms to single-digit ms; see BENCHMARKS.md).
     pub async fn admit(&self) -> Result<Admission, DbError> {
-        let deadline = self.deadline();
+        self.admit_by(self.deadline()).await
+    }
+
+    pub(crate) async fn admit_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<Admission, DbError> {
         Ok(Admission {
             _writer: None,
             _connection: self.acquire(&self.permits, deadline).await?,

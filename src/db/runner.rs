@@ -1,6 +1,8 @@
 //! Runs blocking Diesel work off the async workers, inside a session guard.
 
-use super::{Database, DbError, Pool, Read, Session, Write};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{Admission, Database, DbError, Pool, Read, Session, Write};
 
 /// Runs `work` on actix's blocking thread pool. A panic inside `work` comes back as
 /// [`DbError::Panicked`]; any session it held was rolled back while unwinding.
@@ -35,6 +37,64 @@ where
         })
     })
     .await
+}
+
+/// Runs `work_a` in a read session of `a`, then `work_b` in one of `b`, one after the
+/// other on one blocking thread: one hand-off between threads instead of the two that
+/// two [`read`]s would make. Each session is ended before the next begins, and each
+/// admission is given back as soon as its read is done.
+///
+/// Admitted like work on both databases (see `super::pair`): the request waits for
+/// `b`'s turn while holding `a`'s, so such requests may hold at most three quarters of
+/// either pool, and the reads of a single database keep the rest when the other
+/// database is down.
+pub async fn read_both<A, B, TA, TB, FA, FB>(
+    a: &Pool<A>,
+    b: &Pool<B>,
+    work_a: FA,
+    work_b: FB,
+) -> Result<(TA, TB), DbError>
+where
+    A: Database,
+    B: Database,
+    FA: Fn(&mut Session<A, Read>) -> Result<TA, DbError> + Send + 'static,
+    FB: Fn(&mut Session<B, Read>) -> Result<TB, DbError> + Send + 'static,
+    TA: Send + 'static,
+    TB: Send + 'static,
+{
+    let (a_deadline, b_deadline) = (a.deadline(), b.deadline());
+    let shares = (
+        a.admit_paired(a_deadline).await?,
+        b.admit_paired(b_deadline).await?,
+    );
+    let a_admission = a.admit_by(a_deadline).await?;
+    let b_admission = b.admit_by(b_deadline).await?;
+    let (a, b) = (a.clone(), b.clone());
+    blocking(move || {
+        let (a_share, b_share) = shares;
+        let a_value = read_admitted(&a, a_admission, a_share, &work_a)?;
+        let b_value = read_admitted(&b, b_admission, b_share, &work_b)?;
+        Ok((a_value, b_value))
+    })
+    .await
+}
+
+/// One read session's work, its turn given back when it is done. Blocks.
+fn read_admitted<D, T, F>(
+    pool: &Pool<D>,
+    admission: Admission,
+    share: OwnedSemaphorePermit,
+    work: &F,
+) -> Result<T, DbError>
+where
+    D: Database,
+    F: Fn(&mut Session<D, Read>) -> Result<T, DbError>,
+{
+    let _turn = (admission, share);
+    pool.retrying(|| {
+        let mut session = pool.begin::<Read>()?;
+        work(&mut session)
+    })
 }
 
 /// Runs `work` in a write session of `pool`'s database and commits if it returns `Ok`;

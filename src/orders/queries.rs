@@ -28,21 +28,25 @@ pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<O
 }
 
 /// Orders with ids after `after`, in id order, optionally of one user.
+///
+/// Two statically typed queries rather than one boxed query with an optional filter:
+/// Diesel caches a boxed query's prepared statement under its SQL text, which it then
+/// builds and hashes again on every call (6 % of the server's CPU on `GET /overview`);
+/// a static query is found by its type.
 pub fn page<A: Access>(
     session: &mut Session<A>,
     filter: OrderFilter,
     after: AfterId,
     limit: Limit,
 ) -> Result<Page<Order>, DbError> {
-    let mut query = orders::table
+    let query = orders::table
         .filter(orders::id.gt(after.get()))
         .order(orders::id.asc())
-        .limit(limit.get() + 1)
-        .into_boxed();
-    if let Some(user_id) = filter.user_id {
-        query = query.filter(orders::user_id.eq(user_id));
-    }
-    let rows = session.load(query)?;
+        .limit(limit.get() + 1);
+    let rows = match filter.user_id {
+        None => session.load(query)?,
+        Some(user_id) => session.load(query.filter(orders::user_id.eq(user_id)))?,
+    };
     Ok(Page::from_rows(rows, limit.get(), |order: &Order| {
         order.id.get()
     }))

@@ -57,8 +57,8 @@ fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
 }
 
 /// One database's outage does not take the other down. While database `down` refuses
-/// connections and four clients keep retrying writes that need both databases (orders,
-/// deletions of users), requests that need only the other database are served, and
+/// connections and four clients keep retrying requests that need both databases (orders,
+/// deletions of users, summaries, overviews), requests that need only the other database are served, and
 /// `/health` names only the database that is down.
 fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     let app = spawn_app_with(stack, |settings| {
@@ -104,6 +104,11 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
                         )
                         .assert_error(503, "database_unavailable");
                         app.delete(&format!("/users/{other}"))
+                            .assert_error(503, "database_unavailable");
+                        // Reads of both databases, on one blocking thread each.
+                        app.get(&format!("/users/{user}/summary"))
+                            .assert_error(503, "database_unavailable");
+                        app.get("/overview?limit=5")
                             .assert_error(503, "database_unavailable");
                     }
                 })
@@ -294,6 +299,43 @@ fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: St
     app.assert_pools_idle();
 }
 
+/// Requests that read both databases wait for db2's turn holding db1's: they may hold
+/// only part of db1's pool, so db1's own reads are served while db2 has no connection
+/// free. (db2's checkout timeout is longer than db1's, so a summary that held db1's
+/// last connection would make `GET /users/{id}` wait out db1's timeout: 503.)
+fn reads_of_both_databases_waiting_for_one_leave_the_other_serving(stack: Stack) {
+    let app = spawn_app_with(stack, |settings| {
+        settings.db1.pool.max_size = 2;
+        settings.db1.pool.min_idle = 2;
+        settings.db1.pool.checkout_timeout = std::time::Duration::from_millis(300);
+        settings.db2.pool.max_size = 1;
+        settings.db2.pool.min_idle = 1;
+        settings.db2.pool.checkout_timeout = std::time::Duration::from_secs(3);
+    });
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    let held = app.databases.db2.begin::<Read>().unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                app.get(&format!("/users/{user}/summary"))
+                    .assert_error(503, "database_unavailable");
+            });
+        }
+        // Give the summaries time to queue for db2 (if they have not, this proves less,
+        // but cannot fail wrongly).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for _ in 0..3 {
+            let found = app.get(&format!("/users/{user}"));
+            assert_eq!(found.status, 200, "{}", found.text);
+        }
+    });
+    drop(held);
+    assert_eq!(app.get(&format!("/users/{user}/summary")).status, 200);
+    app.assert_pools_idle();
+}
+
 /// The real binary, stopped by SIGTERM while a request is in flight: the request is
 /// finished and answered, then the process exits 0.
 #[test]
@@ -419,7 +461,10 @@ on_stacks!([postgres, postgres_sqlite] =>
 );
 on_stacks!([postgres, sqlite_postgres] => db2_down_leaves_db1_serving);
 
-on_both_backends!(an_exhausted_pool_answers_503_and_does_not_block_the_other_database);
+on_both_backends!(
+    an_exhausted_pool_answers_503_and_does_not_block_the_other_database,
+    reads_of_both_databases_waiting_for_one_leave_the_other_serving,
+);
 
 /// The variable naming a PostgreSQL server whose `max_prepared_transactions` is 0.
 const NO_TWO_PHASE_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_NO2PC_URL";

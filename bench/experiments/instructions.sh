@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: repeatable on this noisy
+# machine, where req/s and CPU time move by 10 % between runs. For each binary, the
+# server runs under callgrind twice, once answering only /health and once answering
+# N more requests of the workload (one client, keep-alive); the difference over N is
+# what one request costs the server's threads (the database's work is not counted).
+# Against databases you seeded as bench/run.sh seeds them (bench/lib/seed-db*.sql):
+#   BENCH_DB1_URL=… BENCH_DB2_URL=… bench/experiments/instructions.sh WORKLOAD N NAME=BINARY…
+# WORKLOAD: get_user, user_summary or overview.
+set -euo pipefail
+workload=$1 requests=$2
+shift 2
+command -v valgrind >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+port=18998
+
+# count BINARY N: total instructions of a server that answered N requests.
+count() {
+  local binary=$1 n=$2 pid
+  (
+    export BIND_ADDRESS="127.0.0.1:$port" RUST_LOG=warn HTTP_WORKERS=2 DB1_POOL_SIZE=4 DB2_POOL_SIZE=4
+    export DATABASE_URL_1=$BENCH_DB1_URL DATABASE_URL_2=$BENCH_DB2_URL RECOVERY_INTERVAL_MS=3600000
+    exec valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" "$binary" serve
+  ) >"$out/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+  python3 - "$port" "$workload" "$n" <<'PY'
+import http.client, random, sys
+port, workload, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+paths = {"get_user": "/users/{}", "user_summary": "/users/{}/summary", "overview": "/overview?limit=10"}
+conn = http.client.HTTPConnection("127.0.0.1", port)
+random.seed(7)
+for _ in range(n):
+    conn.request("GET", paths[workload].format(random.randint(1, 10000)))
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+PY
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  grep -h '^summary:' "$out"/callgrind.* | awk '{ n += $2 } END { print n }'
+  rm -f "$out"/callgrind.*
+}
+
+for pair in "$@"; do
+  name=${pair%%=*} binary=${pair#*=}
+  idle=$(count "$binary" 0)
+  busy=$(count "$binary" "$requests")
+  echo "$name $workload: $(( (busy - idle) / requests )) instructions per request ($requests requests)"
+done
