@@ -73,7 +73,7 @@ run_wrk() {
   local name=$1 round=$2 workload=$3 phase=$4 seconds=$5 out fields before after
   out="$BENCH_RUN_DIR/wrk-$name-$round-$workload-$phase.txt"
   before=$(server_usage)
-  BENCH_USERS=$USERS wrk -t 2 -c "$BENCH_CONCURRENCY" -d "${seconds}s" --timeout 10s --latency \
+  BENCH_USERS=$USERS wrk -t "$(( BENCH_CONCURRENCY < 2 ? 1 : 2 ))" -c "$BENCH_CONCURRENCY" -d "${seconds}s" --timeout 10s --latency \
     -s "$here/wrk/$workload.lua" "$base_url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on $workload"; }
   after=$(server_usage)
   [ "$phase" = measure ] || return 0

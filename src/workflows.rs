@@ -102,9 +102,9 @@ pub struct UserSummary {
     pub orders: UserOrders,
 }
 
-/// Reads the user, then their orders, on one blocking thread (see [`db::read_both`]:
-/// one hand-off instead of two costs less CPU than the second database's reply saves in
-/// latency, on a machine whose cores are all busy; BENCHMARKS.md has the figures).
+/// Reads the user and their orders: at the same time when both databases have a
+/// connection free, else one after the other on one blocking thread (see
+/// [`db::read_both`]).
 pub async fn user_summary(
     db1: &Pool<Db1>,
     db2: &Pool<Db2>,
@@ -121,8 +121,7 @@ pub async fn user_summary(
     Ok(UserSummary { user, orders })
 }
 
-/// The first `limit` users and orders by id, read one after the other on one blocking
-/// thread, as [`user_summary`] reads.
+/// The first `limit` users and orders by id, read as [`user_summary`] reads.
 pub async fn overview(
     db1: &Pool<Db1>,
     db2: &Pool<Db2>,

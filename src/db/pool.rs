@@ -124,6 +124,21 @@ impl<D: Database> Pool<D> {
         self.admit_by(self.deadline()).await
     }
 
+    /// This request's turn on this pool's connections and its share of them for work on
+    /// both databases, if both are free now, without waiting (and without passing
+    /// anyone queued: a released permit goes to the first waiter, never to a try).
+    pub(crate) fn try_admit_paired(&self) -> Option<(Admission, OwnedSemaphorePermit)> {
+        let share = self.paired.clone().try_acquire_owned().ok()?;
+        let connection = self.permits.clone().try_acquire_owned().ok()?;
+        Some((
+            Admission {
+                _writer: None,
+                _connection: connection,
+            },
+            share,
+        ))
+    }
+
     pub(crate) async fn admit_by(
         &self,
         deadline: tokio::time::Instant,
