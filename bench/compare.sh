@@ -33,8 +33,9 @@ order = []
 for line in open(sys.argv[1]):
     name, rest = line.split(" ", 1)
     cells = [c.strip() for c in rest.strip().strip("|").split("|")]
-    # SQLite's table has no ceiling and ratio columns.
-    workload, rps, p50, p99, non2xx, ceiling, ratio = (cells + ["0", "0"])[:7]
+    workload, rps, p50, p99, non2xx, ceiling, ratio = cells
+    if ratio == "—":  # SQLite: no ceiling
+        ratio = "0"
     if name not in order:
         order.append(name)
     def ms(value):  # "850 µs", "1.85 ms", "2.10 s" -> milliseconds
