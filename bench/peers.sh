@@ -18,6 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 helper=(python3 "$here/lib/bench.py")
+# shellcheck source=bench/lib/server.sh
+. "$here/lib/server.sh"
 USERS=10000
 ORDERS=100000
 all_workloads=(get_user user_summary overview create_order)
@@ -26,17 +28,6 @@ say() { echo "peers: $*" >&2; }
 die() { say "$*"; exit 2; }
 
 server_pid=""
-stop_server() {
-  [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
 
 # start_server NAME SERVER LOG: waits (up to 10 min: a peer's first start builds it)
 # until /health answers 200.
@@ -181,12 +172,7 @@ export BENCH_RUN_DIR=$run_dir BENCH_BINARY=$binary BENCH_ROUNDS=$rounds BENCH_DU
 export POOL_SIZE=${POOL_SIZE:-4} HTTP_WORKERS=${HTTP_WORKERS:-2}
 export DB1_POOL_SIZE=${DB1_POOL_SIZE:-$POOL_SIZE} DB2_POOL_SIZE=${DB2_POOL_SIZE:-$POOL_SIZE}
 say "$rounds rounds of ${workloads[*]}: ${warmup}s warm-up, ${duration}s measured, concurrency $concurrency, pools $POOL_SIZE, $HTTP_WORKERS HTTP workers; logs in $run_dir"
-# One pg_virtualenv at a time on a machine (its cluster is always named "regress").
-for i in $(seq 1 180); do
-  compgen -G "/etc/postgresql/*/regress" >/dev/null || break
-  [ "$i" != 1 ] || say "another pg_virtualenv is running; waiting for it (up to 15 min)"
-  sleep 5
-done
+wait_for_pg_virtualenv
 pg_virtualenv -o max_prepared_transactions=64 -o max_connections=300 bash "$0" __inside 2>&1 |
   sed -u -e "/^Creating new PostgreSQL cluster /d" -e "/^Dropping cluster /d" >&2
 [ "$(cat "$run_dir/status" 2>/dev/null)" = 0 ] || die "the run failed (see above and $run_dir)"

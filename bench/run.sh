@@ -17,6 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 helper=(python3 "$here/lib/bench.py")
+# shellcheck source=bench/lib/server.sh
+. "$here/lib/server.sh"
 
 # Workloads, their wrk scripts (bench/wrk/<name>.lua), and the pgbench scripts
 # (bench/pgbench/<part>.sql) of the SQL one request sends to each database.
@@ -83,17 +85,6 @@ server_pid=""
 
 record() { (IFS=$'\t'; echo "$*") >>"$results"; }
 
-stop_server() {
-  [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 350); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
 
 # start_server NAME URL1 URL2 [VAR=VALUE...]
 start_server() {
@@ -426,14 +417,7 @@ for s in "${stacks[@]}"; do
     set -e
     continue
   fi
-  # Only one pg_virtualenv can run at a time on a machine (its cluster is always named
-  # "regress"): wait for another one to finish.
-  for i in $(seq 1 180); do
-    compgen -G "/etc/postgresql/*/regress" >/dev/null || break
-    [ "$i" != 1 ] || say "another pg_virtualenv is running; waiting for it (up to 15 min)"
-    sleep 5
-  done
-  compgen -G "/etc/postgresql/*/regress" >/dev/null && die "a pg_virtualenv cluster (regress) is still there"
+  wait_for_pg_virtualenv
   pg_virtualenv -o max_prepared_transactions=64 -o max_connections=300 \
     bash "$here/run.sh" __postgres_stack 2>&1 |
     sed -u -e "/^Creating new PostgreSQL cluster /d" -e "/^Dropping cluster /d"

@@ -1,8 +1,6 @@
 //! Runs blocking Diesel work off the async workers, inside a session guard.
 
-use tokio::sync::OwnedSemaphorePermit;
-
-use super::{Admission, Database, DbError, Pool, Read, Session, Write};
+use super::{Database, DbError, Pool, Read, Session, Write};
 
 /// Runs `work` on actix's blocking thread pool. A panic inside `work` comes back as
 /// [`DbError::Panicked`]; any session it held was rolled back while unwinding.
@@ -29,14 +27,7 @@ where
 {
     let admission = pool.admit().await?;
     let pool = pool.clone();
-    blocking(move || {
-        let _admission = admission;
-        pool.retrying(|| {
-            let mut session = pool.begin::<Read>()?;
-            work(&mut session)
-        })
-    })
-    .await
+    blocking(move || read_admitted(&pool, admission, &work)).await
 }
 
 /// Runs `work_a` in a read session of `a` and `work_b` in one of `b`.
@@ -71,8 +62,8 @@ where
     if let Some((a_turn, b_turn)) = a.try_admit_paired().zip(b.try_admit_paired()) {
         let (a, b) = (a.clone(), b.clone());
         let (a_value, b_value) = futures_util::future::join(
-            blocking(move || read_admitted(&a, a_turn.0, a_turn.1, &work_a)),
-            blocking(move || read_admitted(&b, b_turn.0, b_turn.1, &work_b)),
+            blocking(move || read_admitted(&a, a_turn, &work_a)),
+            blocking(move || read_admitted(&b, b_turn, &work_b)),
         )
         .await;
         return Ok((a_value?, b_value?));
@@ -82,30 +73,26 @@ where
         a.admit_paired(a_deadline).await?,
         b.admit_paired(b_deadline).await?,
     );
-    let a_admission = a.admit_by(a_deadline).await?;
-    let b_admission = b.admit_by(b_deadline).await?;
+    let a_turn = (a.admit_by(a_deadline).await?, shares.0);
+    let b_turn = (b.admit_by(b_deadline).await?, shares.1);
     let (a, b) = (a.clone(), b.clone());
     blocking(move || {
-        let (a_share, b_share) = shares;
-        let a_value = read_admitted(&a, a_admission, a_share, &work_a)?;
-        let b_value = read_admitted(&b, b_admission, b_share, &work_b)?;
+        let a_value = read_admitted(&a, a_turn, &work_a)?;
+        let b_value = read_admitted(&b, b_turn, &work_b)?;
         Ok((a_value, b_value))
     })
     .await
 }
 
-/// One read session's work, its turn given back when it is done. Blocks.
-fn read_admitted<D, T, F>(
-    pool: &Pool<D>,
-    admission: Admission,
-    share: OwnedSemaphorePermit,
-    work: &F,
-) -> Result<T, DbError>
+/// One read session's work, on a connection of its own if the first is found dead;
+/// `turn` (its admission, and a share for work on both databases) is given back when it
+/// is done. Blocks.
+fn read_admitted<D, T, F>(pool: &Pool<D>, turn: impl Send, work: &F) -> Result<T, DbError>
 where
     D: Database,
     F: Fn(&mut Session<D, Read>) -> Result<T, DbError>,
 {
-    let _turn = (admission, share);
+    let _turn = turn;
     pool.retrying(|| {
         let mut session = pool.begin::<Read>()?;
         work(&mut session)

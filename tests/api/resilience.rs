@@ -332,7 +332,24 @@ fn reads_of_both_databases_waiting_for_one_leave_the_other_serving(stack: Stack)
         }
     });
     drop(held);
-    assert_eq!(app.get(&format!("/users/{user}/summary")).status, 200);
+
+    // Queued summaries are served in full once db2 frees up (the first one waits for
+    // db2's connection on its own thread; the second queues for db2's turn, then reads
+    // both databases one after the other).
+    let held = app.databases.db2.begin::<Read>().unwrap();
+    std::thread::scope(|scope| {
+        let summaries: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| app.get(&format!("/users/{user}/summary"))))
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+        for summary in summaries {
+            let summary = summary.join().unwrap();
+            assert_eq!(summary.status, 200, "{}", summary.text);
+            assert_eq!(summary.body["user"]["id"], user);
+            assert_eq!(summary.body["order_count"], 0);
+        }
+    });
     app.assert_pools_idle();
 }
 
