@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::config::{DatabaseSettings, Settings};
 use crate::db::{self, CrossCommit, Database, Pool};
 use crate::orders::Db2;
+use crate::telemetry::Metrics;
 use crate::users::Db1;
 
 /// The pools of both databases and the coordinator of writes to both.
@@ -22,11 +23,16 @@ pub struct Databases {
 
 impl Databases {
     /// Connects both pools, migrates them if configured, and resolves cross-database
-    /// writes a crash left in doubt before anything else may touch them. Blocks. A
-    /// failure names the setting or the step, with every cause as its source.
-    pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let db1 = connect_pool(&settings.db1, settings).context("DATABASE_URL_1")?;
-        let db2 = connect_pool(&settings.db2, settings).context("DATABASE_URL_2")?;
+    /// writes a crash left in doubt before anything else may touch them. The pools and
+    /// the coordinator record into `recorder`. Blocks. A failure names the setting or the
+    /// step, with every cause as its source.
+    pub fn connect(settings: &Settings, recorder: &dyn metrics::Recorder) -> anyhow::Result<Self> {
+        let db1 = connect_pool(&settings.db1, settings)
+            .context("DATABASE_URL_1")?
+            .observed_by(recorder);
+        let db2 = connect_pool(&settings.db2, settings)
+            .context("DATABASE_URL_2")?
+            .observed_by(recorder);
         // Before migrations, which would otherwise take db2's for applied.
         db::ensure_distinct(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
         if settings.run_migrations {
@@ -38,6 +44,7 @@ impl Databases {
             db2.clone(),
             crate::workflows::REDO,
             settings.instance_lease,
+            recorder,
         )
         .context("cross-database commit")?;
         cross
@@ -82,7 +89,8 @@ impl Application {
                 settings.clock_skew_ms
             );
         }
-        let databases = Databases::connect(settings)?;
+        let metrics = Metrics::new().context("metrics")?;
+        let databases = Databases::connect(settings, metrics.recorder())?;
         let listener = TcpListener::bind(&settings.bind_address)
             .with_context(|| format!("BIND_ADDRESS: cannot listen on {}", settings.bind_address))?;
         let address = listener.local_addr().context("BIND_ADDRESS")?;
@@ -90,16 +98,23 @@ impl Application {
         databases
             .cross
             .spawn_periodic_recovery(settings.recovery_interval);
+        metrics.spawn_upkeep();
+        let metrics = web::Data::new(metrics);
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
         let cross = web::Data::new(databases.cross.clone());
         let request_timeout = settings.request_timeout;
         let mut server = HttpServer::new(move || {
+            // Per worker: each worker thread keeps the request instruments it has used.
+            let requests = std::rc::Rc::new(metrics.for_requests());
             App::new()
                 .wrap(middleware::from_fn(move |request, next| {
                     crate::http::answer_within(request_timeout, request, next)
                 }))
-                .wrap(middleware::from_fn(crate::http::log_requests))
+                .wrap(middleware::from_fn(move |request, next| {
+                    crate::http::observe_requests(requests.clone(), request, next)
+                }))
+                .app_data(metrics.clone())
                 .app_data(db1.clone())
                 .app_data(db2.clone())
                 .app_data(cross.clone())

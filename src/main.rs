@@ -1,6 +1,7 @@
 use anyhow::Context;
 use multidb::app::{Application, Databases};
 use multidb::config::Settings;
+use multidb::telemetry::{init_logging, LogFormat};
 
 const USAGE: &str = "usage: multidb [serve | migrate]
   serve    run the HTTP server (the default)
@@ -37,7 +38,10 @@ fn run() -> i32 {
             return FAILURE;
         }
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match LogFormat::from_env() {
+        Ok(format) => init_logging(format),
+        Err(error) => return fail(error),
+    }
 
     let command = std::env::args().nth(1);
     let settings = match Settings::from_env() {
@@ -46,10 +50,13 @@ fn run() -> i32 {
     };
     match command.as_deref() {
         None | Some("serve") => serve(settings),
-        Some("migrate") => match Databases::connect(&Settings {
-            run_migrations: true,
-            ..settings
-        }) {
+        Some("migrate") => match Databases::connect(
+            &Settings {
+                run_migrations: true,
+                ..settings
+            },
+            &metrics::NoopRecorder,
+        ) {
             Ok(_) => SUCCESS,
             Err(error) => fail(one_line(&error)),
         },

@@ -34,3 +34,16 @@ pub(crate) fn timestamp_seconds_ago(backend: Backend, seconds: u64) -> String {
         Backend::Sqlite => format!("strftime('%Y-%m-%d %H:%M:%f', 'now', '-{seconds} seconds')"),
     }
 }
+
+/// SQL for the age in seconds, by the server's clock, of the oldest UTC `TIMESTAMP` in
+/// `column` of the rows selected (an aggregate; 0 when there are none).
+pub(crate) fn seconds_since_oldest(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "COALESCE(EXTRACT(EPOCH FROM (clock_timestamp() AT TIME ZONE 'UTC') - min({column})), 0)::float8"
+        ),
+        Backend::Sqlite => {
+            format!("COALESCE((julianday('now') - julianday(min({column}))) * 86400.0, 0.0)")
+        }
+    }
+}

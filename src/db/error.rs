@@ -67,6 +67,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database the error happened on, where one is named.
+    pub fn database(&self) -> Option<&'static str> {
+        match self {
+            DbError::Unavailable { database, .. }
+            | DbError::ConnectionLost { database, .. }
+            | DbError::Conflict { database, .. }
+            | DbError::Other { database, .. } => Some(database),
+            DbError::NotFound | DbError::Panicked | DbError::Injected(_) => None,
+        }
+    }
+
     /// Classifies a Diesel error raised while working on `database`.
     pub fn from_diesel(database: &'static str, error: DieselError) -> Self {
         match &error {

@@ -11,6 +11,7 @@ mod error;
 pub mod fault;
 mod key_lock;
 mod lease;
+pub mod metrics;
 mod migrations;
 mod pair;
 mod pool;

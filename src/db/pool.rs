@@ -7,6 +7,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::connection::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
+use super::metrics::PoolMetrics;
 use super::session::Begin;
 use super::{
     context, Access, AnyConnection, Backend, Cause, ConnectionOptions, Database, DatabaseUrl,
@@ -47,6 +48,7 @@ pub struct Pool<D: Database> {
     /// hold all of this one (see [`super::pair`]).
     paired: Arc<Semaphore>,
     checkout_timeout: Duration,
+    metrics: PoolMetrics,
     _database: PhantomData<fn() -> D>,
 }
 
@@ -61,6 +63,7 @@ impl<D: Database> Clone for Pool<D> {
             writer: self.writer.clone(),
             paired: self.paired.clone(),
             checkout_timeout: self.checkout_timeout,
+            metrics: self.metrics.clone(),
             _database: PhantomData,
         }
     }
@@ -106,12 +109,21 @@ impl<D: Database> Pool<D> {
             writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
             paired: Arc::new(Semaphore::new(paired_share(settings.max_size))),
             checkout_timeout: settings.checkout_timeout,
+            metrics: PoolMetrics::none(),
             _database: PhantomData,
         };
         pool.inner
             .get()
             .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
         Ok(pool)
+    }
+
+    /// This pool, recording its waits and timeouts into `recorder` (see
+    /// [`super::metrics`]). Call before the pool is cloned: clones made earlier keep
+    /// recording nothing.
+    pub fn observed_by(mut self, recorder: &dyn metrics::Recorder) -> Self {
+        self.metrics = PoolMetrics::new(recorder, D::NAME);
+        self
     }
 
     /// Waits, without blocking a thread, until this request may use one of the pool's
@@ -130,6 +142,7 @@ impl<D: Database> Pool<D> {
     pub(crate) fn try_admit_paired(&self) -> Option<(Admission, OwnedSemaphorePermit)> {
         let share = self.paired.clone().try_acquire_owned().ok()?;
         let connection = self.permits.clone().try_acquire_owned().ok()?;
+        self.metrics.wait.record(0.0);
         Some((
             Admission {
                 _writer: None,
@@ -143,9 +156,12 @@ impl<D: Database> Pool<D> {
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<Admission, DbError> {
+        let asked = std::time::Instant::now();
+        let connection = self.acquire(&self.permits, deadline).await?;
+        self.metrics.wait.record(asked.elapsed());
         Ok(Admission {
             _writer: None,
-            _connection: self.acquire(&self.permits, deadline).await?,
+            _connection: connection,
         })
     }
 
@@ -165,13 +181,16 @@ impl<D: Database> Pool<D> {
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<Admission, DbError> {
+        let asked = std::time::Instant::now();
         let writer = match &self.writer {
             Some(writer) => Some(self.acquire(writer, deadline).await?),
             None => None,
         };
+        let connection = self.acquire(&self.permits, deadline).await?;
+        self.metrics.wait.record(asked.elapsed());
         Ok(Admission {
             _writer: writer,
-            _connection: self.acquire(&self.permits, deadline).await?,
+            _connection: connection,
         })
     }
 
@@ -194,10 +213,13 @@ impl<D: Database> Pool<D> {
                 database: D::NAME,
                 cause: "the pool is closed".into(),
             }),
-            Err(_elapsed) => Err(DbError::Unavailable {
-                database: D::NAME,
-                cause: format!("no connection free within {:?}", self.checkout_timeout).into(),
-            }),
+            Err(_elapsed) => {
+                self.metrics.timeouts.increment(1);
+                Err(DbError::Unavailable {
+                    database: D::NAME,
+                    cause: format!("no connection free within {:?}", self.checkout_timeout).into(),
+                })
+            }
         }
     }
 

@@ -2,7 +2,8 @@
 
 use super::{Database, DbError, Pool, Read, Session, Write};
 
-/// Runs `work` on actix's blocking thread pool. A panic inside `work` comes back as
+/// Runs `work` on actix's blocking thread pool, as the current request's (so that what
+/// it logs names the request). A panic inside `work` comes back as
 /// [`DbError::Panicked`]; any session it held was rolled back while unwinding.
 pub async fn blocking<T, E, F>(work: F) -> Result<T, E>
 where
@@ -10,7 +11,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    match actix_web::web::block(work).await {
+    match actix_web::web::block(crate::telemetry::request_scope::carry(work)).await {
         Ok(outcome) => outcome,
         // actix reports a panic as "thread pool is shut down"; say what happened.
         Err(_) => Err(DbError::Panicked.into()),

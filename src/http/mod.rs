@@ -5,13 +5,14 @@ mod deadline;
 mod error;
 mod extract;
 mod health;
+mod metrics;
 mod orders;
 mod overview;
 mod request_log;
 mod users;
 
 pub use deadline::answer_within;
-pub use request_log::log_requests;
+pub use request_log::observe_requests;
 
 use actix_web::{web, HttpResponse};
 
@@ -29,6 +30,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/health")
                 .get(health::health)
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .get(metrics::metrics)
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

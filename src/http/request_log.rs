@@ -1,44 +1,52 @@
-//! One log line per request, and a request id that ties it to the logged cause of an error.
+//! One structured log line and the metrics of every request, and the request id that
+//! ties the line to everything logged on the request's behalf (see
+//! [`crate::telemetry::request_scope`]).
 
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::Method;
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 
+use crate::db::DbError;
 use crate::error::AppError;
+use crate::telemetry::{request_scope, RequestMetrics, UNMATCHED};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The id of the request being served: the client's `X-Request-Id` when it is sane,
 /// otherwise a fresh UUID. Echoed back in the response.
-fn request_id(request: &ServiceRequest) -> String {
+fn request_id(request: &ServiceRequest) -> Arc<str> {
     request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()))
 }
 
-/// The cause of a server error, with the request id; client errors are not logged.
-fn log_error(id: &str, method: &Method, path: &str, error: &actix_web::Error) {
-    match error.as_error::<AppError>().and_then(AppError::cause) {
-        Some(cause) => log::error!(
-            "request_id={id} {method} {path} failed: {}",
-            crate::db::chain(cause)
-        ),
-        None if error.as_response_error().status_code().is_server_error() => {
-            log::error!("request_id={id} {method} {path} failed: {error}")
+/// The database and the cause behind a server error, for the log; client errors have none.
+fn failure(error: &actix_web::Error) -> Option<(Option<&'static str>, String)> {
+    let app_error = error.as_error::<AppError>();
+    match app_error.and_then(AppError::cause) {
+        Some(cause) => {
+            let database = cause.downcast_ref::<DbError>().and_then(DbError::database);
+            Some((database, crate::db::chain(cause)))
         }
-        None => {}
+        None if error.as_response_error().status_code().is_server_error() => {
+            Some((None, error.to_string()))
+        }
+        None => None,
     }
 }
 
-pub async fn log_requests(
+pub async fn observe_requests(
+    metrics: Rc<RequestMetrics>,
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -46,33 +54,66 @@ pub async fn log_requests(
     let id = request_id(&request);
     let method = request.method().clone();
     let path = request.path().to_owned();
+    let route = request.match_pattern();
 
-    let mut response = match next.call(request).await {
-        Ok(response) => response,
+    let outcome = request_scope::scope(id.clone(), next.call(request)).await;
+    let (status, failed) = match &outcome {
+        Ok(response) => (
+            response.status(),
+            response.response().error().and_then(failure),
+        ),
         // An error raised by a middleware (the request deadline) rather than a handler:
         // actix makes it the response.
-        Err(error) => {
-            log_error(&id, &method, &path, &error);
-            log::info!(
-                "{method} {path} {} {:.3}ms request_id={id}",
-                error.as_response_error().status_code().as_u16(),
-                started.elapsed().as_secs_f64() * 1000.0
-            );
-            return Err(error);
-        }
+        Err(error) => (error.as_response_error().status_code(), failure(error)),
     };
+    let took = started.elapsed();
+    metrics.record(&method, route.clone(), status.as_u16(), took);
+    log_request(
+        &id,
+        method.as_str(),
+        route.as_deref().unwrap_or(UNMATCHED),
+        &path,
+        status,
+        milliseconds(took),
+        failed,
+    );
 
-    let status = response.status();
-    if let Some(error) = response.response().error() {
-        log_error(&id, &method, &path, error);
-    }
+    let mut response = outcome?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
-    log::info!(
-        "{method} {path} {} {:.3}ms request_id={id}",
-        status.as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
     Ok(response)
+}
+
+/// `request request_id=… method=… route=… path=… status=… duration_ms=…`, with `db` and
+/// `cause` for a server error; at error level for a server error, info otherwise.
+fn log_request(
+    id: &str,
+    method: &str,
+    route: &str,
+    path: &str,
+    status: StatusCode,
+    duration_ms: f64,
+    failed: Option<(Option<&'static str>, String)>,
+) {
+    let status = status.as_u16();
+    match failed {
+        Some((Some(database), cause)) => log::error!(
+            request_id = id, method, route, path, status, duration_ms, db = database, cause = cause.as_str();
+            "request"
+        ),
+        Some((None, cause)) => log::error!(
+            request_id = id, method, route, path, status, duration_ms, cause = cause.as_str();
+            "request"
+        ),
+        None => log::info!(
+            request_id = id, method, route, path, status, duration_ms;
+            "request"
+        ),
+    }
+}
+
+/// To the microsecond, which is as far as a duration in a log line means anything.
+fn milliseconds(took: std::time::Duration) -> f64 {
+    f64::from(u32::try_from(took.as_micros()).unwrap_or(u32::MAX)) / 1000.0
 }

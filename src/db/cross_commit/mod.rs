@@ -68,6 +68,7 @@ use diesel::sql_types::Text;
 
 use super::decisions::{self, COMMIT};
 use super::lease::Lease;
+use super::metrics::CrossCommitMetrics;
 use super::pair;
 use super::{
     blocking, context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Session, Write,
@@ -128,6 +129,7 @@ struct Shared<A: Database, B: Database> {
     /// Why cross-database writes are refused, if they are.
     refusal: Option<String>,
     redo: Redo<A, B>,
+    metrics: CrossCommitMetrics,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -144,8 +146,15 @@ struct Setting {
 
 impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Sets up the coordinator, checks that `A` can take part and takes this instance's
-    /// lease in `B`, renewed every third of `lease`. Blocks.
-    pub fn new(a: Pool<A>, b: Pool<B>, redo: Redo<A, B>, lease: Duration) -> Result<Self, DbError> {
+    /// lease in `B`, renewed every third of `lease`. Outcomes and recovery's actions are
+    /// recorded into `recorder` (see [`super::metrics`]). Blocks.
+    pub fn new(
+        a: Pool<A>,
+        b: Pool<B>,
+        redo: Redo<A, B>,
+        lease: Duration,
+        recorder: &dyn metrics::Recorder,
+    ) -> Result<Self, DbError> {
         let refusal = if a.backend() == Backend::Postgres {
             max_prepared_transactions_refusal(&a)?
         } else {
@@ -164,6 +173,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 in_flight: Mutex::new(HashSet::new()),
                 refusal,
                 redo,
+                metrics: CrossCommitMetrics::new(recorder),
             }),
         })
     }
@@ -244,7 +254,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         self.a.faults().hit("uow", step)
     }
 
+    /// Commits `unit` and counts the outcome: rolled back if it failed before the
+    /// decision could have been written, in doubt if after.
     fn commit(&self, unit: UnitOfWork<A, B>) -> Result<(), DbError> {
+        let mut reached = Reached::Work;
+        let outcome = self.commit_steps(unit, &mut reached);
+        let metrics = &self.shared.metrics;
+        match (&outcome, reached) {
+            (Ok(()), _) => metrics.committed.increment(1),
+            (Err(_), Reached::Work) => metrics.rolled_back.increment(1),
+            (Err(_), Reached::Decision) => metrics.in_doubt.increment(1),
+        }
+        outcome
+    }
+
+    fn commit_steps(&self, unit: UnitOfWork<A, B>, reached: &mut Reached) -> Result<(), DbError> {
         let UnitOfWork {
             referenced,
             referencing,
@@ -254,7 +278,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         let _in_flight = InFlight::enter(&self.shared, &gid);
         self.hit("after_work")?;
         if referenced.backend() == Backend::Postgres {
-            self.commit_prepared(referenced, referencing, &gid)?;
+            self.commit_prepared(referenced, referencing, &gid, reached)?;
         } else {
             let redo = redo.ok_or_else(|| DbError::Other {
                 database: A::NAME,
@@ -262,7 +286,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     "a unit of work wrote to a database that cannot prepare without giving a redo"
                         .into(),
             })?;
-            self.commit_unprepared(referenced, referencing, &gid, &redo)?;
+            self.commit_unprepared(referenced, referencing, &gid, &redo, reached)?;
         }
         self.hit("after_commit")
     }
@@ -272,6 +296,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         mut referenced: Session<A>,
         referencing: Session<B>,
         gid: &str,
+        reached: &mut Reached,
     ) -> Result<(), DbError> {
         referenced.prepare(gid)?;
         // From here on every way out — an error, an injected fault, a panic — settles the
@@ -287,7 +312,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         // on a failure settles by what B holds. `decide` consumes B's session, so B's
         // connection is back in its pool before that is read.
         prepared.settle = Settle::ByDecision;
-        decide(referencing, gid, None)?;
+        decide(referencing, gid, None, reached)?;
         prepared.settle = Settle::Commit;
         self.hit("after_decision")?;
         prepared.complete()
@@ -302,10 +327,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         referencing: Session<B>,
         gid: &str,
         redo: &str,
+        reached: &mut Reached,
     ) -> Result<(), DbError> {
         // The step where A would have been prepared: its transaction just stays open.
         self.hit("after_prepare")?;
-        decide(referencing, gid, Some(redo))?;
+        decide(referencing, gid, Some(redo), reached)?;
         self.hit("after_decision")?;
         if let Err(error) = referenced.commit() {
             log::warn!(
@@ -346,6 +372,15 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 }
 
+/// How far a commit got, for counting its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    /// Nothing decided: a failure rolls everything back.
+    Work,
+    /// B's commit of the decision was sent: it may have landed even if it failed.
+    Decision,
+}
+
 /// Writes the decision into B's transaction and commits it: the commit point. A
 /// decision already there is a recovery's "abort", claimed because this write looked
 /// abandoned (its instance paused, say): the write did not happen and may be retried.
@@ -353,6 +388,7 @@ fn decide<B: Database>(
     mut referencing: Session<B>,
     gid: &str,
     redo: Option<&str>,
+    reached: &mut Reached,
 ) -> Result<(), DbError> {
     match decisions::record(&mut referencing, gid, COMMIT, redo) {
         Err(DbError::Conflict { cause, .. }) => {
@@ -366,6 +402,7 @@ fn decide<B: Database>(
         }
         recorded => recorded?,
     }
+    *reached = Reached::Decision;
     referencing.commit()
 }
 

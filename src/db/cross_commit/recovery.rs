@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Double, Text};
 
 use super::{finish_prepared_on, lock, CrossCommit, GID_PREFIX};
 use crate::db::decisions::{self, ABORT, COMMIT};
@@ -36,6 +36,14 @@ pub const MAX_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(300);
 struct PreparedGid {
     #[diesel(sql_type = Text)]
     gid: String,
+}
+
+#[derive(QueryableByName)]
+struct InDoubt {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+    #[diesel(sql_type = Double)]
+    oldest_seconds: f64,
 }
 
 /// What a recovery pass did.
@@ -144,6 +152,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
         }
         self.clean_settled()?;
+        self.count(&report);
         if report != Recovery::default() {
             log::info!("recovery of cross-database writes: {report:?}");
         }
@@ -179,11 +188,67 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             if lock(&self.shared.in_flight).contains(&gid) {
                 continue;
             }
+            let mut report = Recovery::default();
             match self.resolve(&gid) {
-                Ok(outcome) => log::info!("{gid}: settled by its own instance: {outcome}"),
-                Err(error) => log::warn!("{gid}: not settled by this look: {}", chain(&error)),
+                Ok(outcome) => {
+                    log::info!("{gid}: settled by its own instance: {outcome}");
+                    if outcome == COMMIT {
+                        report.committed += 1;
+                    } else {
+                        report.rolled_back += 1;
+                    }
+                }
+                Err(error) => {
+                    log::warn!("{gid}: not settled by this look: {}", chain(&error));
+                    report.failed += 1;
+                }
             }
+            self.count(&report);
         }
+        Ok(())
+    }
+
+    fn count(&self, report: &Recovery) {
+        let metrics = &self.shared.metrics;
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        metrics
+            .recovery_committed
+            .increment(as_u64(report.committed));
+        metrics
+            .recovery_rolled_back
+            .increment(as_u64(report.rolled_back));
+        metrics.recovery_redone.increment(as_u64(report.redone));
+        metrics.recovery_failed.increment(as_u64(report.failed));
+    }
+
+    /// Sets the in-doubt gauges from what is in doubt now, by the clock of the database
+    /// that holds it: prepared transactions of ours in A, or decisions in B waiting
+    /// for their redo when A cannot prepare.
+    fn look_in_doubt(&self) -> Result<(), DbError> {
+        let found = if self.a.backend() == Backend::Postgres {
+            let mut conn = self.a.connection()?;
+            diesel::sql_query(format!(
+                "SELECT count(*) AS count, COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(prepared)), 0)::float8 AS oldest_seconds \
+                 FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE '{GID_PREFIX}:%'"
+            ))
+            .get_result::<InDoubt>(&mut *conn)
+            .map_err(|e| DbError::from_diesel(A::NAME, e))?
+        } else {
+            let mut conn = self.b.connection()?;
+            diesel::sql_query(format!(
+                "SELECT count(*) AS count, {} AS oldest_seconds FROM multidb_decisions WHERE redo IS NOT NULL",
+                clock::seconds_since_oldest(self.b.backend(), "created_at")
+            ))
+            .get_result::<InDoubt>(&mut *conn)
+            .map_err(|e| DbError::from_diesel(B::NAME, e))?
+        };
+        let metrics = &self.shared.metrics;
+        metrics
+            .in_doubt_now
+            .set(f64::from(u32::try_from(found.count).unwrap_or(u32::MAX)));
+        metrics
+            .in_doubt_oldest_seconds
+            .set(found.oldest_seconds.max(0.0));
         Ok(())
     }
 
@@ -256,10 +321,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 let pass = coordinator.clone();
                 let outcome = blocking(move || {
                     if pass.claim_turn(interval / 2)? {
-                        pass.recover().map(drop)
+                        pass.recover()?;
                     } else {
-                        pass.recover_own()
+                        pass.recover_own()?;
                     }
+                    pass.look_in_doubt()
                 })
                 .await;
                 if let Err(error) = outcome {

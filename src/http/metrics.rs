@@ -1,0 +1,24 @@
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::{web, HttpResponse};
+
+use crate::db::{Database, Pool};
+use crate::orders::Db2;
+use crate::telemetry::Metrics;
+use crate::users::Db1;
+
+/// The exposition format's media type (Prometheus text format 0.0.4).
+static EXPOSITION: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+
+/// `GET /metrics`: rendered from memory; the pools' gauges are read from their own
+/// counters, so a scrape never waits for a database, even one that is down.
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    db1: web::Data<Pool<Db1>>,
+    db2: web::Data<Pool<Db2>>,
+) -> HttpResponse {
+    let text = metrics.render(&[(Db1::NAME, db1.status()), (Db2::NAME, db2.status())]);
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, EXPOSITION.clone()))
+        .body(text)
+}
