@@ -239,10 +239,17 @@ impl<D: Database> Pool<D> {
     /// A connection with no transaction begun, for statements that must run outside
     /// one (`COMMIT PREPARED`). Blocks.
     pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
-        self.inner.get().map_err(|e| DbError::Unavailable {
+        self.inner.get().map_err(|e| self.checkout_failed(e))
+    }
+
+    /// r2d2 gave no connection within its timeout: none was free, or none could be
+    /// opened (r2d2 keeps trying until the timeout and reports the last error).
+    fn checkout_failed(&self, error: r2d2::Error) -> DbError {
+        self.metrics.timeouts.increment(1);
+        DbError::Unavailable {
             database: D::NAME,
-            cause: e.into(),
-        })
+            cause: error.into(),
+        }
     }
 
     /// An idle connection, if the pool has one at hand; never waits, so the async side
@@ -259,10 +266,7 @@ impl<D: Database> Pool<D> {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.inner
             .get_timeout(left.max(Duration::from_millis(1)))
-            .map_err(|e| DbError::Unavailable {
-                database: D::NAME,
-                cause: e.into(),
-            })
+            .map_err(|e| self.checkout_failed(e))
     }
 
     /// A connection of its own, outside the pool, for as long as the caller keeps it.

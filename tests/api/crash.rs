@@ -2,7 +2,8 @@
 //! at any step of the commit protocol: after a restart, both databases show all of the
 //! write or none of it, and no prepared transaction is left behind.
 
-use crate::helpers::{prepared_transactions, ChildServer, Stack, Storage};
+use crate::helpers::metrics::{assert_value, samples, value, Sample};
+use crate::helpers::{eventually, prepared_transactions, ChildServer, Stack, Storage};
 use serde_json::json;
 
 /// The protocol's steps, in order, and whether a crash there must end with the write
@@ -48,6 +49,12 @@ fn start_with(storage: &Storage, extra: &[(&'static str, &str)]) -> ChildServer 
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
     ChildServer::start(&env)
+}
+
+fn metrics(server: &ChildServer) -> Vec<Sample> {
+    let response = server.request("GET", "/metrics", None);
+    assert_eq!(response.status, 200, "{}", response.text);
+    samples(&response.text)
 }
 
 fn create(server: &ChildServer, path: &str, body: serde_json::Value) -> i64 {
@@ -222,6 +229,11 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
         1,
         "a live instance's transaction was resolved"
     );
+    // The look after the first pass has set the in-doubt gauges.
+    let samples = metrics(&second);
+    assert_value(&samples, "cross_commit_in_doubt", &[], 1.0);
+    let oldest = value(&samples, "cross_commit_in_doubt_oldest_seconds", &[]).unwrap();
+    assert!(oldest > 0.0, "{oldest}");
 
     first.kill();
     deletion.join().unwrap();
@@ -230,6 +242,15 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
         "the dead instance's transaction stayed in doubt"
     );
     assert_eq!(prepared_transactions(db1), Vec::<String>::new());
+    assert_value(
+        &metrics(&second),
+        "recovery_actions_total",
+        &[("action", "rolled_back")],
+        1.0,
+    );
+    eventually("the in-doubt gauge back at 0", || {
+        (value(&metrics(&second), "cross_commit_in_doubt", &[]) == Some(0.0)).then_some(())
+    });
     assert_eq!(
         second
             .request("GET", &format!("/users/{user}"), None)
@@ -259,8 +280,29 @@ fn a_deletion_waiting_for_its_redo_takes_no_orders(stack: Stack) {
     let order = json!({"user_id": user, "item": "x", "quantity": 1, "amount_cents": 1});
     create(&dying, "/orders", order.clone());
 
+    // An instance that looks often, while the dying one's lease lives: it leaves the
+    // decision alone and shows it in doubt. (Started first: it could not start while
+    // the dying instance holds db1's write lock.)
+    let watcher = start_with(
+        &storage,
+        &[
+            ("RECOVERY_INTERVAL_MS", "100"),
+            ("RUST_LOG", "multidb=info"),
+        ],
+    );
     let deletion = dying.request_in_background("DELETE", &format!("/users/{user}"));
     assert!(dying.wait_for_stderr("multidb fault pause: uow.after_decision"));
+    for _ in 0..2 {
+        assert!(
+            watcher.wait_for_stderr("skipped_live: 1"),
+            "the watcher never looked"
+        );
+    }
+    let samples = metrics(&watcher);
+    assert_value(&samples, "cross_commit_in_doubt", &[], 1.0);
+    let oldest = value(&samples, "cross_commit_in_doubt_oldest_seconds", &[]).unwrap();
+    assert!(oldest > 0.0, "{oldest}");
+    drop(watcher);
     kill_and_let_its_lease_expire(dying);
     deletion.join().unwrap();
 

@@ -85,15 +85,21 @@ impl ChildServer {
 
     /// Waits until the server writes a stderr line containing `needle`.
     pub fn wait_for_stderr(&self, needle: &str) -> bool {
+        self.wait_for_stderr_line(|line| line.contains(needle))
+            .is_some()
+    }
+
+    /// Waits until the server writes a stderr line that `wanted` accepts, and returns it.
+    pub fn wait_for_stderr_line(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
             match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return true,
+                Ok(line) if wanted(&line) => return Some(line),
                 Ok(_) => continue,
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
-        false
+        None
     }
 
     /// `kill -9`: no destructor, no shutdown, no flush runs in the server.

@@ -4,6 +4,7 @@
 mod child;
 mod client;
 mod databases;
+pub mod metrics;
 mod pages;
 
 pub use child::{free_port, ChildServer};

@@ -1,0 +1,249 @@
+//! `GET /metrics` (API.md, "Operations endpoints"): the series exist with their labels
+//! after traffic, route labels are templates, pools show what they hold, and a scrape
+//! never waits for a database.
+
+use std::time::Duration;
+
+use multidb::db::Read;
+use serde_json::json;
+
+use crate::helpers::metrics::{assert_value, samples, value, Sample};
+use crate::helpers::{spawn_app_with, Stack, TestApp};
+
+/// Scrapes `/metrics`, checking the exposition's media type, and parses its samples.
+fn scrape(app: &TestApp) -> Vec<Sample> {
+    let response = app.get("/metrics");
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    samples(&response.text)
+}
+
+fn every_series_is_there_with_its_labels_after_traffic(stack: Stack) {
+    let app = spawn_app_with(stack, |settings| {
+        settings.db1.pool.max_size = 3;
+        settings.db1.pool.min_idle = 1;
+    });
+    let user = app.create_user("ada@example.com", "Ada")["id"]
+        .as_i64()
+        .unwrap();
+    app.create_order(user, "book", 1, 100);
+    assert_eq!(app.get(&format!("/users/{user}")).status, 200);
+    assert_eq!(app.get(&format!("/users/{user}/summary")).status, 200);
+    assert_eq!(app.get("/no/such/route/12345").status, 404);
+    assert_eq!(
+        app.request("PUT", &format!("/users/{user}"), None).status,
+        405
+    );
+    app.delete(&format!("/users/{user}")).assert_no_content();
+    assert_eq!(app.get(&format!("/users/{user}")).status, 404);
+
+    let samples = scrape(&app);
+    let requests = "http_requests_total";
+    let user_route = [("method", "GET"), ("route", "/users/{id}")];
+    assert_value(
+        &samples,
+        requests,
+        &[user_route[0], user_route[1], ("status", "200")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        requests,
+        &[user_route[0], user_route[1], ("status", "404")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        requests,
+        &[
+            ("method", "PUT"),
+            ("route", "/users/{id}"),
+            ("status", "405"),
+        ],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        requests,
+        &[("method", "POST"), ("route", "/orders"), ("status", "201")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        requests,
+        &[("method", "GET"), ("route", "unmatched"), ("status", "404")],
+        1.0,
+    );
+    // Never a raw path: a client must not be able to make series without end.
+    for sample in &samples {
+        if let Some(route) = sample.labels.get("route") {
+            assert!(
+                route == "unmatched" || !route.chars().any(|c| c.is_ascii_digit()),
+                "a raw path as a label: {sample:?}"
+            );
+        }
+    }
+    let duration = "http_request_duration_seconds";
+    assert_value(&samples, &format!("{duration}_count"), &user_route, 2.0);
+    let sum = value(&samples, &format!("{duration}_sum"), &user_route).unwrap();
+    assert!(sum > 0.0, "{sum}");
+    assert_value(
+        &samples,
+        &format!("{duration}_bucket"),
+        &[user_route[0], user_route[1], ("le", "+Inf")],
+        2.0,
+    );
+
+    for db in ["db1", "db2"] {
+        let idle = value(
+            &samples,
+            "db_pool_connections",
+            &[("db", db), ("state", "idle")],
+        );
+        assert!(idle.is_some_and(|idle| idle >= 1.0), "{db} idle: {idle:?}");
+        assert_value(
+            &samples,
+            "db_pool_connections",
+            &[("db", db), ("state", "in_use")],
+            0.0,
+        );
+        let waited = value(&samples, "db_pool_wait_seconds_count", &[("db", db)]);
+        assert!(waited.is_some_and(|n| n >= 3.0), "{db} waits: {waited:?}");
+        assert_value(&samples, "db_pool_timeouts_total", &[("db", db)], 0.0);
+    }
+    assert_value(&samples, "db_pool_max_connections", &[("db", "db1")], 3.0);
+
+    assert_value(
+        &samples,
+        "cross_commit_total",
+        &[("outcome", "committed")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        "cross_commit_total",
+        &[("outcome", "rolled_back")],
+        0.0,
+    );
+    assert_value(
+        &samples,
+        "cross_commit_total",
+        &[("outcome", "in_doubt")],
+        0.0,
+    );
+    for action in ["committed", "rolled_back", "redone", "failed"] {
+        assert_value(
+            &samples,
+            "recovery_actions_total",
+            &[("action", action)],
+            0.0,
+        );
+    }
+    assert_value(&samples, "cross_commit_in_doubt", &[], 0.0);
+}
+
+/// A pool held exhausted shows in its gauges and its timeout counter, and `/metrics`
+/// answers meanwhile without a connection: the other pool is held too, and a checkout
+/// would wait ten minutes (longer than the test client waits).
+fn an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter(stack: Stack) {
+    let app = spawn_app_with(stack, |settings| {
+        settings.db1.pool.max_size = 1;
+        settings.db1.pool.min_idle = 1;
+        settings.db1.pool.checkout_timeout = Duration::from_millis(300);
+        settings.db2.pool.max_size = 1;
+        settings.db2.pool.min_idle = 1;
+        settings.db2.pool.checkout_timeout = Duration::from_secs(600);
+    });
+    let held = app.databases.db1.begin::<Read>().unwrap();
+    app.get("/users/1")
+        .assert_error(503, "database_unavailable");
+    let held_too = app.databases.db2.begin::<Read>().unwrap();
+
+    let samples = scrape(&app);
+    assert_value(
+        &samples,
+        "db_pool_connections",
+        &[("db", "db1"), ("state", "in_use")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        "db_pool_connections",
+        &[("db", "db1"), ("state", "idle")],
+        0.0,
+    );
+    assert_value(&samples, "db_pool_max_connections", &[("db", "db1")], 1.0);
+    assert_value(&samples, "db_pool_timeouts_total", &[("db", "db1")], 1.0);
+    assert_value(&samples, "db_pool_timeouts_total", &[("db", "db2")], 0.0);
+    assert_value(
+        &samples,
+        "http_requests_total",
+        &[
+            ("method", "GET"),
+            ("route", "/users/{id}"),
+            ("status", "503"),
+        ],
+        1.0,
+    );
+
+    drop((held, held_too));
+    let samples = scrape(&app);
+    assert_value(
+        &samples,
+        "db_pool_connections",
+        &[("db", "db1"), ("state", "in_use")],
+        0.0,
+    );
+    assert_value(
+        &samples,
+        "db_pool_connections",
+        &[("db", "db1"), ("state", "idle")],
+        1.0,
+    );
+}
+
+/// Cross-database writes that fail before their decision count as rolled back; the
+/// request's answer and the counts agree.
+fn a_failed_cross_database_write_counts_as_rolled_back(stack: Stack) {
+    use multidb::db::fault::FaultAction;
+    let app = spawn_app_with(stack, |_| {});
+    let user = app.create_user("bea@example.com", "Bea")["id"]
+        .as_i64()
+        .unwrap();
+    app.faults.arm("uow.after_work", FaultAction::Error);
+    app.delete(&format!("/users/{user}"))
+        .assert_error(500, "internal");
+    app.faults.disarm_all();
+    app.delete(&format!("/users/{user}")).assert_no_content();
+
+    let samples = scrape(&app);
+    assert_value(
+        &samples,
+        "cross_commit_total",
+        &[("outcome", "rolled_back")],
+        1.0,
+    );
+    assert_value(
+        &samples,
+        "cross_commit_total",
+        &[("outcome", "committed")],
+        1.0,
+    );
+    assert_eq!(
+        app.post(
+            "/orders",
+            json!({"user_id": user, "item": "x", "quantity": 1, "amount_cents": 1})
+        )
+        .status,
+        422
+    );
+}
+
+on_both_backends!(
+    every_series_is_there_with_its_labels_after_traffic,
+    an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter,
+    a_failed_cross_database_write_counts_as_rolled_back,
+);
