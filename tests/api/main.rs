@@ -13,6 +13,7 @@ mod guard;
 mod harness;
 mod integrity;
 mod migrations;
+mod openapi;
 mod orders;
 mod resilience;
 mod smoke;
