@@ -103,6 +103,7 @@ impl Application {
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
         let cross = web::Data::new(databases.cross.clone());
+        let docs = web::Data::new(crate::http::Docs::new().context("the OpenAPI document")?);
         let request_timeout = settings.request_timeout;
         let mut server = HttpServer::new(move || {
             // Per worker: each worker thread keeps the request instruments it has used.
@@ -118,6 +119,7 @@ impl Application {
                 .app_data(db1.clone())
                 .app_data(db2.clone())
                 .app_data(cross.clone())
+                .app_data(docs.clone())
                 .configure(crate::http::routes)
         })
         // In-flight requests get this long to finish after SIGTERM/SIGINT.

@@ -53,6 +53,15 @@ macro_rules! typed_id {
             }
         }
 
+        /// Named in the OpenAPI document, so every id of this kind refers to one rule.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::schema::id().into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)

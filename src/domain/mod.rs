@@ -8,6 +8,7 @@ pub use ids::{AfterId, Limit, OrderId, ParseId, UserId};
 pub use text::{Cents, Email, Quantity, Text};
 
 mod page;
+pub mod schema;
 pub mod timestamp;
 
 pub use page::Page;

@@ -1,10 +1,15 @@
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One page of a listing ordered by id: `{"items":[…],"next_after_id":42}`, where
 /// `next_after_id` is `null` on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
+    /// In ascending order of id.
     pub items: Vec<T>,
+    /// The id of the last item, to pass as `after_id` for the next page; `null` on the
+    /// last page.
+    #[schema(required = true, minimum = 1, format = Int64)]
     pub next_after_id: Option<i64>,
 }
 

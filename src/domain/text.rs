@@ -14,11 +14,18 @@ use std::fmt;
 pub struct Email(String);
 
 impl Email {
+    pub const MIN_CHARS: usize = 3;
+    pub const MAX_CHARS: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim().to_lowercase();
         let length = email.chars().count();
-        if !(3..=254).contains(&length) {
-            return Err(format!("email must be 3 to 254 characters, got {length}"));
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
+            return Err(format!(
+                "email must be {} to {} characters, got {length}",
+                Self::MIN_CHARS,
+                Self::MAX_CHARS
+            ));
         }
         if email.chars().any(char::is_whitespace) {
             return Err("email must not contain whitespace".into());
@@ -77,10 +84,17 @@ impl Text {
 pub struct Quantity(i32);
 
 impl Quantity {
+    pub const MIN: i32 = 1;
+    pub const MAX: i32 = 10_000;
+
     pub fn parse(raw: i64) -> Result<Self, String> {
         match i32::try_from(raw) {
-            Ok(quantity @ 1..=10_000) => Ok(Self(quantity)),
-            _ => Err(format!("quantity must be between 1 and 10000, got {raw}")),
+            Ok(quantity @ Self::MIN..=Self::MAX) => Ok(Self(quantity)),
+            _ => Err(format!(
+                "quantity must be between {} and {}, got {raw}",
+                Self::MIN,
+                Self::MAX
+            )),
         }
     }
 
@@ -94,10 +108,11 @@ impl Quantity {
 pub struct Cents(i64);
 
 impl Cents {
+    pub const MIN: i64 = 0;
     pub const MAX: i64 = 1_000_000_000_000;
 
     pub fn parse(raw: i64) -> Result<Self, String> {
-        if (0..=Self::MAX).contains(&raw) {
+        if (Self::MIN..=Self::MAX).contains(&raw) {
             Ok(Self(raw))
         } else {
             Err(format!(

@@ -9,9 +9,10 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use utoipa::IntoParams;
 
 use super::MAX_BODY_BYTES;
-use crate::domain::{AfterId, Limit, ParseId};
+use crate::domain::{schema, AfterId, Limit, ParseId};
 use crate::error::AppError;
 
 pub fn json_config() -> web::JsonConfig {
@@ -94,9 +95,12 @@ pub fn path_id<I: ParseId>(raw: &str) -> Result<I, AppError> {
 }
 
 /// `?limit=&after_id=`, kept as text so that the domain parsers word the errors.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    #[param(schema_with = schema::limit)]
     pub limit: Option<String>,
+    #[param(schema_with = schema::after_id)]
     pub after_id: Option<String>,
 }
 

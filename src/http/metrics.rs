@@ -10,6 +10,24 @@ use crate::users::Db1;
 static EXPOSITION: HeaderValue =
     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    description = "Request counts and durations by route template, pool gauges, pool waits \
+        and timeouts, cross-database commit outcomes, recovery actions and writes in doubt \
+        (README, \"Operations\"). Rendered from memory: never waits for a database.",
+    responses(
+        (
+            status = 200,
+            description = "The metrics, in the Prometheus text exposition format 0.0.4",
+            content_type = "text/plain; version=0.0.4; charset=utf-8",
+            body = String,
+        ),
+    ),
+)]
 /// `GET /metrics`: rendered from memory; the pools' gauges are read from their own
 /// counters, so a scrape never waits for a database, even one that is down.
 pub async fn metrics(

@@ -1,37 +1,31 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{path_id, JsonBody, PageQuery, Violations};
+use super::openapi::{
+    BadRequest, Internal, InvalidOrder, NotFound, OrderPath, PayloadTooLarge, Unavailable,
+    UnsupportedMediaType,
+};
 use crate::db::{self, CrossCommit, Pool};
-use crate::domain::{Cents, OrderId, ParseId, Quantity, Text, UserId};
+use crate::domain::{schema, Cents, OrderId, Page, ParseId, Quantity, Text, UserId};
 use crate::error::AppError;
-use crate::orders::{self, Db2, NewOrder, OrderFilter};
+use crate::orders::{self, Db2, NewOrder, Order, OrderFilter};
 use crate::users::Db1;
 use crate::workflows;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            web::resource("/orders")
-                .get(list)
-                .post(create)
-                .default_service(web::to(super::method_not_allowed)),
-        )
-        .service(
-            web::resource("/orders/{id}")
-                .get(get)
-                .delete(delete)
-                .default_service(web::to(super::method_not_allowed)),
-        );
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateOrder {
+pub(super) struct CreateOrder {
+    /// A user that exists (in db1), else 422 `unknown_user`.
+    #[schema(value_type = UserId)]
     user_id: i64,
+    #[schema(schema_with = schema::text_input)]
     item: String,
+    #[schema(schema_with = schema::quantity)]
     quantity: i64,
+    #[schema(schema_with = schema::cents)]
     amount_cents: i64,
 }
 
@@ -55,10 +49,15 @@ impl CreateOrder {
     }
 }
 
-#[derive(Deserialize)]
-struct OrderQuery {
+/// `?user_id=` beside the page's parameters (documented as `PageQuery`).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct OrderQuery {
+    /// Only this user's orders.
+    #[param(value_type = Option<UserId>)]
     user_id: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
@@ -66,7 +65,21 @@ fn order_not_found(id: OrderId) -> AppError {
     AppError::NotFound(format!("order {id} not found"))
 }
 
-async fn list(
+/// A page of orders, of every user or of one
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    operation_id = "list_orders",
+    params(OrderQuery, PageQuery),
+    responses(
+        (status = 200, description = "Orders in ascending order of id", body = Page<Order>),
+        (status = 400, response = BadRequest),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn list(
     db2: web::Data<Pool<Db2>>,
     query: web::Query<OrderQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -85,7 +98,29 @@ async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-async fn create(
+/// Create an order for an existing user
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    operation_id = "create_order",
+    request_body(content = CreateOrder, content_type = "application/json"),
+    responses(
+        (
+            status = 201,
+            description = "Created",
+            body = Order,
+            headers(("Location" = String, description = "`/orders/{id}`")),
+        ),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidOrder),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn create(
     cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, AppError> {
@@ -96,13 +131,46 @@ async fn create(
         .json(order))
 }
 
-async fn get(db2: web::Data<Pool<Db2>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// An order
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    operation_id = "get_order",
+    params(OrderPath),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn get(
+    db2: web::Data<Pool<Db2>>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id: OrderId = path_id(&id)?;
     let order = db::read(&db2, move |session| orders::find(session, id)).await?;
     Ok(HttpResponse::Ok().json(order.ok_or_else(|| order_not_found(id))?))
 }
 
-async fn delete(
+/// Delete an order
+#[utoipa::path(
+    delete,
+    path = "/orders/{id}",
+    tag = "orders",
+    operation_id = "delete_order",
+    params(OrderPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn delete(
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {

@@ -1,26 +1,49 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{BadRequest, Internal, Unavailable};
 use crate::db::Pool;
-use crate::domain::Limit;
+use crate::domain::{schema, Limit};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
 use crate::users::{Db1, User};
 use crate::workflows;
 
-#[derive(Deserialize)]
-pub struct OverviewQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct OverviewQuery {
+    #[param(schema_with = schema::limit)]
     limit: Option<String>,
 }
 
 /// `data1` and `data2`: the names of the original two-database endpoint.
-#[derive(Serialize)]
-struct OverviewBody {
+#[derive(Serialize, ToSchema)]
+#[schema(as = Overview)]
+pub(super) struct OverviewBody {
+    /// The first `limit` users by id (db1).
     data1: Vec<User>,
+    /// The first `limit` orders by id (db2).
     data2: Vec<Order>,
 }
 
-pub async fn overview(
+/// The first users and orders by id
+///
+/// The original two-database endpoint: one read of each database.
+#[utoipa::path(
+    get,
+    path = "/overview",
+    tag = "overview",
+    operation_id = "overview",
+    params(OverviewQuery),
+    responses(
+        (status = 200, description = "The first `limit` of each", body = OverviewBody),
+        (status = 400, response = BadRequest),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn overview(
     db1: web::Data<Pool<Db1>>,
     db2: web::Data<Pool<Db2>>,
     query: web::Query<OverviewQuery>,

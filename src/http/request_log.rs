@@ -18,6 +18,9 @@ use crate::telemetry::{request_scope, RequestMetrics, UNMATCHED};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The longest `X-Request-Id` kept from a request.
+pub(super) const MAX_REQUEST_ID_BYTES: usize = 128;
+
 /// The id of the request being served: the client's `X-Request-Id` when it is sane,
 /// otherwise a fresh UUID. Echoed back in the response.
 fn request_id(request: &ServiceRequest) -> Arc<str> {
@@ -25,7 +28,10 @@ fn request_id(request: &ServiceRequest) -> Arc<str> {
         .headers()
         .get(&REQUEST_ID)
         .and_then(|value| value.to_str().ok())
-        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|id| {
+            (1..=MAX_REQUEST_ID_BYTES).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_graphic())
+        })
         .map(Arc::from)
         .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()))
 }

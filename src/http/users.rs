@@ -1,41 +1,26 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
+use super::openapi::{
+    BadRequest, Conflict, Internal, Invalid, NotFound, PayloadTooLarge, Unavailable,
+    UnsupportedMediaType, UserPath,
+};
 use crate::db::{self, CrossCommit, Pool};
-use crate::domain::{Email, Text, UserId};
+use crate::domain::{schema, Email, Page, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
 use crate::users::{self, Db1, NewUser, User, UserChanges};
 use crate::workflows;
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            web::resource("/users")
-                .get(list)
-                .post(create)
-                .default_service(web::to(super::method_not_allowed)),
-        )
-        .service(
-            web::resource("/users/{id}")
-                .get(get)
-                .patch(update)
-                .delete(delete)
-                .default_service(web::to(super::method_not_allowed)),
-        )
-        .service(
-            web::resource("/users/{id}/summary")
-                .get(summary)
-                .default_service(web::to(super::method_not_allowed)),
-        );
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
+    #[schema(schema_with = schema::email_input)]
     email: String,
+    #[schema(schema_with = schema::text_input)]
     name: String,
 }
 
@@ -51,12 +36,16 @@ impl CreateUser {
     }
 }
 
-#[derive(Deserialize)]
+/// Any of the fields, at least one; an absent field is left as it is (`null` is refused).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PatchUser {
+#[schema(min_properties = 1)]
+pub(super) struct PatchUser {
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::email_input)]
     email: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::text_input)]
     name: Option<String>,
 }
 
@@ -90,7 +79,21 @@ fn user_not_found(id: impl std::fmt::Display) -> AppError {
     AppError::NotFound(format!("user {id} not found"))
 }
 
-async fn list(
+/// A page of users
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "list_users",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "Users in ascending order of id", body = Page<User>),
+        (status = 400, response = BadRequest),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn list(
     db1: web::Data<Pool<Db1>>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -99,7 +102,30 @@ async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-async fn create(
+/// Create a user
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "create_user",
+    request_body(content = CreateUser, content_type = "application/json"),
+    responses(
+        (
+            status = 201,
+            description = "Created",
+            body = User,
+            headers(("Location" = String, description = "`/users/{id}`")),
+        ),
+        (status = 400, response = BadRequest),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn create(
     db1: web::Data<Pool<Db1>>,
     body: JsonBody<CreateUser>,
 ) -> Result<HttpResponse, AppError> {
@@ -110,13 +136,51 @@ async fn create(
         .json(user))
 }
 
-async fn get(db1: web::Data<Pool<Db1>>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+/// A user
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn get(
+    db1: web::Data<Pool<Db1>>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id: UserId = path_id(&id)?;
     let user = db::read(&db1, move |session| users::find(session, id)).await?;
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
 
-async fn update(
+/// Change a user's email or name
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    params(UserPath),
+    request_body(content = PatchUser, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn update(
     db1: web::Data<Pool<Db1>>,
     id: web::Path<String>,
     body: JsonBody<PatchUser>,
@@ -127,7 +191,25 @@ async fn update(
     Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
 }
 
-async fn delete(
+/// Delete a user and all of their orders
+///
+/// Both or neither, even across a crash of the service: the user in db1 and their orders
+/// in db2. A 503 means it could not be completed now; retry.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    params(UserPath),
+    responses(
+        (status = 204, description = "Deleted, with all of their orders"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn delete(
     cross: web::Data<CrossCommit<Db1, Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -136,15 +218,37 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize)]
-struct SummaryBody {
+#[derive(Serialize, ToSchema)]
+#[schema(as = UserSummary)]
+pub(super) struct SummaryBody {
     user: User,
+    /// The newest orders (`orders::SUMMARY_ORDERS`), newest first.
+    #[schema(max_items = 100)]
     orders: Vec<Order>,
+    /// All of the user's orders.
+    #[schema(minimum = 0)]
     order_count: i64,
+    /// The sum of `amount_cents` over all of the user's orders.
+    #[schema(minimum = 0)]
     total_cents: i64,
 }
 
-async fn summary(
+/// A user with their newest orders, and the count and sum of all
+#[utoipa::path(
+    get,
+    path = "/users/{id}/summary",
+    tag = "users",
+    operation_id = "get_user_summary",
+    params(UserPath),
+    responses(
+        (status = 200, description = "The summary", body = SummaryBody),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn summary(
     db1: web::Data<Pool<Db1>>,
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,

@@ -1,18 +1,24 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::domain::{timestamp, Cents, OrderId, Quantity, Text, UserId};
+use crate::domain::{schema, timestamp, Cents, OrderId, Quantity, Text, UserId};
 
 /// An order as stored and as shown.
-#[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Serialize, ToSchema)]
 pub struct Order {
     pub id: OrderId,
+    /// The user (in db1) the order belongs to: always one that exists.
     pub user_id: UserId,
+    #[schema(schema_with = schema::text)]
     pub item: String,
+    #[schema(schema_with = schema::quantity)]
     pub quantity: i32,
+    #[schema(schema_with = schema::cents)]
     pub amount_cents: i64,
     #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
 }
 

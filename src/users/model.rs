@@ -1,17 +1,21 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::schema::users;
-use crate::domain::{timestamp, Email, Text, UserId};
+use crate::domain::{schema, timestamp, Email, Text, UserId};
 
 /// A user as stored and as shown: `{"id","email","name","created_at"}`.
-#[derive(Debug, Clone, PartialEq, Queryable, Serialize)]
+#[derive(Debug, Clone, PartialEq, Queryable, Serialize, ToSchema)]
 pub struct User {
     pub id: UserId,
+    #[schema(schema_with = schema::email)]
     pub email: String,
+    #[schema(schema_with = schema::text)]
     pub name: String,
     #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
 }
 

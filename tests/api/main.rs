@@ -14,6 +14,7 @@ mod harness;
 mod integrity;
 mod logs;
 mod migrations;
+mod openapi;
 mod operations;
 mod orders;
 mod resilience;

@@ -95,8 +95,10 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
         address: format!("http://{address}"),
         databases,
         faults,
+        // A redirect is an answer to check (GET /docs), not to follow.
         agent: ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(60))
+            .redirects(0)
             .build(),
         handle,
         server: Some(server),

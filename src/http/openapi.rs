@@ -1,0 +1,357 @@
+//! The OpenAPI 3.1 document of the API (`GET /openapi.json`), generated from the
+//! handlers' `#[utoipa::path]` annotations and the types they exchange, so that it cannot
+//! drift from them. Its paths and methods are tested against the route table
+//! ([`super::ROUTES`]) in both directions (tests/api/openapi.rs).
+
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Ref, Type};
+use utoipa::openapi::{
+    Components, ContentBuilder, OpenApi as Document, RefOr, Required, Response, ResponseBuilder,
+};
+use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse};
+
+use super::error::{ErrorBody, ErrorCode};
+use super::request_log::MAX_REQUEST_ID_BYTES;
+use super::MAX_BODY_BYTES;
+use crate::domain::{OrderId, UserId};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(description = "One REST API over two databases: users in db1, their orders in db2, \
+        kept consistent with each other.\n\n\
+        Every error is JSON: `{\"error\": \"<message>\", \"code\": \"<code>\"}`. A path that \
+        matches no route answers `404` (`NotFound`, code `not_found`); a method a path does \
+        not list answers `405` (`MethodNotAllowed`, code `method_not_allowed`). Every \
+        response carries `X-Request-Id`, and a request may give its own.\n\n\
+        Request bodies are JSON objects sent as exactly `application/json` (`text/json` and \
+        `+json` types are refused with 415)."),
+    paths(
+        super::health::health,
+        super::overview::overview,
+        super::users::list,
+        super::users::create,
+        super::users::get,
+        super::users::update,
+        super::users::delete,
+        super::users::summary,
+        super::orders::list,
+        super::orders::create,
+        super::orders::get,
+        super::orders::delete,
+        super::docs::openapi_json,
+        super::docs::redirect,
+        super::docs::index,
+        super::docs::file,
+        super::metrics::metrics,
+    ),
+    components(
+        schemas(ErrorBody),
+        responses(
+            BadRequest,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Invalid,
+            InvalidOrder,
+            Unavailable,
+            Internal,
+        )
+    ),
+    modifiers(&RequestIds),
+    tags(
+        (name = "users", description = "Users, in db1"),
+        (name = "orders", description = "Orders, in db2, each of an existing user"),
+        (name = "overview", description = "Reads of both databases"),
+        (name = "operations", description = "Health, this document, its page and metrics"),
+    ),
+)]
+struct ApiDoc;
+
+/// The document as served: serialized once, at start-up.
+pub(super) fn json() -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&ApiDoc::openapi())
+}
+
+/// `{id}` of the `/users/{id}…` paths.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents the parameter only: handlers read it as text, to word the 400.
+pub(super) struct UserPath {
+    /// The user's id.
+    id: UserId,
+}
+
+/// `{id}` of `/orders/{id}`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents the parameter only: handlers read it as text, to word the 400.
+pub(super) struct OrderPath {
+    /// The order's id.
+    id: OrderId,
+}
+
+const REQUEST_ID: &str = "X-Request-Id";
+
+/// `X-Request-Id`, as `request_log` takes it from a request: kept when sane, else replaced.
+fn request_id_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_REQUEST_ID_BYTES))
+        .pattern(Some("^[!-~]+$"))
+}
+
+/// An error response whose body's `code` is one of `codes`.
+fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
+    let names = codes
+        .iter()
+        .filter_map(|code| serde_json::to_value(code).ok());
+    let schema = AllOfBuilder::new()
+        .item(Ref::from_schema_name("Error"))
+        .item(
+            ObjectBuilder::new().property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names)),
+            ),
+        );
+    let response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new().schema(Some(schema)).build(),
+    );
+    // As `AppError::error_response` answers them.
+    if codes.contains(&ErrorCode::DatabaseUnavailable) {
+        let retry_after = HeaderBuilder::new()
+            .schema(Some(u32::schema()))
+            .description(Some("Seconds to wait: always 1"));
+        response.header("Retry-After", retry_after.build()).build()
+    } else {
+        response.build()
+    }
+}
+
+/// Declares the reusable error responses, named as the path annotations refer to them,
+/// each with the codes its status carries (see `AppError::status_and_code`).
+macro_rules! error_responses {
+    ($($(#[$doc:meta])* $name:ident: [$($code:ident),+] $description:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub(super) struct $name;
+
+            impl<'s> ToResponse<'s> for $name {
+                fn response() -> (&'s str, RefOr<Response>) {
+                    let codes = [$(ErrorCode::$code),+];
+                    (stringify!($name), error_response(&$description, &codes).into())
+                }
+            }
+        )*
+    };
+}
+
+error_responses! {
+    BadRequest: [BadRequest]
+        "Malformed JSON, wrong JSON types, missing or unknown fields, or a bad path or query \
+         parameter";
+    NotFound: [NotFound] "No such resource, or no such route";
+    MethodNotAllowed: [MethodNotAllowed] "The path does not take this method";
+    Conflict: [Conflict] "The email is taken, in any case";
+    PayloadTooLarge: [PayloadTooLarge]
+        format!("The body is over {} KiB", MAX_BODY_BYTES / 1024);
+    UnsupportedMediaType: [UnsupportedMediaType]
+        "The body is not sent as `Content-Type: application/json`";
+    Invalid: [ValidationFailed]
+        "Values outside the input rules: the message lists every broken rule";
+    /// A 422 of `POST /orders`, which also checks that the user exists.
+    InvalidOrder: [ValidationFailed, UnknownUser]
+        "`validation_failed`: values outside the input rules (the message lists every broken \
+         rule); `unknown_user`: `user_id` is not a user";
+    Unavailable: [DatabaseUnavailable]
+        "A database is down, its pool gave no connection in time, or the request was not \
+         answered within `REQUEST_TIMEOUT_MS`: nothing was written, except that a write \
+         which had reached its commit may still complete. Retry after `Retry-After`";
+    Internal: [Internal] "Anything else; the request's writes are rolled back";
+}
+
+/// `X-Request-Id` on every operation and every response, as `request_log` handles it for
+/// every request: declared once in the components and referred to everywhere.
+struct RequestIds;
+
+impl Modify for RequestIds {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Components::new);
+        let parameter = ParameterBuilder::new()
+            .name(REQUEST_ID)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .schema(Some(request_id_schema()))
+            .description(Some(format!(
+                "Ties the request to its log line and to the logged cause of a server error. \
+                 Echoed back when 1 to {MAX_REQUEST_ID_BYTES} visible ASCII characters; \
+                 otherwise replaced by a new UUID."
+            )));
+        components
+            .parameters
+            .insert(REQUEST_ID.into(), parameter.build().into());
+        let header = HeaderBuilder::new()
+            .schema(Some(request_id_schema()))
+            .description(Some(
+                "The request's own id if it gave a sane one, else a new UUID",
+            ));
+        components
+            .headers
+            .insert(REQUEST_ID.into(), header.build().into());
+
+        let header = || RefOr::Ref(Ref::new(format!("#/components/headers/{REQUEST_ID}")));
+        let responses = components.responses.values_mut();
+        let mut every_response: Vec<&mut RefOr<Response>> = responses.collect();
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let parameter = Ref::new(format!("#/components/parameters/{REQUEST_ID}"));
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(RefOr::Ref(parameter));
+                every_response.extend(operation.responses.responses.values_mut());
+            }
+        }
+        for response in every_response {
+            // A reference is to one of the components, which get the header themselves.
+            if let RefOr::T(response) = response {
+                response.headers.insert(REQUEST_ID.into(), header());
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::db::DbError;
+    use crate::domain::ParseId;
+    use crate::error::AppError;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    /// One error of each kind. The match has no wildcard, so that a new kind of error
+    /// fails to compile here, where its sample belongs.
+    fn one_of_each() -> Vec<AppError> {
+        let all = vec![
+            AppError::BadRequest("x".into()),
+            AppError::NotFound("x".into()),
+            AppError::MethodNotAllowed,
+            AppError::Conflict("x".into()),
+            AppError::PayloadTooLarge { limit: 1 },
+            AppError::UnsupportedMediaType,
+            AppError::Validation("x".into()),
+            AppError::UnknownUser(UserId::new(1).unwrap()),
+            AppError::Unavailable(DbError::Unavailable {
+                database: "db1",
+                cause: "x".into(),
+            }),
+            AppError::Internal("x".into()),
+        ];
+        for error in &all {
+            match error {
+                AppError::BadRequest(_)
+                | AppError::NotFound(_)
+                | AppError::MethodNotAllowed
+                | AppError::Conflict(_)
+                | AppError::PayloadTooLarge { .. }
+                | AppError::UnsupportedMediaType
+                | AppError::Validation(_)
+                | AppError::UnknownUser(_)
+                | AppError::Unavailable(_)
+                | AppError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The codes a response allows, following a reference to the components.
+    fn codes<'d>(document: &'d Value, response: &'d Value) -> Vec<&'d Value> {
+        let response = match response["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/responses/");
+                &document["components"]["responses"][name]
+            }
+            None => response,
+        };
+        let schemas = response["content"]["application/json"]["schema"]["allOf"].as_array();
+        schemas
+            .into_iter()
+            .flatten()
+            .filter_map(|schema| schema["properties"]["code"]["enum"].as_array())
+            .flatten()
+            .collect()
+    }
+
+    /// Every response of the document at `status`, and the 405 every documented path
+    /// answers to the methods it does not list.
+    fn responses_at<'d>(document: &'d Value, status: &str) -> Vec<&'d Value> {
+        let operations = document["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values());
+        let mut responses: Vec<&Value> = operations
+            .filter_map(|operation| operation["responses"].get(status))
+            .collect();
+        if status == "405" {
+            responses.push(&document["components"]["responses"]["MethodNotAllowed"]);
+        }
+        responses
+    }
+
+    #[test]
+    fn every_error_the_service_answers_is_documented_with_its_status() {
+        let document = document();
+        let enumerated = document["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap();
+        for error in one_of_each() {
+            let (status, code) = error.status_and_code();
+            let code = serde_json::to_value(code).unwrap();
+            assert!(enumerated.contains(&code), "{code} not in {enumerated:?}");
+            let documented = responses_at(&document, status.as_str())
+                .into_iter()
+                .any(|response| codes(&document, response).contains(&&code));
+            assert!(documented, "no {status} response documents {code}");
+        }
+    }
+
+    #[test]
+    fn stated_limits_are_the_services() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let orders = &schemas["UserSummary"]["properties"]["orders"];
+        assert_eq!(orders["maxItems"], crate::orders::SUMMARY_ORDERS);
+        for page in ["Page_User", "Page_Order"] {
+            let required = schemas[page]["required"].as_array().unwrap();
+            assert!(required.contains(&"next_after_id".into()), "{page}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `GET /openapi.json` and the documentation page: the document lists exactly the routes
+//! the service serves, each with exactly the methods it takes, and the page needs
+//! nothing but the service. The routing is the same on every stack, so SQLite only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::helpers::{id_of, spawn_app, Response, Stack, TestApp};
+
+/// The methods tried on every route (CONNECT is not a request to a resource).
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
+
+/// Each documented path with its methods, upper-case.
+fn documented(document: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let paths = document["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let methods = item.as_object().expect("a path item").keys();
+            let methods = methods
+                .map(|key| key.to_ascii_uppercase())
+                .filter(|method| METHODS.contains(&method.as_str()))
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+/// The statuses the document lists for one operation.
+fn documented_statuses(document: &Value, template: &str, method: &str) -> Vec<u16> {
+    let responses = &document["paths"][template][method.to_ascii_lowercase()]["responses"];
+    let statuses = responses.as_object().expect("responses").keys();
+    statuses
+        .map(|status| status.parse().expect("a status"))
+        .collect()
+}
+
+fn no_such_route(response: &Response) -> bool {
+    response.status == 404 && response.body["error"] == "no such route"
+}
+
+/// A path of `template` that names resources which exist, while they do.
+fn concrete(template: &str, user: i64, order: i64) -> String {
+    let id = if template.starts_with("/orders") {
+        order
+    } else {
+        user
+    };
+    template
+        .replace("{id}", &id.to_string())
+        .replace("{file}", "swagger-ui.css")
+}
+
+fn document(app: &TestApp) -> Value {
+    let response = app.get("/openapi.json");
+    assert_eq!(response.status, 200, "{}", response.text);
+    response.body
+}
+
+/// Both directions: every path served is documented and every path documented is
+/// served; on each, every documented method is answered (with a status the document
+/// lists for it) and every other method is 405. The routes served are the table they
+/// are registered from, `multidb::http::route_templates()`.
+#[test]
+fn the_document_lists_exactly_the_routes_and_methods_served() {
+    let app = spawn_app(Stack::sqlite());
+    let document = document(&app);
+    let documented = documented(&document);
+    let served: BTreeSet<&str> = multidb::http::route_templates().collect();
+    assert_eq!(
+        served.len(),
+        multidb::http::route_templates().count(),
+        "a route twice"
+    );
+
+    let documented_paths: BTreeSet<&str> = documented.keys().map(String::as_str).collect();
+    assert_eq!(
+        documented_paths, served,
+        "documented paths against served ones"
+    );
+    let user = id_of(&app.create_user("ada@example.com", "Ada"));
+    let order = id_of(&app.create_order(user, "book", 1, 100));
+    for template in served {
+        let path = concrete(template, user, order);
+        for method in METHODS {
+            let response = app.request(method, &path, None);
+            if documented[template].contains(method) {
+                assert!(
+                    response.status != 405 && !no_such_route(&response),
+                    "{method} {path} is documented, not served: {} {}",
+                    response.status,
+                    response.text
+                );
+                let statuses = documented_statuses(&document, template, method);
+                assert!(
+                    statuses.contains(&response.status),
+                    "{method} {path} answered {}, documented {statuses:?}: {}",
+                    response.status,
+                    response.text
+                );
+            } else {
+                assert_eq!(
+                    response.status, 405,
+                    "{method} {path} is served, not documented: {}",
+                    response.text
+                );
+                // No body to a HEAD.
+                if method != "HEAD" {
+                    response.assert_error(405, "method_not_allowed");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_document_is_openapi_3_1_json_built_once() {
+    let app = spawn_app(Stack::sqlite());
+    let response = app.get("/openapi.json");
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert!(response.header("x-request-id").is_some());
+    let document: Value = serde_json::from_str(&response.text).expect("JSON");
+    let version = document["openapi"].as_str().expect("an openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+    assert_eq!(document["info"]["title"], "multidb");
+    // Served from the bytes built at start-up.
+    assert_eq!(app.get("/openapi.json").text, response.text);
+}
+
+/// `src` and `href` attribute values of an HTML page.
+fn references(html: &str) -> Vec<&str> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attribute| html.split(attribute).skip(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect()
+}
+
+#[test]
+fn the_documentation_page_is_served_by_the_service_alone() {
+    let app = spawn_app(Stack::sqlite());
+    let redirect = app.get("/docs");
+    assert_eq!(redirect.status, 308, "{}", redirect.text);
+    assert_eq!(redirect.header("location"), Some("/docs/"));
+
+    let page = app.get("/docs/");
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.header("content-type"), Some("text/html"));
+    let assets = references(&page.text);
+    assert!(
+        assets.len() >= 3,
+        "a page with its scripts and styles: {}",
+        page.text
+    );
+    for asset in assets {
+        assert!(
+            !asset.contains(':') && !asset.starts_with('/'),
+            "not a file of the page: {asset}"
+        );
+        let name = asset.trim_start_matches("./");
+        let file = app.get(&format!("/docs/{name}"));
+        assert_eq!(file.status, 200, "{name}: {}", file.text);
+    }
+
+    let initializer = app.get("/docs/swagger-initializer.js").text;
+    assert!(
+        initializer.contains(r#""url": "/openapi.json""#),
+        "{initializer}"
+    );
+    // Swagger UI would otherwise send the document to swagger.io's validator.
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "{initializer}"
+    );
+
+    app.get("/docs/no-such-file.js")
+        .assert_error(404, "not_found");
+    assert!(no_such_route(&app.get("/docs/a/b")));
+}
