@@ -13,8 +13,9 @@ pub enum AppError {
     /// No such resource (the message names it) or no such route.
     #[error("{0}")]
     NotFound(String),
+    /// `allow`: the methods the path takes, for the `Allow` header.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     /// A conflict named by the code that knows which constraint it hit.
     #[error("{0}")]
     Conflict(String),

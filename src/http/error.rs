@@ -38,7 +38,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            AppError::MethodNotAllowed => {
+            AppError::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             AppError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
@@ -73,8 +73,14 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
         let mut response = HttpResponse::build(status);
-        if let AppError::Unavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            AppError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            AppError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: self.to_string(),

@@ -122,6 +122,50 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// For integer body fields: any JSON number without a fractional part, as JSON and
+/// JSON Schema count integers (`2`, `2.0` and `2e0` are the same number, and some
+/// encoders write every number with a fraction); `2.5` is a wrong type, and a number
+/// beyond 64 bits is refused like the integer literal it stands for.
+pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Integer;
+
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value).map_err(|_| {
+                E::invalid_value(serde::de::Unexpected::Unsigned(value), &"a 64-bit integer")
+            })
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            // 2^63 is exact as an f64; every integral f64 in [-2^63, 2^63) converts exactly.
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            if value.fract() != 0.0 || !value.is_finite() {
+                return Err(E::invalid_type(serde::de::Unexpected::Float(value), &self));
+            }
+            if !(-LIMIT..LIMIT).contains(&value) {
+                return Err(E::invalid_value(
+                    serde::de::Unexpected::Float(value),
+                    &"a 64-bit integer",
+                ));
+            }
+            #[allow(clippy::cast_possible_truncation)] // integral and in range: exact
+            Ok(value as i64)
+        }
+    }
+
+    deserializer.deserialize_any(Integer)
+}
+
 /// Collects the broken rules of one body, so that the client learns all of them at once.
 #[derive(Default)]
 pub struct Violations(Vec<String>);

@@ -27,51 +27,107 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Adds a route's handlers, by method, to its resource.
 type Methods = fn(Resource) -> Resource;
 
-/// Every route the service serves: its template, and the methods of its resource. Routes
-/// are registered from this table alone, so it is the list of what is served that the
-/// OpenAPI document is tested against (tests/api/openapi.rs); actix cannot list the
-/// routes of an app.
-const ROUTES: [(&str, Methods); 12] = [
-    ("/health", |r| r.get(health::health)),
-    ("/metrics", |r| r.get(metrics::metrics)),
-    ("/overview", |r| r.get(overview::overview)),
-    ("/users", |r| r.get(users::list).post(users::create)),
-    ("/users/{id}", |r| {
-        r.get(users::get).patch(users::update).delete(users::delete)
-    }),
-    ("/users/{id}/summary", |r| r.get(users::summary)),
-    ("/orders", |r| r.get(orders::list).post(orders::create)),
-    ("/orders/{id}", |r| {
-        r.get(orders::get).delete(orders::delete)
-    }),
-    ("/openapi.json", |r| r.get(docs::openapi_json)),
-    ("/docs", |r| r.get(docs::redirect)),
-    ("/docs/", |r| r.get(docs::index)),
-    ("/docs/{file}", |r| r.get(docs::file)),
+/// A route the service serves.
+struct Route {
+    template: &'static str,
+    /// The methods `handlers` adds, for the `Allow` header of its 405 answers (the
+    /// OpenAPI test checks the two agree).
+    allow: &'static str,
+    handlers: Methods,
+}
+
+/// Every route the service serves. Routes are registered from this table alone, so it is
+/// the list of what is served that the OpenAPI document is tested against
+/// (tests/api/openapi.rs); actix cannot list the routes of an app.
+const ROUTES: [Route; 12] = [
+    Route {
+        template: "/health",
+        allow: "GET",
+        handlers: |r| r.get(health::health),
+    },
+    Route {
+        template: "/metrics",
+        allow: "GET",
+        handlers: |r| r.get(metrics::metrics),
+    },
+    Route {
+        template: "/overview",
+        allow: "GET",
+        handlers: |r| r.get(overview::overview),
+    },
+    Route {
+        template: "/users",
+        allow: "GET, POST",
+        handlers: |r| r.get(users::list).post(users::create),
+    },
+    Route {
+        template: "/users/{id}",
+        allow: "GET, PATCH, DELETE",
+        handlers: |r| r.get(users::get).patch(users::update).delete(users::delete),
+    },
+    Route {
+        template: "/users/{id}/summary",
+        allow: "GET",
+        handlers: |r| r.get(users::summary),
+    },
+    Route {
+        template: "/orders",
+        allow: "GET, POST",
+        handlers: |r| r.get(orders::list).post(orders::create),
+    },
+    Route {
+        template: "/orders/{id}",
+        allow: "GET, DELETE",
+        handlers: |r| r.get(orders::get).delete(orders::delete),
+    },
+    Route {
+        template: "/openapi.json",
+        allow: "GET",
+        handlers: |r| r.get(docs::openapi_json),
+    },
+    Route {
+        template: "/docs",
+        allow: "GET",
+        handlers: |r| r.get(docs::redirect),
+    },
+    Route {
+        template: "/docs/",
+        allow: "GET",
+        handlers: |r| r.get(docs::index),
+    },
+    Route {
+        template: "/docs/{file}",
+        allow: "GET",
+        handlers: |r| r.get(docs::file),
+    },
 ];
 
 /// The template of every route served, as registered.
 pub fn route_templates() -> impl Iterator<Item = &'static str> {
-    ROUTES.iter().map(|(template, _)| *template)
+    ROUTES.iter().map(|route| route.template)
 }
 
 /// Registers every route of the API with its extractor configuration. A method a route
-/// does not take answers 405, a path no route matches 404, both as JSON errors. Needs
-/// the [`Docs`] as app data.
+/// does not take answers 405 with `Allow`, a path no route matches 404, both as JSON
+/// errors. Routing tells the request's log line and metrics which template matched (see
+/// [`request_log::Matched`]). Needs the [`Docs`] as app data.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config());
-    for (template, methods) in ROUTES {
-        config
-            .service(methods(web::resource(template)).default_service(web::to(method_not_allowed)));
+    for route in ROUTES {
+        let allow = route.allow;
+        let resource = web::resource(route.template)
+            .guard(request_log::Matched(route.template))
+            .default_service(web::to(move || method_not_allowed(allow)));
+        config.service((route.handlers)(resource));
     }
     config.default_service(web::to(route_not_found));
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed)
+async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, AppError> {
+    Err(AppError::MethodNotAllowed { allow })
 }
 
 async fn route_not_found() -> Result<HttpResponse, AppError> {

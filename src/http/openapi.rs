@@ -129,6 +129,11 @@ fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
             .schema(Some(u32::schema()))
             .description(Some("Seconds to wait: always 1"));
         response.header("Retry-After", retry_after.build()).build()
+    } else if codes.contains(&ErrorCode::MethodNotAllowed) {
+        let allow = HeaderBuilder::new()
+            .schema(Some(String::schema()))
+            .description(Some("The methods the path takes, e.g. `GET, POST`"));
+        response.header("Allow", allow.build()).build()
     } else {
         response.build()
     }
@@ -261,7 +266,7 @@ mod tests {
         let all = vec![
             AppError::BadRequest("x".into()),
             AppError::NotFound("x".into()),
-            AppError::MethodNotAllowed,
+            AppError::MethodNotAllowed { allow: "GET" },
             AppError::Conflict("x".into()),
             AppError::PayloadTooLarge { limit: 1 },
             AppError::UnsupportedMediaType,
@@ -277,7 +282,7 @@ mod tests {
             match error {
                 AppError::BadRequest(_)
                 | AppError::NotFound(_)
-                | AppError::MethodNotAllowed
+                | AppError::MethodNotAllowed { .. }
                 | AppError::Conflict(_)
                 | AppError::PayloadTooLarge { .. }
                 | AppError::UnsupportedMediaType

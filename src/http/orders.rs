@@ -3,7 +3,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{path_id, JsonBody, PageQuery, Violations};
+use super::extract::{integer, path_id, JsonBody, PageQuery, Violations};
 use super::openapi::{
     BadRequest, Internal, InvalidOrder, NotFound, OrderPath, PayloadTooLarge, Unavailable,
     UnsupportedMediaType,
@@ -20,12 +20,15 @@ use crate::workflows;
 pub(super) struct CreateOrder {
     /// A user that exists (in db1), else 422 `unknown_user`.
     #[schema(value_type = UserId)]
+    #[serde(deserialize_with = "integer")]
     user_id: i64,
     #[schema(schema_with = schema::text_input)]
     item: String,
     #[schema(schema_with = schema::quantity)]
+    #[serde(deserialize_with = "integer")]
     quantity: i64,
     #[schema(schema_with = schema::cents)]
+    #[serde(deserialize_with = "integer")]
     amount_cents: i64,
 }
 

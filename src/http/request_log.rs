@@ -2,19 +2,43 @@
 //! ties the line to everything logged on the request's behalf (see
 //! [`crate::telemetry::request_scope`]).
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 
 use crate::db::DbError;
 use crate::error::AppError;
 use crate::telemetry::{request_scope, RequestMetrics, UNMATCHED};
+
+/// Where routing leaves the template of the route a request matched, for its log line
+/// and metrics. A slot the middleware keeps a handle to, rather than anything on the
+/// request: a request cut short by its deadline is gone before it could be read.
+/// (`HttpRequest::match_pattern` would match the path against every route again: some
+/// 10,000 instructions per request, measured with callgrind.)
+#[derive(Clone, Default)]
+struct MatchedSlot(Rc<Cell<Option<&'static str>>>);
+
+/// A guard on every resource that never refuses: routing checks it on the resource whose
+/// path matched, and it writes the resource's template into the request's slot.
+pub(super) struct Matched(pub &'static str);
+
+impl Guard for Matched {
+    fn check(&self, context: &GuardContext<'_>) -> bool {
+        if let Some(slot) = context.req_data().get::<MatchedSlot>() {
+            slot.0.set(Some(self.0));
+        }
+        true
+    }
+}
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -60,9 +84,11 @@ pub async fn observe_requests(
     let id = request_id(&request);
     let method = request.method().clone();
     let path = request.path().to_owned();
-    let route = request.match_pattern();
+    let matched = MatchedSlot::default();
+    request.extensions_mut().insert(matched.clone());
 
     let outcome = request_scope::scope(id.clone(), next.call(request)).await;
+    let route = matched.0.get();
     let (status, failed) = match &outcome {
         Ok(response) => (
             response.status(),
@@ -73,11 +99,11 @@ pub async fn observe_requests(
         Err(error) => (error.as_response_error().status_code(), failure(error)),
     };
     let took = started.elapsed();
-    metrics.record(&method, route.clone(), status.as_u16(), took);
+    metrics.record(&method, route, status.as_u16(), took);
     log_request(
         &id,
         method.as_str(),
-        route.as_deref().unwrap_or(UNMATCHED),
+        route.unwrap_or(UNMATCHED),
         &path,
         status,
         milliseconds(took),

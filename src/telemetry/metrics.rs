@@ -147,55 +147,55 @@ fn metadata() -> Metadata<'static> {
 /// route templates, known methods (any other is `OTHER`) and status codes.
 pub struct RequestMetrics {
     recorder: Arc<PrometheusRecorder>,
-    seen: RefCell<HashMap<(&'static str, String), Route>>,
+    seen: RefCell<HashMap<(&'static str, &'static str), Route>>,
 }
 
 struct Route {
-    method: &'static str,
-    route: String,
     duration: Histogram,
     by_status: HashMap<u16, Counter>,
 }
 
 impl Route {
-    fn register(recorder: &PrometheusRecorder, method: &'static str, route: &str) -> Self {
+    fn register(recorder: &PrometheusRecorder, method: &'static str, route: &'static str) -> Self {
         let labels = vec![
             Label::from_static_parts("method", method),
-            Label::new("route", route.to_owned()),
+            Label::from_static_parts("route", route),
         ];
         Self {
-            method,
-            route: route.to_owned(),
             duration: recorder
                 .register_histogram(&Key::from_parts(REQUEST_SECONDS, labels), &metadata()),
             by_status: HashMap::new(),
         }
-    }
-
-    fn answered(&mut self, recorder: &PrometheusRecorder, status: u16) -> &Counter {
-        self.by_status.entry(status).or_insert_with(|| {
-            let labels = vec![
-                Label::from_static_parts("method", self.method),
-                Label::new("route", self.route.clone()),
-                Label::new("status", status.to_string()),
-            ];
-            recorder.register_counter(&Key::from_parts(REQUESTS, labels), &metadata())
-        })
     }
 }
 
 impl RequestMetrics {
     /// Counts one answered request. `route` is the template the request matched, or
     /// `None` for a request no route matched.
-    pub fn record(&self, method: &Method, route: Option<String>, status: u16, took: Duration) {
+    pub fn record(
+        &self,
+        method: &Method,
+        route: Option<&'static str>,
+        status: u16,
+        took: Duration,
+    ) {
         let method = method_label(method);
-        let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
+        let route = route.unwrap_or(UNMATCHED);
         let mut seen = self.seen.borrow_mut();
         let entry = seen
             .entry((method, route))
-            .or_insert_with_key(|(method, route)| Route::register(&self.recorder, method, route));
+            .or_insert_with(|| Route::register(&self.recorder, method, route));
         entry.duration.record(took);
-        entry.answered(&self.recorder, status).increment(1);
+        let recorder = &self.recorder;
+        let answered = entry.by_status.entry(status).or_insert_with(|| {
+            let labels = vec![
+                Label::from_static_parts("method", method),
+                Label::from_static_parts("route", route),
+                Label::new("status", status.to_string()),
+            ];
+            recorder.register_counter(&Key::from_parts(REQUESTS, labels), &metadata())
+        });
+        answered.increment(1);
     }
 }
 

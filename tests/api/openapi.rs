@@ -111,6 +111,14 @@ fn the_document_lists_exactly_the_routes_and_methods_served() {
                 if method != "HEAD" {
                     response.assert_error(405, "method_not_allowed");
                 }
+                // RFC 9110: a 405 lists the methods the path takes.
+                let allowed: BTreeSet<String> = response
+                    .header("allow")
+                    .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"))
+                    .split(',')
+                    .map(|method| method.trim().to_owned())
+                    .collect();
+                assert_eq!(allowed, documented[template], "Allow of {path}");
             }
         }
     }

@@ -8,7 +8,7 @@ use multidb::db::Read;
 use serde_json::json;
 
 use crate::helpers::metrics::{assert_value, samples, value, Sample};
-use crate::helpers::{spawn_app_with, Stack, TestApp};
+use crate::helpers::{eventually, spawn_app_with, Stack, TestApp};
 
 /// Scrapes `/metrics`, checking the exposition's media type, and parses its samples.
 fn scrape(app: &TestApp) -> Vec<Sample> {
@@ -242,7 +242,35 @@ fn a_failed_cross_database_write_counts_as_rolled_back(stack: Stack) {
     );
 }
 
+/// A request cut short by its deadline is counted under its route, although the request
+/// was dropped before it was answered.
+fn a_request_past_its_deadline_is_counted_under_its_route(stack: Stack) {
+    use multidb::db::fault::FaultAction;
+    let app = spawn_app_with(stack, |settings| {
+        settings.request_timeout = Duration::from_millis(200);
+    });
+    app.faults.arm("db1.commit", FaultAction::Sleep(600));
+    app.post(
+        "/users",
+        json!({"email": "late@example.com", "name": "Late"}),
+    )
+    .assert_error(503, "database_unavailable");
+    app.faults.disarm_all();
+    // The commit goes on after the answer; wait for its connection to come back.
+    eventually("db1's connection back", || {
+        let status = app.databases.db1.status();
+        (status.idle == status.connections).then_some(())
+    });
+    assert_value(
+        &scrape(&app),
+        "http_requests_total",
+        &[("method", "POST"), ("route", "/users"), ("status", "503")],
+        1.0,
+    );
+}
+
 on_both_backends!(
+    a_request_past_its_deadline_is_counted_under_its_route,
     every_series_is_there_with_its_labels_after_traffic,
     an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter,
     a_failed_cross_database_write_counts_as_rolled_back,

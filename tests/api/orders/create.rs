@@ -181,7 +181,11 @@ fn order_bodies_with_wrong_types_missing_or_unknown_fields_are_bad_requests(stac
         ("quantity", json!(2.5)),
         ("quantity", json!("2")),
         ("quantity", json!(null)),
-        ("quantity", json!(2.0)),
+        ("quantity", json!(1e300)),
+        (
+            "user_id",
+            json!(f64::from(u32::MAX) * 4_294_967_296.0 * 4.0),
+        ),
         ("quantity", json!([2])),
         ("user_id", json!(9_223_372_036_854_775_808_u64)),
         ("user_id", json!(user.to_string())),
@@ -224,6 +228,12 @@ fn order_bodies_with_wrong_types_missing_or_unknown_fields_are_bad_requests(stac
 
     // The valid body itself is accepted: the refusals above were about the changes.
     assert_order_accepted(&app, valid, user, "book", 2, 1999);
+    // JSON has one kind of number: an integer written with a fraction of zero or an
+    // exponent is the integer, as JSON Schema (and so the OpenAPI document) counts it.
+    let written_as_floats = json!({
+        "user_id": f64::from(u32::try_from(user).unwrap()), "item": "pen", "quantity": 3.0, "amount_cents": 1.5e3
+    });
+    assert_order_accepted(&app, written_as_floats, user, "pen", 3, 1500);
     assert_no_orphans(&app);
 }
 
