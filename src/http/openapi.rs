@@ -95,7 +95,7 @@ pub(super) struct OrderPath {
 
 const REQUEST_ID: &str = "X-Request-Id";
 
-/// `X-Request-Id`, as `request_log` takes it from a request: kept when sane, else replaced.
+/// `X-Request-Id` as every response carries it: the request's when sane, else a new UUID.
 fn request_id_schema() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -192,7 +192,9 @@ impl Modify for RequestIds {
             .name(REQUEST_ID)
             .parameter_in(ParameterIn::Header)
             .required(Required::False)
-            .schema(Some(request_id_schema()))
+            // Any value is taken (one that is not sane is replaced, not refused), so the
+            // request's schema constrains nothing; the response's says what comes back.
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
             .description(Some(format!(
                 "Ties the request to its log line and to the logged cause of a server error. \
                  Echoed back when 1 to {MAX_REQUEST_ID_BYTES} visible ASCII characters; \
