@@ -2,7 +2,6 @@
 //! ties the line to everything logged on the request's behalf (see
 //! [`crate::telemetry::request_scope`]).
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,29 +12,22 @@ use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 
 use crate::db::DbError;
 use crate::error::AppError;
-use crate::telemetry::{request_scope, RequestMetrics, UNMATCHED};
-
-/// Where routing leaves the template of the route a request matched, for its log line
-/// and metrics. A slot the middleware keeps a handle to, rather than anything on the
-/// request: a request cut short by its deadline is gone before it could be read.
-/// (`HttpRequest::match_pattern` would match the path against every route again: some
-/// 10,000 instructions per request, measured with callgrind.)
-#[derive(Clone, Default)]
-struct MatchedSlot(Rc<Cell<Option<&'static str>>>);
+use crate::telemetry::request_scope::{self, Request};
+use crate::telemetry::{RequestMetrics, UNMATCHED};
 
 /// A guard on every resource that never refuses: routing checks it on the resource whose
-/// path matched, and it writes the resource's template into the request's slot.
+/// path matched, and it notes the resource's template in the request's scope, for the
+/// log line and the metrics. (`HttpRequest::match_pattern` would match the path against
+/// every route again: some 10,000 instructions per request, measured with callgrind; and
+/// the scope outlives a request cut short by its deadline.)
 pub(super) struct Matched(pub &'static str);
 
 impl Guard for Matched {
-    fn check(&self, context: &GuardContext<'_>) -> bool {
-        if let Some(slot) = context.req_data().get::<MatchedSlot>() {
-            slot.0.set(Some(self.0));
-        }
+    fn check(&self, _: &GuardContext<'_>) -> bool {
+        request_scope::matched(self.0);
         true
     }
 }
@@ -57,7 +49,10 @@ fn request_id(request: &ServiceRequest) -> Arc<str> {
                 && id.bytes().all(|b| b.is_ascii_graphic())
         })
         .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().to_string()))
+        .unwrap_or_else(|| {
+            let mut text = uuid::Uuid::encode_buffer();
+            Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text))
+        })
 }
 
 /// The database and the cause behind a server error, for the log; client errors have none.
@@ -84,11 +79,11 @@ pub async fn observe_requests(
     let id = request_id(&request);
     let method = request.method().clone();
     let path = request.path().to_owned();
-    let matched = MatchedSlot::default();
-    request.extensions_mut().insert(matched.clone());
+    let scope = Request::new(id);
 
-    let outcome = request_scope::scope(id.clone(), next.call(request)).await;
-    let route = matched.0.get();
+    let outcome = request_scope::scope(scope.clone(), next.call(request)).await;
+    let route = scope.route();
+    let id = scope.id();
     let (status, failed) = match &outcome {
         Ok(response) => (
             response.status(),
@@ -101,7 +96,7 @@ pub async fn observe_requests(
     let took = started.elapsed();
     metrics.record(&method, route, status.as_u16(), took);
     log_request(
-        &id,
+        id,
         method.as_str(),
         route.unwrap_or(UNMATCHED),
         &path,
@@ -111,7 +106,7 @@ pub async fn observe_requests(
     );
 
     let mut response = outcome?;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     Ok(response)

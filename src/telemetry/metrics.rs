@@ -7,7 +7,6 @@
 //! gateway are left out: the service already has an HTTP server.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -142,17 +141,19 @@ fn metadata() -> Metadata<'static> {
 }
 
 /// One HTTP worker's request instruments. Each worker is one thread, so the handles it
-/// has used are kept here without a lock, and a request costs a map lookup and two
-/// atomic updates instead of a lookup in the shared registry. The keys are bounded:
-/// route templates, known methods (any other is `OTHER`) and status codes.
+/// has used are kept here without a lock, and a request costs a short scan and two
+/// atomic updates instead of hashing into the shared registry. The entries are bounded: route templates, known methods (any other is `OTHER`) and
+/// status codes.
 pub struct RequestMetrics {
     recorder: Arc<PrometheusRecorder>,
-    seen: RefCell<HashMap<(&'static str, &'static str), Route>>,
+    seen: RefCell<Vec<Route>>,
 }
 
 struct Route {
+    method: &'static str,
+    route: &'static str,
     duration: Histogram,
-    by_status: HashMap<u16, Counter>,
+    by_status: Vec<(u16, Counter)>,
 }
 
 impl Route {
@@ -162,10 +163,30 @@ impl Route {
             Label::from_static_parts("route", route),
         ];
         Self {
+            method,
+            route,
             duration: recorder
                 .register_histogram(&Key::from_parts(REQUEST_SECONDS, labels), &metadata()),
-            by_status: HashMap::new(),
+            by_status: Vec::new(),
         }
+    }
+
+    fn answered(&mut self, recorder: &PrometheusRecorder, status: u16) -> &Counter {
+        let index = match self.by_status.iter().position(|(seen, _)| *seen == status) {
+            Some(index) => index,
+            None => {
+                let labels = vec![
+                    Label::from_static_parts("method", self.method),
+                    Label::from_static_parts("route", self.route),
+                    Label::new("status", status.to_string()),
+                ];
+                let counter =
+                    recorder.register_counter(&Key::from_parts(REQUESTS, labels), &metadata());
+                self.by_status.push((status, counter));
+                self.by_status.len() - 1
+            }
+        };
+        &self.by_status[index].1
     }
 }
 
@@ -182,20 +203,19 @@ impl RequestMetrics {
         let method = method_label(method);
         let route = route.unwrap_or(UNMATCHED);
         let mut seen = self.seen.borrow_mut();
-        let entry = seen
-            .entry((method, route))
-            .or_insert_with(|| Route::register(&self.recorder, method, route));
+        let index = match seen
+            .iter()
+            .position(|seen| seen.route == route && seen.method == method)
+        {
+            Some(index) => index,
+            None => {
+                seen.push(Route::register(&self.recorder, method, route));
+                seen.len() - 1
+            }
+        };
+        let entry = &mut seen[index];
         entry.duration.record(took);
-        let recorder = &self.recorder;
-        let answered = entry.by_status.entry(status).or_insert_with(|| {
-            let labels = vec![
-                Label::from_static_parts("method", method),
-                Label::from_static_parts("route", route),
-                Label::new("status", status.to_string()),
-            ];
-            recorder.register_counter(&Key::from_parts(REQUESTS, labels), &metadata())
-        });
-        answered.increment(1);
+        entry.answered(&self.recorder, status).increment(1);
     }
 }
 
