@@ -15,7 +15,8 @@ start_multidb() {
   # From the log's directory, so that a developer's ./.env cannot change the settings.
   (
     cd "$(dirname "$log")" || exit 1
-    export DATABASE_URL_1=$url1 DATABASE_URL_2=$url2 BIND_ADDRESS=127.0.0.1:0 RUST_LOG=info
+    # Text logs at info, whatever the caller's environment says: the port is read from them.
+    export DATABASE_URL_1=$url1 DATABASE_URL_2=$url2 BIND_ADDRESS=127.0.0.1:0 RUST_LOG=info LOG_FORMAT=text
     # shellcheck disable=SC2163 # exports each VAR=VALUE given
     [ $# = 0 ] || export "$@"
     exec "$binary" serve
@@ -31,14 +32,14 @@ start_multidb() {
       port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' "$log" | head -1)
     fi
     if [ -n "$port" ] &&
-      curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/health" 2>/dev/null; then
+      curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/health" 2>/dev/null; then
       base_url="http://127.0.0.1:$port"
       return 0
     fi
     sleep 0.1
   done
   tail -20 "$log" >&2
-  die "multidb did not answer /health with 200 within 30 s (log above)"
+  die "multidb did not answer /health with 200 after 300 tries, 30 to 330 s (log above)"
 }
 
 # Stops the server started by start_multidb: SIGTERM, up to 35 s for in-flight

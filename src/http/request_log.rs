@@ -8,15 +8,18 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::guard::{Guard, GuardContext};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 
-use crate::db::DbError;
+use crate::db::{Database, DbError};
 use crate::error::AppError;
+use crate::orders::Db2;
 use crate::telemetry::request_scope::{self, Request};
 use crate::telemetry::{RequestMetrics, UNMATCHED};
+use crate::users::Db1;
 
 /// A guard on every resource that never refuses: routing checks it on the resource whose
 /// path matched, and it notes the resource's template in the request's scope, for the
@@ -60,7 +63,11 @@ fn failure(error: &actix_web::Error) -> Option<(Option<&'static str>, String)> {
     let app_error = error.as_error::<AppError>();
     match app_error.and_then(AppError::cause) {
         Some(cause) => {
-            let database = cause.downcast_ref::<DbError>().and_then(DbError::database);
+            // Only a database's name: the deadline's error names the request.
+            let database = cause
+                .downcast_ref::<DbError>()
+                .and_then(DbError::database)
+                .filter(|name| [Db1::NAME, Db2::NAME].contains(name));
             Some((database, crate::db::chain(cause)))
         }
         None if error.as_response_error().status_code().is_server_error() => {
@@ -105,11 +112,24 @@ pub async fn observe_requests(
         failed,
     );
 
-    let mut response = outcome?;
-    if let Ok(value) = HeaderValue::from_str(id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    let id = HeaderValue::from_str(id).ok();
+    match outcome {
+        Ok(mut response) => {
+            if let Some(id) = id {
+                response.headers_mut().insert(REQUEST_ID.clone(), id);
+            }
+            Ok(response)
+        }
+        // The request is gone with the service that dropped it: the error's own response,
+        // with the id added, goes out as the error.
+        Err(error) => {
+            let mut response = error.error_response();
+            if let Some(id) = id {
+                response.headers_mut().insert(REQUEST_ID.clone(), id);
+            }
+            Err(InternalError::from_response(error.to_string(), response).into())
+        }
     }
-    Ok(response)
 }
 
 /// `request request_id=… method=… route=… path=… status=… duration_ms=…`, with `db` and

@@ -250,11 +250,15 @@ fn a_request_past_its_deadline_is_counted_under_its_route(stack: Stack) {
         settings.request_timeout = Duration::from_millis(200);
     });
     app.faults.arm("db1.commit", FaultAction::Sleep(600));
-    app.post(
+    let late = app.post(
         "/users",
         json!({"email": "late@example.com", "name": "Late"}),
-    )
-    .assert_error(503, "database_unavailable");
+    );
+    late.assert_error(503, "database_unavailable");
+    assert!(
+        late.header("x-request-id").is_some(),
+        "the deadline's answer has an id too"
+    );
     app.faults.disarm_all();
     // The commit goes on after the answer; wait for its connection to come back.
     eventually("db1's connection back", || {
