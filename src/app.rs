@@ -50,6 +50,10 @@ impl Databases {
         cross
             .recover()
             .context("recovery of cross-database writes")?;
+        // The gauges from the start, not only from the first periodic look.
+        if let Err(error) = cross.look_in_doubt() {
+            log::warn!("cannot count the cross-database writes in doubt: {error}");
+        }
         Ok(Self { db1, db2, cross })
     }
 }

@@ -142,7 +142,6 @@ impl<D: Database> Pool<D> {
     pub(crate) fn try_admit_paired(&self) -> Option<(Admission, OwnedSemaphorePermit)> {
         let share = self.paired.clone().try_acquire_owned().ok()?;
         let connection = self.permits.clone().try_acquire_owned().ok()?;
-        self.metrics.wait.record(0.0);
         Some((
             Admission {
                 _writer: None,
@@ -156,9 +155,8 @@ impl<D: Database> Pool<D> {
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<Admission, DbError> {
-        let asked = std::time::Instant::now();
         let connection = self.acquire(&self.permits, deadline).await?;
-        self.metrics.wait.record(asked.elapsed());
+        self.record_wait(deadline);
         Ok(Admission {
             _writer: None,
             _connection: connection,
@@ -173,21 +171,39 @@ impl<D: Database> Pool<D> {
         self.admit_write_by(self.deadline()).await
     }
 
+    /// When a wait for this pool that starts now must give up. Every wait of a request
+    /// for this pool (its share, the SQLite write slot, a connection) runs to the same
+    /// deadline, so the time since the deadline was set is the request's whole wait.
     pub(crate) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + self.checkout_timeout
+    }
+
+    /// One sample of `db_pool_wait_seconds` for a request admitted now, which has waited
+    /// since its `deadline` was set.
+    fn record_wait(&self, deadline: tokio::time::Instant) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.metrics
+            .wait
+            .record(self.checkout_timeout.saturating_sub(left));
+    }
+
+    /// The sample of a request admitted without waiting (see [`try_admit_paired`]).
+    ///
+    /// [`try_admit_paired`]: Self::try_admit_paired
+    pub(crate) fn record_no_wait(&self) {
+        self.metrics.wait.record(0.0);
     }
 
     pub(crate) async fn admit_write_by(
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<Admission, DbError> {
-        let asked = std::time::Instant::now();
         let writer = match &self.writer {
             Some(writer) => Some(self.acquire(writer, deadline).await?),
             None => None,
         };
         let connection = self.acquire(&self.permits, deadline).await?;
-        self.metrics.wait.record(asked.elapsed());
+        self.record_wait(deadline);
         Ok(Admission {
             _writer: writer,
             _connection: connection,
@@ -215,6 +231,7 @@ impl<D: Database> Pool<D> {
             }),
             Err(_elapsed) => {
                 self.metrics.timeouts.increment(1);
+                self.metrics.wait.record(self.checkout_timeout);
                 Err(DbError::Unavailable {
                     database: D::NAME,
                     cause: format!("no connection free within {:?}", self.checkout_timeout).into(),

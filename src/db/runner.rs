@@ -61,6 +61,8 @@ where
     TB: Send + 'static,
 {
     if let Some((a_turn, b_turn)) = a.try_admit_paired().zip(b.try_admit_paired()) {
+        a.record_no_wait();
+        b.record_no_wait();
         let (a, b) = (a.clone(), b.clone());
         let (a_value, b_value) = futures_util::future::join(
             blocking(move || read_admitted(&a, a_turn, &work_a)),

@@ -205,6 +205,52 @@ fn an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter(stack: Stack) {
     );
 }
 
+/// Requests queued behind a busy pool: the one that gets its turn shows its wait, the one
+/// whose turn does not come within the checkout timeout shows in the timeout counter and
+/// with the whole timeout as its wait.
+fn a_busy_pool_shows_the_waits_and_the_timeouts_of_the_requests_queued(stack: Stack) {
+    use multidb::db::fault::FaultAction;
+    let app = spawn_app_with(stack, |settings| {
+        settings.db1.pool.max_size = 1;
+        settings.db1.pool.min_idle = 1;
+        settings.db1.pool.checkout_timeout = Duration::from_millis(300);
+    });
+    let before = scrape(&app);
+    let waits_before = value(&before, "db_pool_wait_seconds_count", &[("db", "db1")]).unwrap();
+    // A write holds db1's one connection for two seconds: long past the other request's
+    // 300 ms, however slowly that one is sent.
+    app.faults.arm("db1.commit", FaultAction::Sleep(2000));
+    let url = format!("{}/users", app.address);
+    let writer = std::thread::spawn(move || {
+        ureq::post(&url)
+            .send_json(json!({"email": "slow@example.com", "name": "Slow"}))
+            .map(|response| response.status())
+            .map_err(|error| error.to_string())
+    });
+    eventually("the write holding db1's connection", || {
+        (app.databases.db1.status().idle == 0).then_some(())
+    });
+    app.get("/users/1")
+        .assert_error(503, "database_unavailable");
+    assert_eq!(writer.join().unwrap().unwrap(), 201);
+    app.faults.disarm_all();
+
+    let samples = scrape(&app);
+    assert_value(&samples, "db_pool_timeouts_total", &[("db", "db1")], 1.0);
+    let waits = value(&samples, "db_pool_wait_seconds_count", &[("db", "db1")]).unwrap();
+    assert_eq!(waits - waits_before, 2.0, "one sample per request");
+    let bucket = |le| {
+        value(
+            &samples,
+            "db_pool_wait_seconds_bucket",
+            &[("db", "db1"), ("le", le)],
+        )
+        .unwrap()
+    };
+    // The refused request waited the whole 300 ms: above 0.25 s, within 0.5 s.
+    assert_eq!(bucket("0.5") - bucket("0.25"), 1.0);
+}
+
 /// Cross-database writes that fail before their decision count as rolled back; the
 /// request's answer and the counts agree.
 fn a_failed_cross_database_write_counts_as_rolled_back(stack: Stack) {
@@ -274,6 +320,7 @@ fn a_request_past_its_deadline_is_counted_under_its_route(stack: Stack) {
 }
 
 on_both_backends!(
+    a_busy_pool_shows_the_waits_and_the_timeouts_of_the_requests_queued,
     a_request_past_its_deadline_is_counted_under_its_route,
     every_series_is_there_with_its_labels_after_traffic,
     an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter,

@@ -151,8 +151,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 }
             }
         }
-        self.clean_settled()?;
+        // Counted before the cleaning, which can fail after the resolutions took effect.
         self.count(&report);
+        self.clean_settled()?;
         if report != Recovery::default() {
             log::info!("recovery of cross-database writes: {report:?}");
         }
@@ -223,8 +224,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Sets the in-doubt gauges from what is in doubt now, by the clock of the database
     /// that holds it: prepared transactions of ours in A, or decisions in B waiting
-    /// for their redo when A cannot prepare.
-    fn look_in_doubt(&self) -> Result<(), DbError> {
+    /// for their redo when A cannot prepare. Blocks.
+    pub fn look_in_doubt(&self) -> Result<(), DbError> {
         let found = if self.a.backend() == Backend::Postgres {
             let mut conn = self.a.connection()?;
             diesel::sql_query(format!(
@@ -307,12 +308,22 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         .map_err(|e| DbError::from_diesel(B::NAME, e))
     }
 
+    /// A pass if it is this instance's turn, else the look at its own transactions.
+    fn take_turn(&self, spacing: Duration) -> Result<(), DbError> {
+        if self.claim_turn(spacing)? {
+            self.recover().map(drop)
+        } else {
+            self.recover_own()
+        }
+    }
+
     /// Runs recovery passes for as long as the actix system runs, in turns with the
     /// other instances: every instance looks every `interval / 4` on average (at random,
     /// so that the same one does not always come first), and whoever finds a pass due by
     /// B's clock runs it and makes the next one due `interval / 2` later. So a pass runs
     /// somewhere at least every `interval`, and one instance or ten cost the databases
-    /// the same scans.
+    /// the same scans; each look also counts what is in doubt (one aggregate query) for
+    /// the instance's gauges.
     pub fn spawn_periodic_recovery(&self, interval: Duration) {
         let coordinator = self.clone();
         actix_web::rt::spawn(async move {
@@ -320,12 +331,17 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 actix_web::rt::time::sleep(jittered(interval)).await;
                 let pass = coordinator.clone();
                 let outcome = blocking(move || {
-                    if pass.claim_turn(interval / 2)? {
-                        pass.recover()?;
-                    } else {
-                        pass.recover_own()?;
-                    }
-                    pass.look_in_doubt()
+                    // The look runs even when the pass failed: the gauges must go on
+                    // ageing while recovery cannot do its work.
+                    let passed = pass.take_turn(interval / 2);
+                    let looked = pass.look_in_doubt();
+                    let failed = [passed.is_err(), looked.is_err()];
+                    let failed = failed.into_iter().filter(|failed| *failed).count();
+                    pass.count(&Recovery {
+                        failed,
+                        ..Recovery::default()
+                    });
+                    passed.and(looked)
                 })
                 .await;
                 if let Err(error) = outcome {
