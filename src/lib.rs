@@ -6,8 +6,8 @@
 //! - [`users`] (db1) and [`orders`] (db2): each database's schema, model and queries.
 //! - [`workflows`]: operations that span both databases and keep them consistent.
 //! - [`http`]: routes and the mapping of [`error::AppError`] to responses.
-//! - [`telemetry`]: metrics, the log format, and the request id carried into the
-//!   database layer's log lines.
+//! - [`telemetry`]: metrics and the log format; [`request_scope`]: the request a piece
+//!   of code runs for, carried to the blocking threads of the database layer.
 //! - [`config`] and [`app`]: settings from the environment, and the server built from them.
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod orders;
+pub mod request_scope;
 pub mod telemetry;
 pub mod users;
 pub mod workflows;

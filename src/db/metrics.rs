@@ -64,7 +64,9 @@ pub fn describe(recorder: &dyn Recorder) {
     }
 }
 
-fn metadata() -> Metadata<'static> {
+/// The metadata every series of the service registers with (the Prometheus exporter
+/// reads none of it).
+pub fn metadata() -> Metadata<'static> {
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
 }
 

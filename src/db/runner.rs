@@ -11,7 +11,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    match actix_web::web::block(crate::telemetry::request_scope::carry(work)).await {
+    match actix_web::web::block(crate::request_scope::carry(work)).await {
         Ok(outcome) => outcome,
         // actix reports a panic as "thread pool is shut down"; say what happened.
         Err(_) => Err(DbError::Panicked.into()),

@@ -1,6 +1,6 @@
 //! One structured log line and the metrics of every request, and the request id that
 //! ties the line to everything logged on the request's behalf (see
-//! [`crate::telemetry::request_scope`]).
+//! [`crate::request_scope`]).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use actix_web::middleware::Next;
 use crate::db::{Database, DbError};
 use crate::error::AppError;
 use crate::orders::Db2;
-use crate::telemetry::request_scope::{self, Request};
+use crate::request_scope::{self, Request};
 use crate::telemetry::{RequestMetrics, UNMATCHED};
 use crate::users::Db1;
 

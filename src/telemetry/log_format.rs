@@ -1,6 +1,6 @@
 //! Log lines a person can read and a machine can parse: `log` + `env_logger`, with the
 //! records' key-value fields written out, and the current request's id added to every
-//! line written on its behalf (see [`super::request_scope`]).
+//! line written on its behalf (see [`crate::request_scope`]).
 //!
 //! - `LOG_FORMAT=text` (the default): `[time LEVEL target] message key=value …`, a value
 //!   quoted (JSON string escapes) when it holds a space, `"`, `=` or a control character.
@@ -11,7 +11,7 @@ use std::io::Write;
 use log::kv::{Key, Value, VisitSource};
 use serde_json::{Map, Value as Json};
 
-use super::request_scope;
+use crate::request_scope;
 
 /// The field naming the request a line was written for.
 pub const REQUEST_ID: &str = "request_id";
@@ -26,15 +26,24 @@ impl LogFormat {
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub fn from_env() -> Result<Self, String> {
         match std::env::var("LOG_FORMAT") {
-            Err(std::env::VarError::NotPresent) => Ok(Self::Text),
-            Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "" | "text" => Ok(Self::Text),
-                "json" => Ok(Self::Json),
-                _ => Err(format!(
-                    "LOG_FORMAT: `{value}` is neither `text` nor `json`"
-                )),
-            },
+            Err(std::env::VarError::NotPresent) => Self::parse(None),
+            Ok(value) => Self::parse(Some(&value)),
             Err(std::env::VarError::NotUnicode(_)) => Err("LOG_FORMAT: not valid UTF-8".to_owned()),
+        }
+    }
+
+    /// The format a `LOG_FORMAT` value names (any case); unset is `text`.
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value
+            .map(|value| value.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(_) => Err(format!(
+                "LOG_FORMAT: `{}` is neither `text` nor `json`",
+                value.unwrap_or_default()
+            )),
         }
     }
 }
@@ -188,15 +197,11 @@ mod tests {
 
     #[test]
     fn an_unknown_format_is_refused_by_name() {
-        std::env::set_var("LOG_FORMAT", "xml");
-        let refused = LogFormat::from_env();
-        std::env::set_var("LOG_FORMAT", "JSON");
-        let json = LogFormat::from_env();
-        std::env::remove_var("LOG_FORMAT");
         assert_eq!(
-            refused,
+            LogFormat::parse(Some("xml")),
             Err("LOG_FORMAT: `xml` is neither `text` nor `json`".to_owned())
         );
-        assert_eq!(json, Ok(LogFormat::Json));
+        assert_eq!(LogFormat::parse(Some("JSON")), Ok(LogFormat::Json));
+        assert_eq!(LogFormat::parse(None), Ok(LogFormat::Text));
     }
 }

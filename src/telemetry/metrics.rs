@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::Method;
-use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
+use metrics::{Counter, Histogram, Key, Label, Recorder};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 
+use crate::db::metrics::metadata;
 use crate::db::{self, PoolStatus};
 
 const REQUESTS: &str = "http_requests_total";
@@ -134,10 +135,6 @@ fn describe(recorder: &PrometheusRecorder) {
         None,
         "The most connections a database's pool opens.".into(),
     );
-}
-
-fn metadata() -> Metadata<'static> {
-    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
 }
 
 /// One HTTP worker's request instruments. Each worker is one thread, so the handles it

@@ -2,7 +2,7 @@
 //! at any step of the commit protocol: after a restart, both databases show all of the
 //! write or none of it, and no prepared transaction is left behind.
 
-use crate::helpers::metrics::{assert_value, samples, value, Sample};
+use crate::helpers::metrics::{assert_value, scrape, value, Sample};
 use crate::helpers::{eventually, prepared_transactions, ChildServer, Stack, Storage};
 use serde_json::json;
 
@@ -52,9 +52,7 @@ fn start_with(storage: &Storage, extra: &[(&'static str, &str)]) -> ChildServer 
 }
 
 fn metrics(server: &ChildServer) -> Vec<Sample> {
-    let response = server.request("GET", "/metrics", None);
-    assert_eq!(response.status, 200, "{}", response.text);
-    samples(&response.text)
+    scrape(server.request("GET", "/metrics", None))
 }
 
 fn create(server: &ChildServer, path: &str, body: serde_json::Value) -> i64 {

@@ -7,18 +7,11 @@ use std::time::Duration;
 use multidb::db::Read;
 use serde_json::json;
 
-use crate::helpers::metrics::{assert_value, samples, value, Sample};
+use crate::helpers::metrics::{self, assert_value, value, Sample};
 use crate::helpers::{eventually, spawn_app_with, Stack, TestApp};
 
-/// Scrapes `/metrics`, checking the exposition's media type, and parses its samples.
 fn scrape(app: &TestApp) -> Vec<Sample> {
-    let response = app.get("/metrics");
-    assert_eq!(response.status, 200, "{}", response.text);
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    samples(&response.text)
+    metrics::scrape(app.get("/metrics"))
 }
 
 fn every_series_is_there_with_its_labels_after_traffic(stack: Stack) {

@@ -2,6 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use super::Response;
+
+/// The samples of an answer of `GET /metrics`, whose status and media type it checks.
+#[track_caller]
+pub fn scrape(response: Response) -> Vec<Sample> {
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    samples(&response.text)
+}
+
 /// One sample of the exposition: name, labels, value.
 #[derive(Debug)]
 pub struct Sample {

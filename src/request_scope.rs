@@ -71,12 +71,12 @@ pub fn carry<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
 
 /// Sets the thread's request for as long as it lives: also while unwinding from a panic,
 /// so that the thread's next job does not inherit it.
-pub(super) struct Entered {
+pub(crate) struct Entered {
     previous: Option<Arc<str>>,
 }
 
 impl Entered {
-    pub(super) fn new(id: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(id: Option<Arc<str>>) -> Self {
         let previous = ON_THREAD.with(|current| current.replace(id));
         Self { previous }
     }
