@@ -260,6 +260,40 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
     storage.remove();
 }
 
+/// A recovery that cannot do its work is counted as failed, and the in-doubt gauges go
+/// on following what is in doubt meanwhile: the "in doubt for over a minute" and the
+/// "recovery failing" alerts of the README both see it.
+#[test]
+fn a_failing_recovery_is_counted_and_the_in_doubt_gauges_still_follow() {
+    let storage = Storage::create(Stack::sqlite());
+    let server = start_with(
+        &storage,
+        &[
+            ("RECOVERY_INTERVAL_MS", "100"),
+            ("RUST_LOG", "multidb=info"),
+        ],
+    );
+    // Every pass now fails at its first statement, the claim of its turn.
+    storage.execute(2, "DROP TABLE multidb_recovery_turn");
+    // A decision two minutes old still waiting for its redo in db1 (SQLite).
+    storage.execute(
+        2,
+        "INSERT INTO multidb_decisions (gid, outcome, redo, created_at) \
+         VALUES ('multidb:1:0:stuck', 'commit', 'delete_user:999999', \
+                 strftime('%Y-%m-%d %H:%M:%f', 'now', '-120 seconds'))",
+    );
+    let samples = eventually("a failed pass counted and a look after it", || {
+        let samples = metrics(&server);
+        let failed = value(&samples, "recovery_actions_total", &[("action", "failed")])?;
+        let in_doubt = value(&samples, "cross_commit_in_doubt", &[])?;
+        (failed >= 1.0 && in_doubt == 1.0).then_some(samples)
+    });
+    let oldest = value(&samples, "cross_commit_in_doubt_oldest_seconds", &[]).unwrap();
+    assert!(oldest > 60.0, "{oldest}");
+    drop(server);
+    storage.remove();
+}
+
 /// db1 on SQLite, which cannot prepare: an instance dies after the deletion of a user was
 /// decided in db2 but before db1 committed it. Until a recovery redoes it, db1 still
 /// shows the user, and another instance must refuse orders for them; the recovery then
