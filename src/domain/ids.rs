@@ -12,11 +12,41 @@ pub trait ParseId: Sized {
 
     /// Parses a path or query segment; anything but 1..=i64::MAX is refused.
     fn parse(raw: &str) -> Result<Self, String> {
-        let value: i64 = raw
-            .parse()
-            .map_err(|_| format!("must be a positive 64-bit integer, got `{raw}`"))?;
+        let value = integer(raw)
+            .ok_or_else(|| format!("must be a positive 64-bit integer, got `{raw}`"))?;
         Self::new(value)
     }
+}
+
+/// A 64-bit integer written in decimal in a path or query segment: `16`, or a number
+/// without a fraction written as a JSON number can be (`16.0`, `1.6e1`), since the
+/// OpenAPI document declares these parameters as integers and JSON Schema counts those
+/// as integers too. Anything else, or beyond 64 bits, is `None`.
+pub fn integer(raw: &str) -> Option<i64> {
+    match raw.parse::<i64>() {
+        Ok(value) => Some(value),
+        // Only what a JSON number can look like: no `inf`, `NaN` or leading `.`.
+        Err(_)
+            if raw
+                .bytes()
+                .next()
+                .is_some_and(|b| b == b'-' || b.is_ascii_digit()) =>
+        {
+            raw.parse::<f64>().ok().and_then(integral)
+        }
+        Err(_) => None,
+    }
+}
+
+/// `value` as an i64 if it is integral and within 64 bits.
+pub fn integral(value: f64) -> Option<i64> {
+    // 2^63 is exact as an f64; every integral f64 in [-2^63, 2^63) converts exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if value.fract() != 0.0 || !(-LIMIT..LIMIT).contains(&value) {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // integral and in range: exact
+    Some(value as i64)
 }
 
 fn positive(raw: i64) -> Result<i64, String> {
@@ -133,8 +163,8 @@ impl Limit {
         let Some(raw) = raw else {
             return Ok(Self::default());
         };
-        match raw.parse::<u16>() {
-            Ok(limit @ 1..=Self::MAX) => Ok(Self(limit)),
+        match integer(raw).and_then(|limit| u16::try_from(limit).ok()) {
+            Some(limit @ 1..=Self::MAX) => Ok(Self(limit)),
             _ => Err(format!(
                 "limit must be an integer from 1 to {}, got `{raw}`",
                 Self::MAX
@@ -161,9 +191,8 @@ impl AfterId {
     pub fn parse(raw: Option<&str>) -> Result<Self, String> {
         match raw {
             None => Ok(Self(0)),
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| format!("must be a positive 64-bit integer, got `{raw}`"))
+            Some(raw) => integer(raw)
+                .ok_or_else(|| format!("must be a positive 64-bit integer, got `{raw}`"))
                 .and_then(positive)
                 .map(Self)
                 .map_err(|e| format!("after_id {e}")),

@@ -4,7 +4,7 @@
 mod ids;
 mod text;
 
-pub use ids::{AfterId, Limit, OrderId, ParseId, UserId};
+pub use ids::{integer, integral, AfterId, Limit, OrderId, ParseId, UserId};
 pub use text::{Cents, Email, Quantity, Text};
 
 mod page;

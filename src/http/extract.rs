@@ -147,19 +147,12 @@ pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Err
         }
 
         fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
-            // 2^63 is exact as an f64; every integral f64 in [-2^63, 2^63) converts exactly.
-            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
             if value.fract() != 0.0 || !value.is_finite() {
                 return Err(E::invalid_type(serde::de::Unexpected::Float(value), &self));
             }
-            if !(-LIMIT..LIMIT).contains(&value) {
-                return Err(E::invalid_value(
-                    serde::de::Unexpected::Float(value),
-                    &"a 64-bit integer",
-                ));
-            }
-            #[allow(clippy::cast_possible_truncation)] // integral and in range: exact
-            Ok(value as i64)
+            crate::domain::integral(value).ok_or_else(|| {
+                E::invalid_value(serde::de::Unexpected::Float(value), &"a 64-bit integer")
+            })
         }
     }
 

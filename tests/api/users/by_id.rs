@@ -30,8 +30,10 @@ fn malformed_user_ids_are_bad_requests(stack: Stack) {
         "99999999999999999999",
         "abc",
         "1.5",
-        "1e3",
+        "1e-1",
         "0x1",
+        "inf",
+        ".5e1",
     ] {
         let path = format!("/users/{raw}");
         app.get(&path).assert_error(400, "bad_request");
@@ -44,6 +46,15 @@ fn malformed_user_ids_are_bad_requests(stack: Stack) {
     app.get("/users/9223372036854775807")
         .assert_error(404, "not_found");
     assert_eq!(get_user(&app, id_of(&user)), user);
+    // The document declares ids as integers, and JSON Schema counts a number written
+    // with a zero fraction or an exponent as one: the same user.
+    let id = id_of(&user);
+    for raw in [format!("{id}.0"), format!("{id}e0"), format!("{id}.000")] {
+        let response = app.get(&format!("/users/{raw}"));
+        assert_eq!(response.status, 200, "/users/{raw}: {}", response.text);
+        assert_eq!(response.body, user);
+    }
+    app.get("/users/1e3").assert_error(404, "not_found");
 }
 
 fn patching_changes_only_the_given_fields(stack: Stack) {
