@@ -7,8 +7,9 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 
-use crate::config::{DatabaseSettings, Settings};
+use crate::config::{Auth, DatabaseSettings, Settings};
 use crate::db::{self, CrossCommit, Database, Pool};
+use crate::http::Authenticator;
 use crate::orders::Db2;
 use crate::telemetry::Metrics;
 use crate::users::Db1;
@@ -109,6 +110,18 @@ impl Application {
         let cross = web::Data::new(databases.cross.clone());
         let docs = web::Data::new(crate::http::Docs::new().context("the OpenAPI document")?);
         let request_timeout = settings.request_timeout;
+        let auth = match settings.auth {
+            Auth::Required => Some(Authenticator::new(databases.db1.clone())),
+            Auth::Off => {
+                if !crate::config::is_loopback(&settings.bind_address) {
+                    log::warn!(
+                        "AUTH=off on {}, which other machines can reach: anyone who can reach it may read and delete every user",
+                        settings.bind_address
+                    );
+                }
+                None
+            }
+        };
         let mut server = HttpServer::new(move || {
             // Per worker: each worker thread keeps the request instruments it has used.
             let requests = std::rc::Rc::new(metrics.for_requests());
@@ -124,7 +137,7 @@ impl Application {
                 .app_data(db2.clone())
                 .app_data(cross.clone())
                 .app_data(docs.clone())
-                .configure(crate::http::routes)
+                .configure(|config| crate::http::routes(config, auth.as_ref()))
         })
         // In-flight requests get this long to finish after SIGTERM/SIGINT.
         .shutdown_timeout(30);

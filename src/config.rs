@@ -21,6 +21,8 @@ pub struct Settings {
     pub instance_lease: Duration,
     /// `REQUEST_TIMEOUT_MS`: every request is answered within this, if need be with 503.
     pub request_timeout: Duration,
+    /// `AUTH`: whether every route but the public ones needs an API key.
+    pub auth: Auth,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
     /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
@@ -28,6 +30,43 @@ pub struct Settings {
     /// How far this process's own clock is set off (`MULTIDB_TEST_CLOCK_SKEW_MS`, only
     /// in builds with `fault-injection`): for tests of instances whose clocks disagree.
     pub clock_skew_ms: i64,
+}
+
+/// `AUTH`: `required` or `off`. Unset, it is `off` only when the service listens on a
+/// loopback address, so that a service other machines can reach is never open by
+/// accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Required,
+    Off,
+}
+
+impl Auth {
+    fn from_setting(raw: Option<&str>, bind_address: &str) -> Result<Self, String> {
+        match raw.map(|raw| raw.trim().to_ascii_lowercase()).as_deref() {
+            None => Ok(if is_loopback(bind_address) {
+                Self::Off
+            } else {
+                Self::Required
+            }),
+            Some("required") => Ok(Self::Required),
+            Some("off") => Ok(Self::Off),
+            Some(other) => Err(format!("`{other}` is neither `required` nor `off`")),
+        }
+    }
+}
+
+/// Whether `BIND_ADDRESS` (`host:port`) is on 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback(bind_address: &str) -> bool {
+    let host = match bind_address.rsplit_once(':') {
+        Some((host, _port)) => host,
+        None => bind_address,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Debug, Clone)]
@@ -53,8 +92,11 @@ impl Settings {
     /// Reads settings through `lookup`, which returns a variable's value if set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
+        let bind_address = env.string("BIND_ADDRESS", "127.0.0.1:8080");
         Ok(Self {
-            bind_address: env.string("BIND_ADDRESS", "127.0.0.1:8080"),
+            auth: Auth::from_setting(env.get("AUTH").as_deref(), &bind_address)
+                .map_err(|problem| invalid("AUTH", problem))?,
+            bind_address,
             db1: env.database(1, "data/db1.sqlite")?,
             db2: env.database(2, "data/db2.sqlite")?,
             run_migrations: env.flag("RUN_MIGRATIONS", true)?,
@@ -242,6 +284,45 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn auth_defaults_by_bind_address() {
+        let auth = |vars: &[(&str, &str)]| settings(vars).map(|s| s.auth);
+        assert_eq!(auth(&[]).unwrap(), Auth::Off);
+        for loopback in [
+            "127.0.0.1:8080",
+            "127.1.2.3:80",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST:1",
+        ] {
+            assert_eq!(
+                auth(&[("BIND_ADDRESS", loopback)]).unwrap(),
+                Auth::Off,
+                "{loopback}"
+            );
+        }
+        for open in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "10.0.0.5:80",
+            "192.168.1.2:8080",
+            "example.com:80",
+        ] {
+            assert_eq!(
+                auth(&[("BIND_ADDRESS", open)]).unwrap(),
+                Auth::Required,
+                "{open}"
+            );
+        }
+        assert_eq!(
+            auth(&[("BIND_ADDRESS", "0.0.0.0:8080"), ("AUTH", "off")]).unwrap(),
+            Auth::Off
+        );
+        assert_eq!(auth(&[("AUTH", "Required")]).unwrap(), Auth::Required);
+        let error = auth(&[("AUTH", "maybe")]).unwrap_err();
+        assert_eq!(error.variable, "AUTH");
     }
 
     #[test]

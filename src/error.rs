@@ -28,6 +28,13 @@ pub enum AppError {
     Validation(String),
     #[error("user {0} does not exist")]
     UnknownUser(UserId),
+    /// Authentication is on and the request carries no valid API key: the message says
+    /// which of missing, malformed, unknown or revoked, never the token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The API key's scope does not allow the method.
+    #[error("this API key's scope ({scope}) does not allow {method}")]
+    Forbidden { scope: &'static str, method: String },
     /// A database could not serve the request now; the cause is logged, not shown.
     #[error("a database is unavailable; retry shortly")]
     Unavailable(#[source] DbError),

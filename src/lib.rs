@@ -10,6 +10,7 @@
 //!   of code runs for, carried to the blocking threads of the database layer.
 //! - [`config`] and [`app`]: settings from the environment, and the server built from them.
 
+pub mod api_keys;
 pub mod app;
 pub mod config;
 pub mod db;

@@ -1,11 +1,13 @@
 use anyhow::Context;
+use multidb::api_keys::command as keys;
 use multidb::app::{Application, Databases};
 use multidb::config::Settings;
 use multidb::telemetry::{init_logging, LogFormat};
 
-const USAGE: &str = "usage: multidb [serve | migrate]
+const USAGE: &str = "usage: multidb [serve | migrate | keys …]
   serve    run the HTTP server (the default)
   migrate  apply pending migrations to both databases and exit
+  keys     manage API keys (multidb keys help)
 Settings come from the environment and ./.env; see README.md.";
 
 fn main() {
@@ -60,6 +62,27 @@ fn run() -> i32 {
             Ok(_) => SUCCESS,
             Err(error) => fail(one_line(&error)),
         },
+        Some("keys") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            if matches!(
+                args.first().map(String::as_str),
+                None | Some("help" | "-h" | "--help")
+            ) {
+                println!("{}", keys::USAGE);
+                return SUCCESS;
+            }
+            match keys::run(&settings, &args) {
+                Ok(output) => {
+                    print!("{output}");
+                    SUCCESS
+                }
+                Err(error @ keys::CommandError::Usage(_)) => {
+                    eprintln!("multidb: {error}");
+                    USAGE_ERROR
+                }
+                Err(error) => fail(error),
+            }
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             SUCCESS

@@ -28,6 +28,8 @@ pub(super) enum ErrorCode {
     UnsupportedMediaType,
     ValidationFailed,
     UnknownUser,
+    Unauthorized,
+    Forbidden,
     DatabaseUnavailable,
     Internal,
 }
@@ -54,6 +56,8 @@ impl AppError {
                 ErrorCode::ValidationFailed,
             ),
             AppError::UnknownUser(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownUser),
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            AppError::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             AppError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::DatabaseUnavailable,
@@ -79,6 +83,10 @@ impl ResponseError for AppError {
             }
             AppError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            AppError::Unauthorized(_) => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             _ => {}
         }

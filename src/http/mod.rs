@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, extractors, request ids and logging, and the one mapping of
 //! [`AppError`](crate::error::AppError) to responses. Handlers only translate.
 
+mod auth;
 mod deadline;
 mod docs;
 mod error;
@@ -13,11 +14,14 @@ mod overview;
 mod request_log;
 mod users;
 
+pub use auth::Authenticator;
 pub use deadline::answer_within;
 pub use docs::Docs;
 pub use request_log::observe_requests;
 
-use actix_web::{web, HttpResponse, Resource};
+use std::sync::Arc;
+
+use actix_web::{middleware, web, HttpResponse, Resource};
 
 use crate::error::AppError;
 
@@ -34,6 +38,9 @@ struct Route {
     /// OpenAPI test checks the two agree).
     allow: &'static str,
     handlers: Methods,
+    /// Answered without an API key even when `AUTH=required`: the operations endpoints
+    /// and `/health` only. Every other route is protected.
+    public: bool,
 }
 
 /// Every route the service serves. Routes are registered from this table alone, so it is
@@ -44,61 +51,73 @@ const ROUTES: [Route; 12] = [
         template: "/health",
         allow: "GET",
         handlers: |r| r.get(health::health),
+        public: true,
     },
     Route {
         template: "/metrics",
         allow: "GET",
         handlers: |r| r.get(metrics::metrics),
+        public: true,
     },
     Route {
         template: "/overview",
         allow: "GET",
         handlers: |r| r.get(overview::overview),
+        public: false,
     },
     Route {
         template: "/users",
         allow: "GET, POST",
         handlers: |r| r.get(users::list).post(users::create),
+        public: false,
     },
     Route {
         template: "/users/{id}",
         allow: "GET, PATCH, DELETE",
         handlers: |r| r.get(users::get).patch(users::update).delete(users::delete),
+        public: false,
     },
     Route {
         template: "/users/{id}/summary",
         allow: "GET",
         handlers: |r| r.get(users::summary),
+        public: false,
     },
     Route {
         template: "/orders",
         allow: "GET, POST",
         handlers: |r| r.get(orders::list).post(orders::create),
+        public: false,
     },
     Route {
         template: "/orders/{id}",
         allow: "GET, DELETE",
         handlers: |r| r.get(orders::get).delete(orders::delete),
+        public: false,
     },
     Route {
         template: "/openapi.json",
         allow: "GET",
         handlers: |r| r.get(docs::openapi_json),
+        public: true,
     },
     Route {
         template: "/docs",
         allow: "GET",
         handlers: |r| r.get(docs::redirect),
+        public: true,
     },
     Route {
         template: "/docs/",
         allow: "GET",
         handlers: |r| r.get(docs::index),
+        public: true,
     },
     Route {
         template: "/docs/{file}",
         allow: "GET",
         handlers: |r| r.get(docs::file),
+        public: true,
     },
 ];
 
@@ -110,20 +129,41 @@ pub fn route_templates() -> impl Iterator<Item = &'static str> {
 /// Registers every route of the API with its extractor configuration. A method a route
 /// does not take answers 405 with `Allow`, a path no route matches 404, both as JSON
 /// errors. Routing tells the request's log line and metrics which template matched (see
-/// [`request_log::Matched`]). Needs the [`Docs`] as app data.
-pub fn routes(config: &mut web::ServiceConfig) {
+/// [`request_log::Matched`]). With `auth`, every route not marked public needs an API
+/// key ([`auth::require_key`]). Needs the [`Docs`] as app data.
+pub fn routes(config: &mut web::ServiceConfig, auth: Option<&Arc<Authenticator>>) {
     config
         .app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config());
     for route in ROUTES {
         let allow = route.allow;
-        let resource = web::resource(route.template)
-            .guard(request_log::Matched(route.template))
-            .default_service(web::to(move || method_not_allowed(allow)));
-        config.service((route.handlers)(resource));
+        let resource = (route.handlers)(
+            web::resource(route.template)
+                .guard(request_log::Matched(route.template))
+                .default_service(web::to(move || method_not_allowed(allow))),
+        );
+        match auth {
+            Some(auth) if !route.public => {
+                let auth = auth.clone();
+                config.service(resource.wrap(middleware::from_fn(move |request, next| {
+                    auth::require_key(auth.clone(), request, next)
+                })));
+            }
+            _ => {
+                config.service(resource);
+            }
+        }
     }
     config.default_service(web::to(route_not_found));
+}
+
+/// The templates of the routes answered without an API key.
+pub fn public_routes() -> impl Iterator<Item = &'static str> {
+    ROUTES
+        .iter()
+        .filter(|route| route.public)
+        .map(|route| route.template)
 }
 
 async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, AppError> {

@@ -2,7 +2,7 @@
 
 mod model;
 mod queries;
-mod schema;
+pub(crate) mod schema;
 
 pub use model::{NewUser, User, UserChanges};
 pub use queries::{delete, find, insert, lock_existing, page, update, WriteError};

@@ -1,0 +1,122 @@
+//! API keys, kept in db1: who may call the API, and with which scope (see README,
+//! "Authentication"). Created, listed and revoked by `multidb keys`; checked by
+//! `http::auth` on every request to a route that is not public.
+
+pub mod command;
+mod token;
+
+pub use token::{mint, Minted, Presented};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::{Access, DbError};
+use crate::domain::timestamp;
+use crate::users::schema::api_keys;
+use crate::users::Session;
+
+/// What a key may do: `read` may use `GET`, `write` every method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl Scope {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// A key as stored: never its token.
+#[derive(Debug, Clone, Queryable)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub secret_sha256: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl ApiKey {
+    pub fn scope(&self) -> Option<Scope> {
+        Scope::parse(&self.scope)
+    }
+}
+
+/// Stores a new key and returns it with its token, which exists nowhere else.
+pub fn create(
+    session: &mut Session,
+    name: &str,
+    scope: Scope,
+) -> Result<(ApiKey, String), DbError> {
+    let minted = mint().map_err(|error| DbError::Other {
+        database: "db1",
+        cause: format!("no random bytes from the operating system: {error}").into(),
+    })?;
+    let key = diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::id.eq(&minted.id),
+            api_keys::name.eq(name),
+            api_keys::scope.eq(scope.as_str()),
+            api_keys::secret_sha256.eq(&minted.secret_sha256),
+            api_keys::created_at.eq(timestamp::now()),
+        ))
+        .returning(api_keys::all_columns)
+        .get_result(session.connection())
+        .map_err(<Session>::error)?;
+    Ok((key, minted.token))
+}
+
+pub fn find<A: Access>(session: &mut Session<A>, id: &str) -> Result<Option<ApiKey>, DbError> {
+    session.load_optional(api_keys::table.find(id.to_owned()))
+}
+
+/// Every key, oldest first.
+pub fn list<A: Access>(session: &mut Session<A>) -> Result<Vec<ApiKey>, DbError> {
+    session.load(api_keys::table.order((api_keys::created_at.asc(), api_keys::id.asc())))
+}
+
+/// Revokes a key; `false` if there is no such key. Revoking twice keeps the first time.
+pub fn revoke(session: &mut Session, id: &str) -> Result<bool, DbError> {
+    let found = api_keys::table
+        .find(id)
+        .select(api_keys::id)
+        .first::<String>(session.connection())
+        .optional()
+        .map_err(<Session>::error)?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    diesel::update(
+        api_keys::table
+            .find(id)
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(timestamp::now()))
+    .execute(session.connection())
+    .map_err(<Session>::error)?;
+    Ok(true)
+}
+
+/// Notes that a key was used at `at` (called at most once a minute per key).
+pub fn touch(session: &mut Session, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(api_keys::table.find(id))
+        .set(api_keys::last_used_at.eq(at))
+        .execute(session.connection())
+        .map(drop)
+        .map_err(<Session>::error)
+}
