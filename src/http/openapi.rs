@@ -6,6 +6,7 @@
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Ref, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     Components, ContentBuilder, OpenApi as Document, RefOr, Required, Response, ResponseBuilder,
 };
@@ -58,9 +59,11 @@ use crate::domain::{OrderId, UserId};
             InvalidOrder,
             Unavailable,
             Internal,
+            Unauthorized,
+            Forbidden,
         )
     ),
-    modifiers(&RequestIds),
+    modifiers(&RequestIds, &Authentication),
     tags(
         (name = "users", description = "Users, in db1"),
         (name = "orders", description = "Orders, in db2, each of an existing user"),
@@ -124,7 +127,14 @@ fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
         ContentBuilder::new().schema(Some(schema)).build(),
     );
     // As `AppError::error_response` answers them.
-    if codes.contains(&ErrorCode::DatabaseUnavailable) {
+    if codes.contains(&ErrorCode::Unauthorized) {
+        let challenge = HeaderBuilder::new()
+            .schema(Some(String::schema()))
+            .description(Some("Always `Bearer`"));
+        response
+            .header("WWW-Authenticate", challenge.build())
+            .build()
+    } else if codes.contains(&ErrorCode::DatabaseUnavailable) {
         let retry_after = HeaderBuilder::new()
             .schema(Some(u32::schema()))
             .description(Some("Seconds to wait: always 1"));
@@ -179,6 +189,10 @@ error_responses! {
          answered within `REQUEST_TIMEOUT_MS`: nothing was written, except that a write \
          which had reached its commit may still complete. Retry after `Retry-After`";
     Internal: [Internal] "Anything else; the request's writes are rolled back";
+    Unauthorized: [Unauthorized]
+        "Authentication is on and the bearer token is missing, malformed, unknown or \
+         revoked";
+    Forbidden: [Forbidden] "The API key's scope does not allow the method (a `read` key on a write)";
 }
 
 /// `X-Request-Id` on every operation and every response, as `request_log` handles it for
@@ -234,6 +248,67 @@ impl Modify for RequestIds {
     }
 }
 
+/// The API-key scheme, required by every operation of a route that is not public (the
+/// route table says which are), with its 401, and 403 for methods other than `GET`. The
+/// service requires keys when `AUTH=required` (the default off loopback).
+struct Authentication;
+
+const BEARER: &str = "api_key";
+
+impl Modify for Authentication {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Components::new);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("mdb_<id>_<secret>")
+                    .description(Some(
+                        "An API key made with `multidb keys create --scope read|write`. \
+                         Needed when the service runs with `AUTH=required` (the default \
+                         unless it listens on a loopback address). A `read` key may use \
+                         `GET`; a `write` key every method.",
+                    ))
+                    .build(),
+            ),
+        );
+        let public: Vec<&str> = super::public_routes().collect();
+        for (path, item) in document.paths.paths.iter_mut() {
+            if public.contains(&path.as_str()) {
+                continue;
+            }
+            let reads = item.get.iter_mut().map(|operation| (operation, false));
+            let writes = [
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            .map(|operation| (operation, true));
+            for (operation, writes) in reads.chain(writes) {
+                operation
+                    .security
+                    .get_or_insert_with(Vec::new)
+                    .push(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    RefOr::Ref(Ref::from_response_name("Unauthorized")),
+                );
+                if writes {
+                    responses.insert(
+                        "403".into(),
+                        RefOr::Ref(Ref::from_response_name("Forbidden")),
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
@@ -279,6 +354,11 @@ mod tests {
                 cause: "x".into(),
             }),
             AppError::Internal("x".into()),
+            AppError::Unauthorized("x"),
+            AppError::Forbidden {
+                scope: "read",
+                method: "POST".into(),
+            },
         ];
         for error in &all {
             match error {
@@ -291,7 +371,9 @@ mod tests {
                 | AppError::Validation(_)
                 | AppError::UnknownUser(_)
                 | AppError::Unavailable(_)
-                | AppError::Internal(_) => {}
+                | AppError::Internal(_)
+                | AppError::Unauthorized(_)
+                | AppError::Forbidden { .. } => {}
             }
         }
         all
