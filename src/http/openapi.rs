@@ -4,11 +4,11 @@
 //! ([`super::ROUTES`]) in both directions (tests/api/openapi.rs).
 
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    Components, ContentBuilder, OpenApi as Document, RefOr, Required, Response, ResponseBuilder,
+    Components, ContentBuilder, OpenApi as Document, RefOr, Response, ResponseBuilder,
 };
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse};
 
@@ -195,28 +195,16 @@ error_responses! {
     Forbidden: [Forbidden] "The API key's scope does not allow the method (a `read` key on a write)";
 }
 
-/// `X-Request-Id` on every operation and every response, as `request_log` handles it for
-/// every request: declared once in the components and referred to everywhere.
+/// `X-Request-Id` on every response, as `request_log` answers every request: declared
+/// once in the components and referred to everywhere.
 struct RequestIds;
 
 impl Modify for RequestIds {
     fn modify(&self, document: &mut Document) {
+        // Only as a response header: a client may send its own (the description says
+        // so), but declared as a request parameter, schemathesis's inferred links fill it
+        // with numbers its HTTP client then refuses to send.
         let components = document.components.get_or_insert_with(Components::new);
-        let parameter = ParameterBuilder::new()
-            .name(REQUEST_ID)
-            .parameter_in(ParameterIn::Header)
-            .required(Required::False)
-            // Any value is taken (one that is not sane is replaced, not refused), so the
-            // request's schema constrains nothing; the response's says what comes back.
-            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-            .description(Some(format!(
-                "Ties the request to its log line and to the logged cause of a server error. \
-                 Echoed back when 1 to {MAX_REQUEST_ID_BYTES} visible ASCII characters; \
-                 otherwise replaced by a new UUID."
-            )));
-        components
-            .parameters
-            .insert(REQUEST_ID.into(), parameter.build().into());
         let header = HeaderBuilder::new()
             .schema(Some(request_id_schema()))
             .description(Some(
@@ -231,11 +219,6 @@ impl Modify for RequestIds {
         let mut every_response: Vec<&mut RefOr<Response>> = responses.collect();
         for item in document.paths.paths.values_mut() {
             for operation in operations(item) {
-                let parameter = Ref::new(format!("#/components/parameters/{REQUEST_ID}"));
-                operation
-                    .parameters
-                    .get_or_insert_with(Vec::new)
-                    .push(RefOr::Ref(parameter));
                 every_response.extend(operation.responses.responses.values_mut());
             }
         }
