@@ -156,6 +156,9 @@ fn a_silent_network_to_db1_gets_503_and_its_connections_are_cut() {
             format!("postgres://postgres@{host_http}:15433/multidb_orders"),
         )
         .env("BIND_ADDRESS", format!("{ns_http}:8080"))
+        // Not loopback, so authentication would default to on; this test is about
+        // silent networks, and the address exists only inside its namespace.
+        .env("AUTH", "off")
         .env(
             "REQUEST_TIMEOUT_MS",
             REQUEST_TIMEOUT.as_millis().to_string(),
