@@ -8,6 +8,7 @@
 #[macro_use]
 mod helpers;
 
+mod auth;
 mod crash;
 mod guard;
 mod harness;

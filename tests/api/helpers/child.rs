@@ -67,8 +67,25 @@ impl ChildServer {
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// A request with `headers` (name, value) too, e.g. `Authorization`.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Response {
         let body = body.map(|json| ("application/json", json.to_string().into_bytes()));
-        send(&self.agent, method, &format!("{}{path}", self.base), body)
+        send(
+            &self.agent,
+            method,
+            &format!("{}{path}", self.base),
+            headers,
+            body,
+        )
     }
 
     /// Sends a request that is expected never to be answered (the server dies first).
@@ -100,6 +117,14 @@ impl ChildServer {
             }
         }
         None
+    }
+
+    /// Kills the server (`kill -9`) and returns every stderr line it wrote that no wait
+    /// for a line has consumed: all of them, since the pipe is read to its end.
+    pub fn stderr_until_killed(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.iter().collect()
     }
 
     /// `kill -9`: no destructor, no shutdown, no flush runs in the server.

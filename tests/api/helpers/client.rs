@@ -53,13 +53,19 @@ impl Response {
     }
 }
 
+/// Sends a request with `headers` (name, value) besides the body's content type.
 pub fn send(
     agent: &ureq::Agent,
     method: &str,
     url: &str,
+    headers: &[(&str, &str)],
     body: Option<(&str, Vec<u8>)>,
 ) -> Response {
-    let request = agent.request(method, url);
+    let request = headers
+        .iter()
+        .fold(agent.request(method, url), |request, (name, value)| {
+            request.set(name, value)
+        });
     let result = match body {
         Some((content_type, bytes)) => {
             let request = if content_type.is_empty() {

@@ -133,10 +133,22 @@ impl TestApp {
 
     /// Any request; `body` is a content type and raw bytes.
     pub fn request(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Response {
+        self.request_with(method, path, &[], body)
+    }
+
+    /// Any request, with `headers` (name, value) too, e.g. `Authorization`.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Response {
         client::send(
             &self.agent,
             method,
             &format!("{}{path}", self.address),
+            headers,
             body,
         )
     }
