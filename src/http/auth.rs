@@ -82,7 +82,7 @@ impl Authenticator {
         let row = self.row(presented.id).await?;
         match row {
             Some(row) if !row.revoked && presented.matches(&row.secret_sha256) => {
-                self.touch(presented.id);
+                self.touch(presented.id).await;
                 row.scope.ok_or(AppError::Unauthorized(INVALID))
             }
             _ => Err(AppError::Unauthorized(INVALID)),
@@ -122,9 +122,11 @@ impl Authenticator {
         Ok(row)
     }
 
-    /// Records the key's use in db1 if this instance has not for a minute; in the
-    /// background, so that the request does not wait for the write.
-    fn touch(&self, id: &str) {
+    /// Records the key's use in db1 if this instance has not for a minute. Within the
+    /// request that is due (one a minute per key): a write left running in the
+    /// background would outlive a server that stops, holding its connection in an open
+    /// transaction. A failure is logged and does not fail the request.
+    async fn touch(&self, id: &str) {
         let due = match self.cache().get_mut(id) {
             Some(cached)
                 if cached
@@ -137,13 +139,11 @@ impl Authenticator {
             _ => false,
         };
         if due {
-            let (db1, id) = (self.db1.clone(), id.to_owned());
-            actix_web::rt::spawn(async move {
-                let now = timestamp::now();
-                if let Err(error) = db::write(&db1, move |s| api_keys::touch(s, &id, now)).await {
-                    log::warn!("cannot note an API key's last use: {error}");
-                }
-            });
+            let (id, now) = (id.to_owned(), timestamp::now());
+            let noted = db::write(&self.db1, move |s| api_keys::touch(s, &id, now)).await;
+            if let Err(error) = noted {
+                log::warn!("cannot note an API key's last use: {error}");
+            }
         }
     }
 }

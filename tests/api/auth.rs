@@ -758,3 +758,18 @@ fn no_token_is_ever_logged() {
     }
     storage.remove();
 }
+
+/// The note of a key's first use is written within its request, not left running: a
+/// server stopped right after it leaves no connection out of its pool and no transaction
+/// open (checked when the test app drops). A background write did, every time, with the
+/// commit slowed down.
+fn a_stopped_app_leaves_no_note_of_a_keys_use_holding_a_connection(stack: Stack) {
+    use multidb::db::fault::FaultAction;
+    let app = spawn_app_with(stack, |settings| settings.auth = Auth::Required);
+    let (_, token) = create_key(&app, "last", Scope::Read);
+    app.faults.arm("db1.commit", FaultAction::Sleep(500));
+    let response = app.request_with("GET", "/users", &authorized(Some(&bearer(&token))), None);
+    assert_eq!(response.status, 200, "{}", response.text);
+}
+
+on_stacks!([sqlite, postgres] => a_stopped_app_leaves_no_note_of_a_keys_use_holding_a_connection);
