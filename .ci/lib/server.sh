@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Starting and stopping a throwaway multidb for the black-box checks of .ci/ (sourced,
-# not run). Needs `die` from the caller.
+# not run). Needs `die` from the caller. Stopping is bench/lib/server.sh's stop_server.
+
+# shellcheck source=../../bench/lib/server.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../bench/lib/server.sh"
 
 server_pid=""
 base_url=""
@@ -40,18 +43,4 @@ start_multidb() {
   done
   tail -20 "$log" >&2
   die "multidb did not answer /health with 200 after 300 tries, 30 to 330 s (log above)"
-}
-
-# Stops the server started by start_multidb: SIGTERM, up to 35 s for in-flight
-# requests (its shutdown timeout is 30 s), then SIGKILL. Safe to call twice.
-stop_multidb() {
-  [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 350); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
 }

@@ -1,4 +1,5 @@
-# Shell functions shared by bench/run.sh and bench/peers.sh (sourced, not run).
+# Shell functions shared by bench/run.sh, bench/peers.sh and .ci/lib/server.sh (sourced,
+# not run).
 
 # Stops the server whose pid is in $server_pid: SIGTERM, up to 35 s to finish, then
 # SIGKILL. Does nothing when no server runs.

@@ -228,10 +228,12 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     pub fn look_in_doubt(&self) -> Result<(), DbError> {
         let found = if self.a.backend() == Backend::Postgres {
             let mut conn = self.a.connection()?;
-            diesel::sql_query(format!(
+            // The same rows as `prepared_gids`, counted.
+            diesel::sql_query(
                 "SELECT count(*) AS count, COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(prepared)), 0)::float8 AS oldest_seconds \
-                 FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE '{GID_PREFIX}:%'"
-            ))
+                 FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
+            )
+            .bind::<Text, _>(format!("{GID_PREFIX}:%"))
             .get_result::<InDoubt>(&mut *conn)
             .map_err(|e| DbError::from_diesel(A::NAME, e))?
         } else {
