@@ -102,7 +102,7 @@ impl Application {
 
         databases
             .cross
-            .spawn_periodic_recovery(settings.recovery_interval);
+            .spawn_periodic_recovery(settings.recovery_interval, settings.idempotency_ttl);
         metrics.spawn_upkeep();
         let metrics = web::Data::new(metrics);
         let db1 = web::Data::new(databases.db1.clone());
@@ -110,6 +110,7 @@ impl Application {
         let cross = web::Data::new(databases.cross.clone());
         let docs = web::Data::new(crate::http::Docs::new().context("the OpenAPI document")?);
         let request_timeout = settings.request_timeout;
+        let retention = crate::http::Retention(settings.idempotency_ttl);
         let auth = match settings.auth {
             Auth::Required => Some(Authenticator::new(databases.db1.clone())),
             Auth::Off => {
@@ -137,6 +138,7 @@ impl Application {
                 .app_data(db2.clone())
                 .app_data(cross.clone())
                 .app_data(docs.clone())
+                .app_data(retention)
                 .configure(|config| crate::http::routes(config, auth.as_ref()))
         })
         // In-flight requests get this long to finish after SIGTERM/SIGINT.

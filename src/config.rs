@@ -23,6 +23,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `AUTH`: whether every route but the public ones needs an API key.
     pub auth: Auth,
+    /// `IDEMPOTENCY_TTL_HOURS`: how long the answer to a request sent with an
+    /// `Idempotency-Key` is replayed.
+    pub idempotency_ttl: Duration,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
     /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
@@ -104,6 +107,7 @@ impl Settings {
             recovery_interval: env.millis("RECOVERY_INTERVAL_MS", 10_000)?,
             instance_lease: env.millis_from("INSTANCE_LEASE_MS", 10_000, 300)?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 10_000)?,
+            idempotency_ttl: env.hours("IDEMPOTENCY_TTL_HOURS", 24.0)?,
             faults: env.faults()?,
             clock_skew_ms: env.clock_skew_ms()?,
         })
@@ -161,6 +165,31 @@ impl Env<'_> {
     fn millis_from(&self, name: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
         self.number(name, default, min, 3_600_000)
             .map(Duration::from_millis)
+    }
+
+    /// A positive number of hours, fractions allowed (`0.5`), up to a year; kept to the
+    /// millisecond.
+    fn hours(&self, name: &str, default: f64) -> Result<Duration, ConfigError> {
+        const MAX_HOURS: f64 = 24.0 * 366.0;
+        let Some(raw) = self.get(name) else {
+            return Ok(Duration::from_secs_f64(default * 3600.0));
+        };
+        let millis = raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|hours| (hours * 3_600_000.0).round())
+            .filter(|millis| (1.0..=MAX_HOURS * 3_600_000.0).contains(millis));
+        // In range and whole (NaN is not in range): the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        millis
+            .map(|millis| Duration::from_millis(millis as u64))
+            .ok_or_else(|| {
+                invalid(
+                    name,
+                    format!("`{raw}` is not a positive number of hours, at most {MAX_HOURS}"),
+                )
+            })
     }
 
     fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
@@ -361,6 +390,23 @@ mod tests {
         assert_eq!(error.variable, "INSTANCE_LEASE_MS");
         let error = settings(&[("DB1_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
         assert_eq!(error.variable, "DB1_PREPARED_STATEMENTS");
+    }
+
+    #[test]
+    fn idempotency_answers_are_kept_for_hours_fractions_allowed() {
+        let ttl =
+            |value: &str| settings(&[("IDEMPOTENCY_TTL_HOURS", value)]).map(|s| s.idempotency_ttl);
+        assert_eq!(
+            settings(&[]).unwrap().idempotency_ttl,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(ttl("0.5").unwrap(), Duration::from_secs(1800));
+        assert_eq!(ttl(" 48 ").unwrap(), Duration::from_secs(48 * 3600));
+        assert_eq!(ttl("0.0001").unwrap(), Duration::from_millis(360));
+        for wrong in ["0", "-1", "0.0000001", "NaN", "inf", "1e9", "a day"] {
+            let error = ttl(wrong).unwrap_err();
+            assert_eq!(error.variable, "IDEMPOTENCY_TTL_HOURS", "{wrong}");
+        }
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub enum AppError {
     /// which of missing, malformed, unknown or revoked, never the token.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A request with the same `Idempotency-Key` is still being processed.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyKeyInUse,
+    /// The `Idempotency-Key` was used before for a different method, path or body.
+    #[error("this Idempotency-Key was used for a different request (method, path or body); use a new key for a new request")]
+    IdempotencyKeyReused,
     /// The API key's scope does not allow the method.
     #[error("this API key's scope ({scope}) does not allow {method}")]
     Forbidden { scope: &'static str, method: String },

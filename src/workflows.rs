@@ -3,11 +3,43 @@
 //! references a user that does not exist" is kept here, by locks and commit order
 //! (see [`crate::db::write_holding`] and [`crate::db::CrossCommit`]).
 
+mod once;
+
+pub use once::{Created, Once};
+
 use crate::db::{self, CrossCommit, DbError, LockMode, Pool, Redo};
 use crate::domain::{ParseId, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
-use crate::users::{self, Db1, User};
+use crate::users::{self, Db1, NewUser, User};
+
+/// Writes a user. With an idempotency key, also reads and locks db2 (see [`once`]): the
+/// user is committed in db1 with the key's answer while db2's session holds the key.
+pub async fn create_user(
+    cross: &CrossCommit<Db1, Db2>,
+    new: NewUser,
+    once: Option<Once<User>>,
+) -> Result<Created<User>, AppError> {
+    let Some(once) = once else {
+        let user = db::write(cross.referenced(), move |session| {
+            users::insert(session, &new)
+        })
+        .await?;
+        return Ok(Created::New(user));
+    };
+    db::write_under(
+        cross.referenced(),
+        cross.referencing(),
+        move |users_session, orders_session| {
+            if let Some(replay) = once.earlier(orders_session, users_session)? {
+                return Ok(replay);
+            }
+            let user = users::insert(users_session, &new)?;
+            once.record(users_session, &user)
+        },
+    )
+    .await
+}
 
 /// Writes an order for an existing user. Only db2 is written, so no two-phase commit
 /// is needed. The user is locked in db1 until the order is committed in db2, so a
@@ -21,13 +53,24 @@ use crate::users::{self, Db1, User};
 /// each other in a cycle.
 /// And when db1 cannot prepare (SQLite), a deletion decided in db2 whose db1 half is
 /// still to be redone leaves the user visible in db1: the pending redo refuses the order.
-pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Result<Order, AppError> {
+///
+/// With an idempotency key, the order is committed with the key's answer (see [`once`]).
+pub async fn create_order(
+    cross: &CrossCommit<Db1, Db2>,
+    new: NewOrder,
+    once: Option<Once<Order>>,
+) -> Result<Created<Order>, AppError> {
     let deletion_redo = cross.redoes().then(|| delete_user_redo(new.user_id));
     db::write_holding(
         cross.referenced(),
         cross.referencing(),
         orders::user_orders_lock(new.user_id, LockMode::Shared),
         move |users_session, orders_session| {
+            if let Some(once) = &once {
+                if let Some(replay) = once.earlier(orders_session, users_session)? {
+                    return Ok(replay);
+                }
+            }
             let exists = users::lock_existing(users_session, new.user_id)?;
             let being_deleted = match &deletion_redo {
                 Some(redo) if exists => db::redo_pending(orders_session, redo)?,
@@ -36,7 +79,11 @@ pub async fn create_order(cross: &CrossCommit<Db1, Db2>, new: NewOrder) -> Resul
             if !exists || being_deleted {
                 return Err(AppError::UnknownUser(new.user_id));
             }
-            Ok(orders::insert(orders_session, &new)?)
+            let order = orders::insert(orders_session, &new)?;
+            match &once {
+                None => Ok(Created::New(order)),
+                Some(once) => once.record(orders_session, &order),
+            }
         },
     )
     .await

@@ -35,6 +35,21 @@ pub(crate) fn timestamp_seconds_ago(backend: Backend, seconds: u64) -> String {
     }
 }
 
+/// SQL for the `TIMESTAMP` in UTC `age` ago, to the millisecond.
+pub(crate) fn timestamp_millis_ago(backend: Backend, age: std::time::Duration) -> String {
+    let millis = age.as_millis();
+    match backend {
+        Backend::Postgres => {
+            format!("((clock_timestamp() - interval '{millis} milliseconds') AT TIME ZONE 'UTC')")
+        }
+        Backend::Sqlite => format!(
+            "strftime('%Y-%m-%d %H:%M:%f', 'now', '-{}.{:03} seconds')",
+            millis / 1000,
+            millis % 1000
+        ),
+    }
+}
+
 /// SQL for the age in seconds, by the server's clock, of the oldest UTC `TIMESTAMP` in
 /// `column` of the rows selected (an aggregate; 0 when there are none).
 pub(crate) fn seconds_since_oldest(backend: Backend, column: &str) -> String {

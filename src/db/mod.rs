@@ -9,6 +9,7 @@ mod decisions;
 mod distinct;
 mod error;
 pub mod fault;
+pub mod idempotency;
 mod key_lock;
 mod lease;
 pub mod metrics;
@@ -32,7 +33,7 @@ pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};
-pub use write_holding::write_holding;
+pub use write_holding::{write_holding, write_under};
 
 use diesel_migrations::EmbeddedMigrations;
 

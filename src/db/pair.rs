@@ -89,7 +89,7 @@ impl<A: Database, B: Database> Pair<A, B> {
     /// [`DbError::ConnectionLost`] at once, for [`run`] to start over. With both on
     /// SQLite, whose `BEGIN IMMEDIATE` takes the database's lock, `A` is begun first, as
     /// every writer does.
-    fn begin(self, lock: &KeyLock) -> Result<(Session<A>, Session<B>, Turn), DbError> {
+    fn begin(self, lock: Option<&KeyLock>) -> Result<(Session<A>, Session<B>, Turn), DbError> {
         let Self {
             a,
             b,
@@ -98,16 +98,16 @@ impl<A: Database, B: Database> Pair<A, B> {
         } = self;
         let (a_session, b_session) = match (a.backend(), b.backend()) {
             (_, Backend::Postgres) => {
-                let b_session = Session::begin_holding(connection, b.session_begin(), Some(lock))?;
+                let b_session = Session::begin_holding(connection, b.session_begin(), lock)?;
                 (a.begin::<Write>()?, b_session)
             }
             (Backend::Postgres, Backend::Sqlite) => {
                 let a_session = Session::begin(connection, a.session_begin())?;
-                (a_session, b.begin_holding(Some(lock))?)
+                (a_session, b.begin_holding(lock)?)
             }
             (Backend::Sqlite, Backend::Sqlite) => {
                 let a_session = a.begin::<Write>()?;
-                (a_session, b.begin_on(connection, Some(lock))?)
+                (a_session, b.begin_on(connection, lock)?)
             }
         };
         Ok((a_session, b_session, turn))
@@ -135,13 +135,13 @@ enum Attempt<T, E, W> {
 }
 
 /// Runs `work` on a blocking thread with a write session of each database, `B`'s
-/// holding `lock` from its `BEGIN`, admitted by the module's rules. A first connection
+/// holding `lock` (if any) from its `BEGIN`, admitted by the module's rules. A first connection
 /// found dead before `work` ran makes it start over with a new turn, as single-database
 /// sessions do.
 pub(crate) async fn run<A, B, T, E, W>(
     a: &Pool<A>,
     b: &Pool<B>,
-    lock: KeyLock,
+    lock: Option<KeyLock>,
     work: W,
 ) -> Result<T, E>
 where
@@ -156,7 +156,7 @@ where
     loop {
         let pair = Pair::admit(a, b).await?;
         let attempt = blocking(move || {
-            Ok(match pair.begin(&lock) {
+            Ok(match pair.begin(lock.as_ref()) {
                 Ok((a, b, turn)) => {
                     // `work` ends both sessions; only then is the turn given back.
                     let outcome = work(a, b);

@@ -221,9 +221,11 @@ impl<D: Database> Session<D, Write> {
     }
 
     /// Commits the transaction. On failure the transaction is rolled back by `Drop`.
+    /// Fault points `{database}.commit` just before and `{database}.committed` just after.
     pub fn commit(mut self) -> Result<(), DbError> {
         self.fault_point("commit")?;
-        Transactions::commit_transaction(&mut self.conn).map_err(Self::error)
+        Transactions::commit_transaction(&mut self.conn).map_err(Self::error)?;
+        self.fault_point("committed")
     }
 
     /// Phase one of two-phase commit (PostgreSQL only): `PREPARE TRANSACTION gid`. The

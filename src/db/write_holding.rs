@@ -34,10 +34,32 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    pair::run(a, b, guard, move |mut held, mut session| {
+    pair::run(a, b, Some(guard), move |mut held, mut session| {
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);
+        Ok(value)
+    })
+    .await
+}
+
+/// Runs `work` with a write session of each database and commits `a`'s, then rolls `b`'s
+/// back: for writes to `a` that must look at `b` under locks taken in `b` (as
+/// [`write_holding`] does for writes to `b`), so that both kinds of writes take their
+/// locks in the same database and never miss each other. `b` writes nothing. Sessions are
+/// begun and admitted as in [`write_holding`].
+pub async fn write_under<A, B, T, E, F>(a: &Pool<A>, b: &Pool<B>, work: F) -> Result<T, E>
+where
+    A: Database,
+    B: Database,
+    F: FnOnce(&mut Session<A>, &mut Session<B>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    pair::run(a, b, None, move |mut session, mut holding| {
+        let value = work(&mut session, &mut holding)?;
+        session.commit()?;
+        drop(holding);
         Ok(value)
     })
     .await

@@ -11,6 +11,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::Header;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 
 use crate::api_keys::{self, Presented, Scope};
@@ -67,8 +68,8 @@ impl Authenticator {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The scope of the request's valid API key, or why there is none.
-    async fn scope_of(&self, request: &ServiceRequest) -> Result<Scope, AppError> {
+    /// The request's valid API key (its id) and its scope, or why there is none.
+    async fn key_of(&self, request: &ServiceRequest) -> Result<(Caller, Scope), AppError> {
         if !request
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION)
@@ -83,7 +84,8 @@ impl Authenticator {
         match row {
             Some(row) if !row.revoked && presented.matches(&row.secret_sha256) => {
                 self.touch(presented.id).await;
-                row.scope.ok_or(AppError::Unauthorized(INVALID))
+                let scope = row.scope.ok_or(AppError::Unauthorized(INVALID))?;
+                Ok((Caller(presented.id.to_owned()), scope))
             }
             _ => Err(AppError::Unauthorized(INVALID)),
         }
@@ -148,6 +150,10 @@ impl Authenticator {
     }
 }
 
+/// The id of the API key a request was authenticated with, in the request's extensions:
+/// what its idempotency keys are scoped to.
+pub struct Caller(pub String);
+
 /// A `read` key may use `GET` (and `HEAD`); a `write` key every method.
 fn allows(scope: Scope, method: &Method) -> bool {
     scope == Scope::Write || method == Method::GET || method == Method::HEAD
@@ -161,7 +167,7 @@ pub async fn require_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let scope = auth.scope_of(&request).await?;
+    let (caller, scope) = auth.key_of(&request).await?;
     if !allows(scope, request.method()) {
         return Err(AppError::Forbidden {
             scope: scope.as_str(),
@@ -169,5 +175,6 @@ pub async fn require_key(
         }
         .into());
     }
+    request.extensions_mut().insert(caller);
     next.call(request).await
 }

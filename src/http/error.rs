@@ -30,6 +30,8 @@ pub(super) enum ErrorCode {
     UnknownUser,
     Unauthorized,
     Forbidden,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     DatabaseUnavailable,
     Internal,
 }
@@ -58,6 +60,11 @@ impl AppError {
             AppError::UnknownUser(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownUser),
             AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             AppError::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            AppError::IdempotencyKeyInUse => (StatusCode::CONFLICT, ErrorCode::IdempotencyKeyInUse),
+            AppError::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::IdempotencyKeyReused,
+            ),
             AppError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::DatabaseUnavailable,
@@ -78,7 +85,7 @@ impl ResponseError for AppError {
         let (status, code) = self.status_and_code();
         let mut response = HttpResponse::build(status);
         match self {
-            AppError::Unavailable(_) => {
+            AppError::Unavailable(_) | AppError::IdempotencyKeyInUse => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             AppError::MethodNotAllowed { allow } => {

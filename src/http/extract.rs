@@ -23,9 +23,16 @@ pub fn json_config() -> web::JsonConfig {
 }
 
 /// A JSON request body sent as exactly `application/json` (parameters such as
-/// `charset` allowed). actix's `Json` also takes `text/json` and any `+json` type;
-/// the API promises 415 for those.
-pub struct JsonBody<T>(pub T);
+/// `charset` allowed), parsed, with its text. actix's `Json` also takes `text/json` and
+/// any `+json` type; the API promises 415 for those.
+pub struct JsonBody<T>(pub T, Box<RawValue>);
+
+impl<T> JsonBody<T> {
+    /// The body as sent: the request's fingerprint is taken from it.
+    pub fn raw(&self) -> &RawValue {
+        &self.1
+    }
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = actix_web::Error;
@@ -51,7 +58,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 );
             }
             serde_json::from_str(raw.get())
-                .map(JsonBody)
+                .map(|value| JsonBody(value, raw))
                 .map_err(|error| AppError::BadRequest(format!("invalid JSON body: {error}")).into())
         })
     }

@@ -7,6 +7,7 @@ mod docs;
 mod error;
 mod extract;
 mod health;
+mod idempotency;
 mod metrics;
 mod openapi;
 mod orders;
@@ -17,6 +18,7 @@ mod users;
 pub use auth::Authenticator;
 pub use deadline::answer_within;
 pub use docs::Docs;
+pub use idempotency::Retention;
 pub use request_log::observe_requests;
 
 use std::sync::Arc;

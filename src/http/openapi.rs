@@ -53,9 +53,12 @@ use crate::domain::{OrderId, UserId};
             NotFound,
             MethodNotAllowed,
             Conflict,
+            UserConflict,
+            KeyInUse,
             PayloadTooLarge,
             UnsupportedMediaType,
             Invalid,
+            InvalidUser,
             InvalidOrder,
             Unavailable,
             Internal,
@@ -85,6 +88,28 @@ pub(super) fn json() -> Result<Vec<u8>, serde_json::Error> {
 pub(super) struct UserPath {
     /// The user's id.
     id: UserId,
+}
+
+/// The `Idempotency-Key` of the `POST`s that create (README, "Safe retries").
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Documents the header only: `http::idempotency` reads it.
+pub(super) struct IdempotencyKeyHeader {
+    /// Makes a retry safe: for `IDEMPOTENCY_TTL_HOURS` (24 by default), a request with the
+    /// same key from the same API key gets the first answer again, byte for byte, with
+    /// `Idempotent-Replayed: true`, if it is the same request (method, path, JSON body),
+    /// else 422 `idempotency_key_reused`; while the first is in flight it waits for its
+    /// answer, or gets 409 `idempotency_key_in_use`. Only successes are stored.
+    #[param(rename = "Idempotency-Key", schema_with = idempotency_key_schema)]
+    idempotency_key: Option<String>,
+}
+
+fn idempotency_key_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(super::idempotency::MAX_KEY_LENGTH))
+        .pattern(Some("^[!-~]+$"))
 }
 
 /// `{id}` of `/orders/{id}`.
@@ -127,26 +152,28 @@ fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
         ContentBuilder::new().schema(Some(schema)).build(),
     );
     // As `AppError::error_response` answers them.
+    let mut response = response;
     if codes.contains(&ErrorCode::Unauthorized) {
         let challenge = HeaderBuilder::new()
             .schema(Some(String::schema()))
             .description(Some("Always `Bearer`"));
-        response
-            .header("WWW-Authenticate", challenge.build())
-            .build()
-    } else if codes.contains(&ErrorCode::DatabaseUnavailable) {
+        response = response.header("WWW-Authenticate", challenge.build());
+    }
+    if codes.contains(&ErrorCode::DatabaseUnavailable)
+        || codes.contains(&ErrorCode::IdempotencyKeyInUse)
+    {
         let retry_after = HeaderBuilder::new()
             .schema(Some(u32::schema()))
             .description(Some("Seconds to wait: always 1"));
-        response.header("Retry-After", retry_after.build()).build()
-    } else if codes.contains(&ErrorCode::MethodNotAllowed) {
+        response = response.header("Retry-After", retry_after.build());
+    }
+    if codes.contains(&ErrorCode::MethodNotAllowed) {
         let allow = HeaderBuilder::new()
             .schema(Some(String::schema()))
             .description(Some("The methods the path takes, e.g. `GET, POST`"));
-        response.header("Allow", allow.build()).build()
-    } else {
-        response.build()
+        response = response.header("Allow", allow.build());
     }
+    response.build()
 }
 
 /// Declares the reusable error responses, named as the path annotations refer to them,
@@ -174,16 +201,30 @@ error_responses! {
     NotFound: [NotFound] "No such resource, or no such route";
     MethodNotAllowed: [MethodNotAllowed] "The path does not take this method";
     Conflict: [Conflict] "The email is taken, in any case";
+    /// A 409 of `POST /users`, which also takes an `Idempotency-Key`.
+    UserConflict: [Conflict, IdempotencyKeyInUse]
+        "`conflict`: the email is taken, in any case; `idempotency_key_in_use`: a request \
+         with the same `Idempotency-Key` is still being processed (retry after `Retry-After`)";
+    /// The 409 of `POST /orders`.
+    KeyInUse: [IdempotencyKeyInUse]
+        "A request with the same `Idempotency-Key` is still being processed: retry after \
+         `Retry-After` for its answer";
     PayloadTooLarge: [PayloadTooLarge]
         format!("The body is over {} KiB", MAX_BODY_BYTES / 1024);
     UnsupportedMediaType: [UnsupportedMediaType]
         "The body is not sent as `Content-Type: application/json`";
     Invalid: [ValidationFailed]
         "Values outside the input rules: the message lists every broken rule";
-    /// A 422 of `POST /orders`, which also checks that the user exists.
-    InvalidOrder: [ValidationFailed, UnknownUser]
+    /// A 422 of `POST /users`, which also takes an `Idempotency-Key`.
+    InvalidUser: [ValidationFailed, IdempotencyKeyReused]
         "`validation_failed`: values outside the input rules (the message lists every broken \
-         rule); `unknown_user`: `user_id` is not a user";
+         rule); `idempotency_key_reused`: the `Idempotency-Key` was used for a different \
+         method, path or body";
+    /// A 422 of `POST /orders`, which also checks that the user exists.
+    InvalidOrder: [ValidationFailed, UnknownUser, IdempotencyKeyReused]
+        "`validation_failed`: values outside the input rules (the message lists every broken \
+         rule); `unknown_user`: `user_id` is not a user; `idempotency_key_reused`: the \
+         `Idempotency-Key` was used for a different method, path or body";
     Unavailable: [DatabaseUnavailable]
         "A database is down, its pool gave no connection in time, or the request was not \
          answered within `REQUEST_TIMEOUT_MS`: nothing was written, except that a write \
@@ -342,6 +383,8 @@ mod tests {
                 scope: "read",
                 method: "POST".into(),
             },
+            AppError::IdempotencyKeyInUse,
+            AppError::IdempotencyKeyReused,
         ];
         for error in &all {
             match error {
@@ -356,7 +399,9 @@ mod tests {
                 | AppError::Unavailable(_)
                 | AppError::Internal(_)
                 | AppError::Unauthorized(_)
-                | AppError::Forbidden { .. } => {}
+                | AppError::Forbidden { .. }
+                | AppError::IdempotencyKeyInUse
+                | AppError::IdempotencyKeyReused => {}
             }
         }
         all

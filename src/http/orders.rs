@@ -1,19 +1,21 @@
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{integer, path_id, JsonBody, PageQuery, Violations};
+use super::idempotency;
 use super::openapi::{
-    BadRequest, Internal, InvalidOrder, NotFound, OrderPath, PayloadTooLarge, Unavailable,
-    UnsupportedMediaType,
+    BadRequest, IdempotencyKeyHeader, Internal, InvalidOrder, KeyInUse, NotFound, OrderPath,
+    PayloadTooLarge, Unavailable, UnsupportedMediaType,
 };
+use crate::db::idempotency::Answer;
 use crate::db::{self, CrossCommit, Pool};
 use crate::domain::{schema, Cents, OrderId, Page, ParseId, Quantity, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, OrderFilter};
 use crate::users::Db1;
-use crate::workflows;
+use crate::workflows::{self, Created};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -107,15 +109,21 @@ pub(super) async fn list(
     path = "/orders",
     tag = "orders",
     operation_id = "create_order",
+    params(IdempotencyKeyHeader),
     request_body(content = CreateOrder, content_type = "application/json"),
     responses(
         (
             status = 201,
-            description = "Created",
+            description = "Created (or, with `Idempotent-Replayed`, the stored answer of an \
+                earlier request with the same `Idempotency-Key`)",
             body = Order,
-            headers(("Location" = String, description = "`/orders/{id}`")),
+            headers(
+                ("Location" = String, description = "`/orders/{id}`"),
+                ("Idempotent-Replayed" = String, description = "`true` on a stored answer replayed"),
+            ),
         ),
         (status = 400, response = BadRequest),
+        (status = 409, response = KeyInUse),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = InvalidOrder),
@@ -124,14 +132,27 @@ pub(super) async fn list(
     ),
 )]
 pub(super) async fn create(
+    request: HttpRequest,
     cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateOrder>,
 ) -> Result<HttpResponse, AppError> {
+    let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    let order = workflows::create_order(&cross, new).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/orders/{}", order.id)))
-        .json(order))
+    match workflows::create_order(&cross, new, once).await? {
+        Created::New(order) => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, location(&order)))
+            .json(order)),
+        stored => idempotency::respond(stored),
+    }
+}
+
+fn location(order: &Order) -> String {
+    format!("/orders/{}", order.id)
+}
+
+/// The answer to a created order, as stored for its idempotency key.
+fn created(order: &Order) -> Result<Answer, AppError> {
+    idempotency::created(location(order), order)
 }
 
 /// An order

@@ -1,19 +1,21 @@
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
+use super::idempotency;
 use super::openapi::{
-    BadRequest, Conflict, Internal, Invalid, NotFound, PayloadTooLarge, Unavailable,
-    UnsupportedMediaType, UserPath,
+    BadRequest, Conflict, IdempotencyKeyHeader, Internal, Invalid, InvalidUser, NotFound,
+    PayloadTooLarge, Unavailable, UnsupportedMediaType, UserConflict, UserPath,
 };
+use crate::db::idempotency::Answer;
 use crate::db::{self, CrossCommit, Pool};
 use crate::domain::{schema, Email, Page, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
 use crate::users::{self, Db1, NewUser, User, UserChanges};
-use crate::workflows;
+use crate::workflows::{self, Created};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,32 +110,50 @@ pub(super) async fn list(
     path = "/users",
     tag = "users",
     operation_id = "create_user",
+    params(IdempotencyKeyHeader),
     request_body(content = CreateUser, content_type = "application/json"),
     responses(
         (
             status = 201,
-            description = "Created",
+            description = "Created (or, with `Idempotent-Replayed`, the stored answer of an \
+                earlier request with the same `Idempotency-Key`)",
             body = User,
-            headers(("Location" = String, description = "`/users/{id}`")),
+            headers(
+                ("Location" = String, description = "`/users/{id}`"),
+                ("Idempotent-Replayed" = String, description = "`true` on a stored answer replayed"),
+            ),
         ),
         (status = 400, response = BadRequest),
-        (status = 409, response = Conflict),
+        (status = 409, response = UserConflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Invalid),
+        (status = 422, response = InvalidUser),
         (status = 503, response = Unavailable),
         (status = 500, response = Internal),
     ),
 )]
 pub(super) async fn create(
-    db1: web::Data<Pool<Db1>>,
+    request: HttpRequest,
+    cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateUser>,
 ) -> Result<HttpResponse, AppError> {
+    let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    let user: User = db::write(&db1, move |session| users::insert(session, &new)).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{}", user.id)))
-        .json(user))
+    match workflows::create_user(&cross, new, once).await? {
+        Created::New(user) => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, location(&user)))
+            .json(user)),
+        stored => idempotency::respond(stored),
+    }
+}
+
+fn location(user: &User) -> String {
+    format!("/users/{}", user.id)
+}
+
+/// The answer to a created user, as stored for its idempotency key.
+fn created(user: &User) -> Result<Answer, AppError> {
+    idempotency::created(location(user), user)
 }
 
 /// A user

@@ -161,6 +161,7 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
         with_decisions.extend(declared(include_str!(
             "../../src/db/cross_commit/recovery.rs"
         )));
+        with_decisions.extend(declared(include_str!("../../src/db/idempotency.rs")));
         with_decisions.extend(columns);
         with_decisions
     });
@@ -171,6 +172,10 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
         (1, ("multidb_decisions", "redo", "Nullable<Text>")),
         (1, ("multidb_instances", "lease_until_ms", "BigInt")),
         (1, ("multidb_recovery_turn", "next_pass_ms", "BigInt")),
+        (
+            0,
+            ("multidb_idempotency_keys", "location", "Nullable<Text>"),
+        ),
     ] {
         let column = (table.to_owned(), column.to_owned(), sql_type.to_owned());
         assert!(

@@ -201,16 +201,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             blocking(move || coordinator.new_gid().map(drop)).await?;
         }
         let coordinator = self.clone();
-        pair::run(&self.a, &self.b, guard, move |referenced, referencing| {
-            let mut unit = UnitOfWork {
-                referenced,
-                referencing,
-                redo: None,
-            };
-            let value = work(&mut unit)?;
-            coordinator.commit(unit)?;
-            Ok(value)
-        })
+        pair::run(
+            &self.a,
+            &self.b,
+            Some(guard),
+            move |referenced, referencing| {
+                let mut unit = UnitOfWork {
+                    referenced,
+                    referencing,
+                    redo: None,
+                };
+                let value = work(&mut unit)?;
+                coordinator.commit(unit)?;
+                Ok(value)
+            },
+        )
         .await
     }
 

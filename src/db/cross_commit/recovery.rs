@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Double, Text};
 
 use super::{finish_prepared_on, lock, CrossCommit, GID_PREFIX};
 use crate::db::decisions::{self, ABORT, COMMIT};
+use crate::db::idempotency;
 use crate::db::lease::{self, LeaseId};
 use crate::db::{blocking, chain, clock, Backend, Database, DbError, Read, Write};
 
@@ -310,13 +311,25 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         .map_err(|e| DbError::from_diesel(B::NAME, e))
     }
 
-    /// A pass if it is this instance's turn, else the look at its own transactions.
-    fn take_turn(&self, spacing: Duration) -> Result<(), DbError> {
-        if self.claim_turn(spacing)? {
-            self.recover().map(drop)
-        } else {
-            self.recover_own()
+    /// A pass if it is this instance's turn (with the deletion of expired idempotency
+    /// keys in both databases), else the look at its own transactions.
+    fn take_turn(&self, spacing: Duration, idempotency_ttl: Duration) -> Result<(), DbError> {
+        if !self.claim_turn(spacing)? {
+            return self.recover_own();
         }
+        let recovered = self.recover().map(drop);
+        let purged = idempotency::purge_expired(&self.a, idempotency_ttl)
+            .and_then(|a| Ok((a, idempotency::purge_expired(&self.b, idempotency_ttl)?)));
+        match &purged {
+            Ok((0, 0)) => {}
+            Ok((a, b)) => log::debug!(
+                "deleted expired idempotency keys: {a} in {}, {b} in {}",
+                A::NAME,
+                B::NAME
+            ),
+            Err(error) => log::warn!("cannot delete expired idempotency keys: {error}"),
+        }
+        recovered.and(purged.map(drop))
     }
 
     /// Runs recovery passes for as long as the actix system runs, in turns with the
@@ -325,8 +338,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// B's clock runs it and makes the next one due `interval / 2` later. So a pass runs
     /// somewhere at least every `interval`, and one instance or ten cost the databases
     /// the same scans; each look also counts what is in doubt (one aggregate query) for
-    /// the instance's gauges.
-    pub fn spawn_periodic_recovery(&self, interval: Duration) {
+    /// the instance's gauges. The pass also deletes the idempotency keys older than
+    /// `idempotency_ttl` (see [`idempotency`]).
+    pub fn spawn_periodic_recovery(&self, interval: Duration, idempotency_ttl: Duration) {
         let coordinator = self.clone();
         actix_web::rt::spawn(async move {
             loop {
@@ -335,7 +349,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 let outcome = blocking(move || {
                     // The look runs even when the pass failed: the gauges must go on
                     // ageing while recovery cannot do its work.
-                    let passed = pass.take_turn(interval / 2);
+                    let passed = pass.take_turn(interval / 2, idempotency_ttl);
                     let looked = pass.look_in_doubt();
                     let failed = [passed.is_err(), looked.is_err()];
                     let failed = failed.into_iter().filter(|failed| *failed).count();

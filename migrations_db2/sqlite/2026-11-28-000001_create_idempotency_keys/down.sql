@@ -1,0 +1,1 @@
+DROP TABLE multidb_idempotency_keys;

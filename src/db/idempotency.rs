@@ -1,0 +1,177 @@
+//! Idempotency keys: the stored answers of requests a client may retry (README, "Safe
+//! retries"). A key's row is written by the transaction that does the request's work, in
+//! the same database, so a crash leaves both or neither: a retry finds the answer, or
+//! finds nothing and does the work. The table is the database layer's, in every
+//! database; what the answer says is the caller's business.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::Timestamp;
+use sha2::{Digest, Sha256};
+
+use super::{clock, Database, DbError, KeyLock, KeyLocks, LockMode, Pool, Session, Write};
+
+diesel::table! {
+    multidb_idempotency_keys (owner, idempotency_key) {
+        owner -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        status -> Integer,
+        location -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+/// The keys being used, as locks ("mdbk"): a request holds its key's lock until its
+/// transaction ends, so a duplicate sent meanwhile waits for the answer.
+const IN_USE: KeyLocks = KeyLocks::new(0x6D64_626B);
+
+/// A request's idempotency key: who sent it, the key, and what the request was.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    owner: String,
+    key: String,
+    fingerprint: String,
+    ttl: Duration,
+}
+
+/// A stored answer, replayed as it was first sent.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Answer {
+    pub status: i32,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+/// What a database knows of a claim's key.
+#[derive(Debug)]
+pub enum Earlier {
+    /// Nothing (or only an expired answer, now deleted).
+    Unused,
+    /// The answer to the same request.
+    Answered(Answer),
+    /// The key was used for a different request.
+    OtherRequest,
+}
+
+impl Claim {
+    /// `owner` scopes the key (an API key's id, or one scope for everyone);
+    /// `fingerprint` identifies the request (see [`fingerprint`]); answers older than
+    /// `ttl` are forgotten.
+    pub fn new(owner: String, key: String, fingerprint: String, ttl: Duration) -> Self {
+        Self {
+            owner,
+            key,
+            fingerprint,
+            ttl,
+        }
+    }
+
+    /// The lock a request takes on its key before it looks for an earlier answer, in the
+    /// database where every request that may carry the key takes it. A 64-bit digest of
+    /// owner and key, the same in every instance and version.
+    pub fn lock(&self) -> KeyLock {
+        let digest = Sha256::new()
+            .chain_update(self.owner.as_bytes())
+            .chain_update([0])
+            .chain_update(self.key.as_bytes())
+            .finalize();
+        let mut first = [0; 8];
+        first.copy_from_slice(&digest[..8]);
+        IN_USE.key(i64::from_le_bytes(first), LockMode::Exclusive)
+    }
+
+    /// What `session`'s database knows of the key. An expired answer is deleted here,
+    /// so that the key can be stored again.
+    pub fn earlier<D: Database>(
+        &self,
+        session: &mut Session<D, Write>,
+    ) -> Result<Earlier, DbError> {
+        let expired = clock::timestamp_millis_ago(session.backend(), self.ttl);
+        let found: Option<(String, Answer, bool)> = self
+            .row()
+            .select((
+                multidb_idempotency_keys::fingerprint,
+                (
+                    multidb_idempotency_keys::status,
+                    multidb_idempotency_keys::location,
+                    multidb_idempotency_keys::body,
+                ),
+                multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
+            ))
+            .first(session.connection())
+            .optional()
+            .map_err(Session::<D>::error)?;
+        Ok(match found {
+            None => Earlier::Unused,
+            Some((_, _, true)) => {
+                diesel::delete(self.row())
+                    .execute(session.connection())
+                    .map_err(Session::<D>::error)?;
+                Earlier::Unused
+            }
+            Some((fingerprint, answer, false)) if fingerprint == self.fingerprint => {
+                Earlier::Answered(answer)
+            }
+            Some(_) => Earlier::OtherRequest,
+        })
+    }
+
+    /// Stores the answer to the claim's request, dated by the database's clock; it
+    /// commits with `session`.
+    pub fn record<D: Database>(
+        &self,
+        session: &mut Session<D, Write>,
+        answer: &Answer,
+    ) -> Result<(), DbError> {
+        let now = clock::now_timestamp(session.backend());
+        diesel::insert_into(multidb_idempotency_keys::table)
+            .values((
+                multidb_idempotency_keys::owner.eq(&self.owner),
+                multidb_idempotency_keys::idempotency_key.eq(&self.key),
+                multidb_idempotency_keys::fingerprint.eq(&self.fingerprint),
+                multidb_idempotency_keys::status.eq(answer.status),
+                multidb_idempotency_keys::location.eq(answer.location.as_deref()),
+                multidb_idempotency_keys::body.eq(&answer.body),
+                multidb_idempotency_keys::created_at.eq(diesel::dsl::sql::<Timestamp>(now)),
+            ))
+            .execute(session.connection())
+            .map(drop)
+            .map_err(Session::<D>::error)
+    }
+
+    fn row(&self) -> diesel::dsl::Find<multidb_idempotency_keys::table, (&str, &str)> {
+        multidb_idempotency_keys::table.find((self.owner.as_str(), self.key.as_str()))
+    }
+}
+
+/// A hex SHA-256 over the parts of a request, each ended by a zero byte (which none of
+/// them contains), so that no two different lists of parts give the same input.
+pub fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Deletes the answers older than `ttl` from `pool`'s database; how many. Blocks.
+pub fn purge_expired<D: Database>(pool: &Pool<D>, ttl: Duration) -> Result<usize, DbError> {
+    let mut session = pool.begin_internal::<Write>()?;
+    let expired = clock::timestamp_millis_ago(session.backend(), ttl);
+    let purged =
+        diesel::delete(multidb_idempotency_keys::table.filter(
+            multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
+        ))
+        .execute(session.connection())
+        .map_err(Session::<D>::error)?;
+    session.commit()?;
+    Ok(purged)
+}

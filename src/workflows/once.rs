@@ -1,0 +1,77 @@
+//! Creating once per `Idempotency-Key` (README, "Safe retries").
+//!
+//! A key's answer is stored with the row it created, in that row's database and
+//! transaction (db1 for users, db2 for orders), so a crash keeps both or neither. Every
+//! request with a key first takes the key's lock in db2 — both kinds of create have a
+//! db2 session, held to their end — and then looks for the key in both databases: a
+//! duplicate sent while the first is in flight waits for it and finds its answer, and a
+//! key already used for a user is not used again for an order, nor the reverse. The lock
+//! comes before any lock in db1 in every request, so requests never wait for each other
+//! in a cycle; on SQLite the database's write lock serializes writers anyway.
+
+use crate::db::idempotency::{Answer, Claim, Earlier};
+use crate::db::{Database, DbError, Session};
+use crate::error::AppError;
+use crate::orders::Db2;
+use crate::users::Db1;
+
+/// A create that may carry an idempotency key.
+pub enum Created<T> {
+    /// Created; the request had no key.
+    New(T),
+    /// Created, and this answer stored under the request's key.
+    Stored(Answer),
+    /// The stored answer of an earlier request with the same key; nothing was written.
+    Replayed(Answer),
+}
+
+/// A request's key, with how its success is answered (the answer that is stored).
+pub struct Once<T> {
+    claim: Claim,
+    answer: fn(&T) -> Result<Answer, AppError>,
+}
+
+impl<T> Once<T> {
+    pub fn new(claim: Claim, answer: fn(&T) -> Result<Answer, AppError>) -> Self {
+        Self { claim, answer }
+    }
+
+    /// Takes the key's lock, waiting for a request in flight with it, then looks for an
+    /// earlier answer: `Some` replay, `None` to go on and create, or an error.
+    /// [`AppError::IdempotencyKeyInUse`] when the request in flight outlasts the statement
+    /// timeout; [`AppError::IdempotencyKeyReused`] when the key answered another request.
+    pub fn earlier(
+        &self,
+        locking: &mut Session<Db2>,
+        other: &mut Session<Db1>,
+    ) -> Result<Option<Created<T>>, AppError> {
+        self.claim
+            .lock()
+            .take(locking)
+            .map_err(|error| match error {
+                // The statement only waits for the lock: a timeout means the key is in use.
+                DbError::Unavailable { .. } => AppError::IdempotencyKeyInUse,
+                other => other.into(),
+            })?;
+        // A key is stored in at most one of the databases (see the module).
+        for earlier in [self.claim.earlier(locking)?, self.claim.earlier(other)?] {
+            match earlier {
+                Earlier::Unused => {}
+                Earlier::Answered(answer) => return Ok(Some(Created::Replayed(answer))),
+                Earlier::OtherRequest => return Err(AppError::IdempotencyKeyReused),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores the answer to `created` in `session`, to commit with it.
+    pub fn record<D: Database>(
+        &self,
+        session: &mut Session<D>,
+        created: &T,
+    ) -> Result<Created<T>, AppError> {
+        let answer = (self.answer)(created)?;
+        self.claim.record(session, &answer)?;
+        Ok(Created::Stored(answer))
+    }
+}
