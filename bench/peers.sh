@@ -22,7 +22,9 @@ helper=(python3 "$here/lib/bench.py")
 . "$here/lib/server.sh"
 USERS=10000
 ORDERS=100000
-all_workloads=(get_user user_summary overview create_order)
+# create_order_keyed (POST /orders with an Idempotency-Key each) only when named by --only.
+default_workloads=(get_user user_summary overview create_order)
+all_workloads=("${default_workloads[@]}" create_order_keyed)
 
 say() { echo "peers: $*" >&2; }
 die() { say "$*"; exit 2; }
@@ -133,7 +135,7 @@ for n in rounds duration concurrency; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "--$n must be a positive whole number"
 done
 [[ $warmup =~ ^[0-9]+$ ]] || die "--warmup must be a whole number of seconds"
-workloads=("${all_workloads[@]}")
+workloads=("${default_workloads[@]}")
 if [ -n "$only" ]; then
   IFS=, read -r -a workloads <<<"$only"
   for workload in "${workloads[@]}"; do
