@@ -34,7 +34,7 @@ const PUBLIC: [&str; 6] = [
     "/docs/{file}",
 ];
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
@@ -299,7 +299,7 @@ impl Fixture {
 }
 
 /// Creates a key in the app's db1 as `multidb keys create` does; returns it and its token.
-fn create_key(app: &TestApp, name: &str, scope: Scope) -> (ApiKey, String) {
+pub(crate) fn create_key(app: &TestApp, name: &str, scope: Scope) -> (ApiKey, String) {
     let mut session = app.databases.db1.begin::<Write>().unwrap();
     let created = api_keys::create(&mut session, name, scope).unwrap();
     session.commit().unwrap();

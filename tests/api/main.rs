@@ -12,6 +12,7 @@ mod auth;
 mod crash;
 mod guard;
 mod harness;
+mod idempotency;
 mod integrity;
 mod logs;
 mod migrations;

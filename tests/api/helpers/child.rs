@@ -90,13 +90,29 @@ impl ChildServer {
 
     /// Sends a request that is expected never to be answered (the server dies first).
     pub fn request_in_background(&self, method: &str, path: &str) -> std::thread::JoinHandle<()> {
-        let (agent, url, method) = (
-            self.agent.clone(),
-            format!("{}{path}", self.base),
-            method.to_owned(),
+        self.request_with_in_background(method, path, &[], None)
+    }
+
+    /// Like [`request_in_background`](Self::request_in_background), with `headers`
+    /// (name, value) and a JSON body sent as [`request_with`](Self::request_with) sends it.
+    pub fn request_with_in_background(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> std::thread::JoinHandle<()> {
+        let request = headers.iter().fold(
+            self.agent.request(method, &format!("{}{path}", self.base)),
+            |request, (name, value)| request.set(name, value),
         );
         std::thread::spawn(move || {
-            let _ = agent.request(&method, &url).call();
+            let _ = match body {
+                Some(json) => request
+                    .set("Content-Type", "application/json")
+                    .send_string(&json.to_string()),
+                None => request.call(),
+            };
         })
     }
 
