@@ -19,5 +19,6 @@ mod openapi;
 mod operations;
 mod orders;
 mod resilience;
+mod retries_across_instances;
 mod smoke;
 mod users;
