@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::auth::Caller;
 use crate::db::idempotency::{self, Answer, Claim};
 use crate::error::AppError;
-use crate::workflows::{Created, Once};
+use crate::workflows::Once;
 
 pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -126,18 +126,9 @@ pub(super) fn created<T: Serialize>(location: String, value: &T) -> Result<Answe
     })
 }
 
-/// The response to a request with a key: `New` cannot come with one; a stored answer
-/// is sent as stored, a replay with `Idempotent-Replayed: true`.
-pub(super) fn respond<T>(created: Created<T>) -> Result<HttpResponse, AppError> {
-    let (answer, replayed) = match created {
-        Created::Stored(answer) => (answer, false),
-        Created::Replayed(answer) => (answer, true),
-        Created::New(_) => {
-            return Err(AppError::Internal(
-                "a request with an Idempotency-Key got no stored answer".into(),
-            ))
-        }
-    };
+/// A stored answer as sent: byte for byte as stored, and with `Idempotent-Replayed: true`
+/// when it is `replayed` rather than the answer of the request that stored it.
+pub(super) fn respond(answer: Answer, replayed: bool) -> Result<HttpResponse, AppError> {
     let corrupt = |what: &str| AppError::Internal(format!("stored answer: bad {what}").into());
     let status = u16::try_from(answer.status)
         .ok()

@@ -142,7 +142,8 @@ pub(super) async fn create(
         Created::New(order) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, location(&order)))
             .json(order)),
-        stored => idempotency::respond(stored),
+        Created::Stored(answer) => idempotency::respond(answer, false),
+        Created::Replayed(answer) => idempotency::respond(answer, true),
     }
 }
 

@@ -143,7 +143,8 @@ pub(super) async fn create(
         Created::New(user) => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, location(&user)))
             .json(user)),
-        stored => idempotency::respond(stored),
+        Created::Stored(answer) => idempotency::respond(answer, false),
+        Created::Replayed(answer) => idempotency::respond(answer, true),
     }
 }
 

@@ -20,5 +20,6 @@ mod openapi;
 mod operations;
 mod orders;
 mod resilience;
+mod retries_across_instances;
 mod smoke;
 mod users;

@@ -66,6 +66,12 @@ impl ChildServer {
         server
     }
 
+    /// `http://127.0.0.1:<port>`, for clients of other threads (a `ChildServer` stays on
+    /// the thread that reads its stderr).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn request(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Response {
         self.request_with(method, path, &[], body)
     }

@@ -8,7 +8,7 @@ pub mod metrics;
 mod pages;
 
 pub use child::{free_port, ChildServer};
-pub use client::Response;
+pub use client::{send, Response};
 pub use databases::{
     admin_count, admin_execute, admin_pids, count, execute, execute_in, owner_is_gone,
     postgres_admin_url, postgres_url_for, prepared_transactions, remove_leftovers, Backend, Stack,
