@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod hex;
 pub mod http;
 pub mod orders;
 pub mod request_scope;

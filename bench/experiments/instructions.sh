@@ -6,7 +6,8 @@
 # what one request costs the server's threads (the database's work is not counted).
 # Against databases you seeded as bench/run.sh seeds them (bench/lib/seed-db*.sql):
 #   BENCH_DB1_URL=… BENCH_DB2_URL=… bench/experiments/instructions.sh WORKLOAD N NAME=BINARY…
-# WORKLOAD: get_user, user_summary or overview.
+# WORKLOAD: get_user, user_summary, overview, create_order, create_order_keyed (each
+# with its own Idempotency-Key), create_user or create_user_keyed.
 set -euo pipefail
 workload=$1 requests=$2
 shift 2
@@ -26,16 +27,29 @@ count() {
   pid=$!
   for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
   python3 - "$port" "$workload" "$n" <<'PY'
-import http.client, random, sys
+import http.client, json, random, sys, uuid
 port, workload, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-paths = {"get_user": "/users/{}", "user_summary": "/users/{}/summary", "overview": "/overview?limit=10"}
+gets = {"get_user": "/users/{}", "user_summary": "/users/{}/summary", "overview": "/overview?limit=10"}
 conn = http.client.HTTPConnection("127.0.0.1", port)
 random.seed(7)
-for _ in range(n):
-    conn.request("GET", paths[workload].format(random.randint(1, 10000)))
+run = uuid.uuid4().hex
+for i in range(n):
+    if workload in gets:
+        conn.request("GET", gets[workload].format(random.randint(1, 10000)))
+    else:
+        headers = {"Content-Type": "application/json"}
+        if workload.endswith("_keyed"):
+            headers["Idempotency-Key"] = f"bench-{run}-{i}"
+        if workload.startswith("create_order"):
+            body = {"user_id": random.randint(1, 10000), "item": "bench item",
+                    "quantity": random.randint(1, 10000), "amount_cents": random.randint(0, 10**9)}
+            conn.request("POST", "/orders", json.dumps(body), headers)
+        else:
+            body = {"email": f"bench-{run}-{i}@example.com", "name": "bench user"}
+            conn.request("POST", "/users", json.dumps(body), headers)
     response = conn.getresponse()
     response.read()
-    assert response.status == 200, response.status
+    assert response.status in (200, 201), response.status
 PY
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true

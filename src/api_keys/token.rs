@@ -4,6 +4,8 @@
 //! only its SHA-256 is stored, and hashes are compared in constant time.
 
 use sha2::{Digest, Sha256};
+
+use crate::hex::lower_hex;
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "mdb_";
@@ -49,7 +51,7 @@ pub fn mint() -> Result<Minted, getrandom::Error> {
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut id)?;
     getrandom::fill(&mut secret)?;
-    let (id, secret) = (hex(&id), hex(&secret));
+    let (id, secret) = (lower_hex(&id), lower_hex(&secret));
     Ok(Minted {
         token: format!("{PREFIX}{id}_{secret}"),
         secret_sha256: sha256_hex(&secret),
@@ -58,17 +60,7 @@ pub fn mint() -> Result<Minted, getrandom::Error> {
 }
 
 fn sha256_hex(text: &str) -> String {
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
+    lower_hex(&Sha256::digest(text.as_bytes()))
 }
 
 #[cfg(test)]

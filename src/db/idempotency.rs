@@ -84,13 +84,14 @@ impl Claim {
     }
 
     /// What `session`'s database knows of the key. An expired answer is deleted here,
-    /// so that the key can be stored again.
+    /// so that the key can be stored again. (Statically typed queries, which Diesel
+    /// prepares once per connection: whether a row found has expired, which needs the
+    /// database's clock, is asked only of a row found.)
     pub fn earlier<D: Database>(
         &self,
         session: &mut Session<D, Write>,
     ) -> Result<Earlier, DbError> {
-        let expired = clock::timestamp_millis_ago(session.backend(), self.ttl);
-        let found: Option<(String, Answer, bool)> = self
+        let found: Option<(String, Answer)> = self
             .row()
             .select((
                 multidb_idempotency_keys::fingerprint,
@@ -99,34 +100,35 @@ impl Claim {
                     multidb_idempotency_keys::location,
                     multidb_idempotency_keys::body,
                 ),
-                multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
             ))
             .first(session.connection())
             .optional()
             .map_err(Session::<D>::error)?;
-        Ok(match found {
-            None => Earlier::Unused,
-            Some((_, _, true)) => {
-                diesel::delete(self.row())
-                    .execute(session.connection())
-                    .map_err(Session::<D>::error)?;
-                Earlier::Unused
-            }
-            Some((fingerprint, answer, false)) if fingerprint == self.fingerprint => {
-                Earlier::Answered(answer)
-            }
-            Some(_) => Earlier::OtherRequest,
+        let Some((fingerprint, answer)) = found else {
+            return Ok(Earlier::Unused);
+        };
+        let expired = clock::timestamp_millis_ago(session.backend(), self.ttl);
+        let deleted = diesel::delete(self.row().filter(
+            multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
+        ))
+        .execute(session.connection())
+        .map_err(Session::<D>::error)?;
+        Ok(if deleted > 0 {
+            Earlier::Unused
+        } else if fingerprint == self.fingerprint {
+            Earlier::Answered(answer)
+        } else {
+            Earlier::OtherRequest
         })
     }
 
-    /// Stores the answer to the claim's request, dated by the database's clock; it
-    /// commits with `session`.
+    /// Stores the answer to the claim's request; it commits with `session`. Dated by the
+    /// database's clock, by the column's default.
     pub fn record<D: Database>(
         &self,
         session: &mut Session<D, Write>,
         answer: &Answer,
     ) -> Result<(), DbError> {
-        let now = clock::now_timestamp(session.backend());
         diesel::insert_into(multidb_idempotency_keys::table)
             .values((
                 multidb_idempotency_keys::owner.eq(&self.owner),
@@ -135,7 +137,6 @@ impl Claim {
                 multidb_idempotency_keys::status.eq(answer.status),
                 multidb_idempotency_keys::location.eq(answer.location.as_deref()),
                 multidb_idempotency_keys::body.eq(&answer.body),
-                multidb_idempotency_keys::created_at.eq(diesel::dsl::sql::<Timestamp>(now)),
             ))
             .execute(session.connection())
             .map(drop)
@@ -155,11 +156,7 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
         hasher.update(part);
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::hex::lower_hex(&hasher.finalize())
 }
 
 /// Deletes the answers older than `ttl` from `pool`'s database; how many. Blocks.

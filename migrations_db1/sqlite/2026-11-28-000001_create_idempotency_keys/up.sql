@@ -11,7 +11,8 @@ CREATE TABLE multidb_idempotency_keys (
     status INTEGER NOT NULL,
     location TEXT,
     body TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL,
+    -- The database's clock (UTC), which every instance compares the TTL with.
+    created_at TIMESTAMP NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
     PRIMARY KEY (owner, idempotency_key)
 );
 CREATE INDEX multidb_idempotency_keys_created_at ON multidb_idempotency_keys (created_at);
