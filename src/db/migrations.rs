@@ -16,7 +16,9 @@ pub fn run_migrations<D: Database>(pool: &Pool<D>) -> Result<Vec<String>, DbErro
         database: D::NAME,
         cause: context(doing, cause),
     };
-    let mut session = pool.begin::<Write>()?;
+    // Without fault points: those are for requests' sessions, and a test that arms
+    // `db1.commit` means a request's commit, not the start-up's.
+    let mut session = pool.begin_internal::<Write>()?;
     if let AnyConnection::Postgresql(pg) = session.connection() {
         // PostgreSQL takes no table lock before the first CREATE: serialize instances here.
         pg.batch_execute("SELECT pg_advisory_xact_lock(7251977001)")

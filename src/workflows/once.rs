@@ -53,7 +53,8 @@ impl<T> Once<T> {
                 DbError::Unavailable { .. } => AppError::IdempotencyKeyInUse,
                 other => other.into(),
             })?;
-        // A key is stored in at most one of the databases (see the module).
+        // A live key is stored in at most one of the databases (see the module); an
+        // expired one counts as unused wherever it is.
         for earlier in [self.claim.earlier(locking)?, self.claim.earlier(other)?] {
             match earlier {
                 Earlier::Unused => {}

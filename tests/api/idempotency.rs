@@ -1019,16 +1019,15 @@ fn each_api_key_has_its_own_idempotency_keys(stack: Stack) {
 // ---------------------------------------------------------------------------------------
 // A crash between the commit and the answer.
 
-/// The binary on `storage`'s databases, with `faults` armed. An armed instance does not
-/// migrate: the `{db}.committed` points fire at any commit of a session, the migrations'
-/// at start-up too, and the databases are migrated by an instance started before.
+/// The binary on `storage`'s databases, with `faults` armed. (Fault points fire in
+/// requests' sessions only, not in the start-up migrations'.)
 fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
     let mut env = vec![
         ("DATABASE_URL_1", storage.raw_url(1)),
         ("DATABASE_URL_2", storage.raw_url(2)),
     ];
     if let Some(faults) = faults {
-        env.extend([("MULTIDB_FAULTS", faults), ("RUN_MIGRATIONS", "false")]);
+        env.push(("MULTIDB_FAULTS", faults));
     }
     ChildServer::start(&env)
 }

@@ -311,8 +311,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         .map_err(|e| DbError::from_diesel(B::NAME, e))
     }
 
-    /// A pass if it is this instance's turn (with the deletion of expired idempotency
-    /// keys in both databases), else the look at its own transactions.
+    /// A pass if it is this instance's turn (and then the deletion of expired
+    /// idempotency keys in both databases), else the look at its own transactions. A
+    /// deletion that fails is logged and left for the next pass; it is not recovery's
+    /// failure (expired keys count as unused anyway).
     fn take_turn(&self, spacing: Duration, idempotency_ttl: Duration) -> Result<(), DbError> {
         if !self.claim_turn(spacing)? {
             return self.recover_own();
@@ -320,7 +322,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         let recovered = self.recover().map(drop);
         let purged = idempotency::purge_expired(&self.a, idempotency_ttl)
             .and_then(|a| Ok((a, idempotency::purge_expired(&self.b, idempotency_ttl)?)));
-        match &purged {
+        match purged {
             Ok((0, 0)) => {}
             Ok((a, b)) => log::debug!(
                 "deleted expired idempotency keys: {a} in {}, {b} in {}",
@@ -329,7 +331,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             ),
             Err(error) => log::warn!("cannot delete expired idempotency keys: {error}"),
         }
-        recovered.and(purged.map(drop))
+        recovered
     }
 
     /// Runs recovery passes for as long as the actix system runs, in turns with the
