@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# What AUTH=required costs GET /users/{id} at saturation: two servers of BINARY on the
+# same seeded databases (as bench/run.sh seeds them), one with AUTH=required and a read
+# key, one with AUTH=off, measured by wrk in alternating rounds; prints each round's
+# BENCH line and the medians.
+#   BENCH_DB1_URL=… BENCH_DB2_URL=… bench/experiments/auth.sh BINARY [ROUNDS] [SECONDS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+binary=$1 rounds=${2:-5} seconds=${3:-8}
+export DATABASE_URL_1=$BENCH_DB1_URL DATABASE_URL_2=$BENCH_DB2_URL
+token=$("$binary" keys create --name "bench-auth-$$" --scope read 2>/dev/null | tail -1)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+start() { # MODE PORT
+  AUTH=$1 BIND_ADDRESS=127.0.0.1:$2 RUST_LOG=warn HTTP_WORKERS=2 DB1_POOL_SIZE=4 DB2_POOL_SIZE=4 \
+    RECOVERY_INTERVAL_MS=3600000 "$binary" serve >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$2/health" && return; sleep 0.1; done
+  echo "server with AUTH=$1 did not start" >&2; exit 1
+}
+start required 18101
+start off 18102
+results=$(mktemp)
+for round in $(seq 1 "$rounds"); do
+  wrk -t2 -c32 -d"${seconds}s" --latency -s "$here/wrk/get_user.lua" -H "Authorization: Bearer $token" \
+    http://127.0.0.1:18101 | grep '^BENCH' | sed 's/^/required /' | tee -a "$results"
+  wrk -t2 -c32 -d"${seconds}s" --latency -s "$here/wrk/get_user.lua" http://127.0.0.1:18102 |
+    grep '^BENCH' | sed 's/^/off /' | tee -a "$results"
+done
+python3 - "$results" <<'PY'
+import re, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    mode = line.split()[0]
+    fields = dict(re.findall(r"(\w+)=([\d.]+)", line))
+    rows.setdefault(mode, []).append(fields)
+for mode, runs in rows.items():
+    med = lambda key: statistics.median(float(run[key]) for run in runs)
+    print(f"{mode}: median {med('rps'):,.0f} req/s, p50 {med('p50_us'):,.0f} µs, p99 {med('p99_us'):,.0f} µs, non-2xx {sum(int(r['non2xx']) for r in runs)}")
+PY
+rm -f "$results"
