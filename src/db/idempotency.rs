@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
+
 use diesel::prelude::*;
 use diesel::sql_types::Timestamp;
 use sha2::{Digest, Sha256};
@@ -159,16 +161,53 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
     crate::hex::lower_hex(&hasher.finalize())
 }
 
-/// Deletes the answers older than `ttl` from `pool`'s database; how many. Blocks.
+/// Answers are deleted by the purge this long after they expired (or one TTL, if that is
+/// shorter): until then a request that finds one decides about it itself (and deletes
+/// it), so the purge does not remove a row between a request's lookup and its own
+/// expiry check.
+const PURGE_GRACE: Duration = Duration::from_secs(60);
+
+/// Rows deleted per statement (and transaction) by the purge, and statements per call:
+/// a backlog (after an outage, or a TTL made shorter) is worked off a bounded batch at a
+/// time, each well inside the statement timeout and, on SQLite, holding the write lock
+/// only briefly; what is left waits for the next pass.
+const PURGE_BATCH: i64 = 1_000;
+const PURGE_BATCHES: usize = 100;
+
+/// Deletes the answers that expired (`ttl`, plus a grace period) from `pool`'s database,
+/// in batches; how many. Blocks.
 pub fn purge_expired<D: Database>(pool: &Pool<D>, ttl: Duration) -> Result<usize, DbError> {
-    let mut session = pool.begin_internal::<Write>()?;
-    let expired = clock::timestamp_millis_ago(session.backend(), ttl);
-    let purged =
-        diesel::delete(multidb_idempotency_keys::table.filter(
-            multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
-        ))
-        .execute(session.connection())
+    let mut purged = 0;
+    for _ in 0..PURGE_BATCHES {
+        let mut session = pool.begin_internal::<Write>()?;
+        let expired = clock::timestamp_millis_ago(session.backend(), ttl + PURGE_GRACE.min(ttl));
+        let expired = || {
+            multidb_idempotency_keys::table.filter(
+                multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
+            )
+        };
+        // The batch is the oldest PURGE_BATCH expired rows, bounded by the creation time of
+        // the last of them (rows created at that same instant go too).
+        let last_of_batch: Option<NaiveDateTime> = expired()
+            .select(multidb_idempotency_keys::created_at)
+            .order(multidb_idempotency_keys::created_at.asc())
+            .offset(PURGE_BATCH - 1)
+            .first(session.connection())
+            .optional()
+            .map_err(Session::<D>::error)?;
+        let deleted = match last_of_batch {
+            Some(last) => {
+                diesel::delete(expired().filter(multidb_idempotency_keys::created_at.le(last)))
+                    .execute(session.connection())
+            }
+            None => diesel::delete(expired()).execute(session.connection()),
+        }
         .map_err(Session::<D>::error)?;
-    session.commit()?;
+        session.commit()?;
+        purged += deleted;
+        if last_of_batch.is_none() {
+            break;
+        }
+    }
     Ok(purged)
 }

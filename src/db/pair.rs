@@ -9,8 +9,8 @@
 //!   admission, its SQLite write slot, its connection): when that server is down, a
 //!   request waits out its checkout timeout holding nothing of the other database. A
 //!   checkout takes no lock, so the lock order is unchanged. Its session is also begun
-//!   first when that takes no database lock (PostgreSQL's `BEGIN`; `B`'s key lock, which
-//!   every writer takes before `A`'s locks, comes with it), which proves the connection
+//!   first when that takes no database lock (PostgreSQL's `BEGIN`; `B`'s key lock, if the
+//!   work has one, which every writer takes before `A`'s locks, comes with it), which proves the connection
 //!   alive: a dead one (after the server restarted or went away, every idle connection
 //!   is) gives the turn back and the work starts over, instead of waiting for a new
 //!   connection while holding the other database.

@@ -99,7 +99,9 @@ pub(super) struct IdempotencyKeyHeader {
     /// same key from the same API key gets the first answer again, byte for byte, with
     /// `Idempotent-Replayed: true`, if it is the same request (method, path, JSON body),
     /// else 422 `idempotency_key_reused`; while the first is in flight it waits for its
-    /// answer, or gets 409 `idempotency_key_in_use`. Only successes are stored.
+    /// answer, or gets 409 `idempotency_key_in_use` (both databases on PostgreSQL) or 503
+    /// `database_unavailable` (a database on SQLite, where writes take turns). Only
+    /// successes are stored.
     #[param(rename = "Idempotency-Key", schema_with = idempotency_key_schema)]
     idempotency_key: Option<String>,
 }
@@ -164,7 +166,10 @@ fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
     {
         let retry_after = HeaderBuilder::new()
             .schema(Some(u32::schema()))
-            .description(Some("Seconds to wait: always 1"));
+            .description(Some(
+                "Seconds to wait: always 1 (with `database_unavailable` and \
+                 `idempotency_key_in_use`)",
+            ));
         response = response.header("Retry-After", retry_after.build());
     }
     if codes.contains(&ErrorCode::MethodNotAllowed) {
@@ -196,8 +201,9 @@ macro_rules! error_responses {
 
 error_responses! {
     BadRequest: [BadRequest]
-        "Malformed JSON, wrong JSON types, missing or unknown fields, or a bad path or query \
-         parameter";
+        "Malformed JSON, wrong JSON types, missing or unknown fields, a bad path or query \
+         parameter, or (on the `POST`s that create) a malformed or repeated \
+         `Idempotency-Key`";
     NotFound: [NotFound] "No such resource, or no such route";
     MethodNotAllowed: [MethodNotAllowed] "The path does not take this method";
     Conflict: [Conflict] "The email is taken, in any case";

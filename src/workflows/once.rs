@@ -2,12 +2,22 @@
 //!
 //! A key's answer is stored with the row it created, in that row's database and
 //! transaction (db1 for users, db2 for orders), so a crash keeps both or neither. Every
-//! request with a key first takes the key's lock in db2 — both kinds of create have a
-//! db2 session, held to their end — and then looks for the key in both databases: a
+//! request with a key takes the key's lock in db2 — both kinds of create have a db2
+//! session, held to their end — before it looks for the key in either database: a
 //! duplicate sent while the first is in flight waits for it and finds its answer, and a
-//! key already used for a user is not used again for an order, nor the reverse. The lock
-//! comes before any lock in db1 in every request, so requests never wait for each other
-//! in a cycle; on SQLite the database's write lock serializes writers anyway.
+//! key already used for a user is not used again for an order, nor the reverse.
+//!
+//! No cycle of waits: the key's lock is taken right after the sessions begin (after an
+//! order's lock on the user's orders in db2, which nothing takes after a key's lock) and
+//! before any row lock in db1. Where db1 is SQLite, `BEGIN IMMEDIATE` has already taken
+//! db1's write lock, which every holder of a key's lock then holds too, so nobody waits
+//! for the key while holding what its holder needs.
+//!
+//! The key's lock lasts as long as db2's server session. If that session ends before a
+//! user's db1 commit (a failover, a terminated backend), the key is free early: a
+//! duplicate then meets the uncommitted user (409 email taken, or 500 on the key's
+//! primary key) instead of its replay. No second user or order is ever created: the
+//! primary key and the unique email see to that.
 
 use crate::db::idempotency::{Answer, Claim, Earlier};
 use crate::db::{Database, DbError, Session};
@@ -54,15 +64,17 @@ impl<T> Once<T> {
                 other => other.into(),
             })?;
         // A live key is stored in at most one of the databases (see the module); an
-        // expired one counts as unused wherever it is.
-        for earlier in [self.claim.earlier(locking)?, self.claim.earlier(other)?] {
-            match earlier {
-                Earlier::Unused => {}
-                Earlier::Answered(answer) => return Ok(Some(Created::Replayed(answer))),
-                Earlier::OtherRequest => return Err(AppError::IdempotencyKeyReused),
-            }
+        // expired one counts as unused wherever it is. db1 is asked only if db2 knows
+        // nothing.
+        let mut earlier = self.claim.earlier(locking)?;
+        if matches!(earlier, Earlier::Unused) {
+            earlier = self.claim.earlier(other)?;
         }
-        Ok(None)
+        match earlier {
+            Earlier::Unused => Ok(None),
+            Earlier::Answered(answer) => Ok(Some(Created::Replayed(answer))),
+            Earlier::OtherRequest => Err(AppError::IdempotencyKeyReused),
+        }
     }
 
     /// Stores the answer to `created` in `session`, to commit with it.

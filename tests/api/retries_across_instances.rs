@@ -94,4 +94,5 @@ fn one_key_sent_to_two_instances_at_once_creates_once(stack: Stack) {
     storage.remove();
 }
 
-on_every_stack!(one_key_sent_to_two_instances_at_once_creates_once);
+on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
+    one_key_sent_to_two_instances_at_once_creates_once);

@@ -12,7 +12,7 @@ CREATE TABLE multidb_idempotency_keys (
     location TEXT,
     body TEXT NOT NULL,
     -- The database's clock (UTC), which every instance compares the TTL with.
-    created_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+    created_at TIMESTAMP NOT NULL DEFAULT (clock_timestamp() AT TIME ZONE 'UTC'),
     PRIMARY KEY (owner, idempotency_key)
 );
 CREATE INDEX multidb_idempotency_keys_created_at ON multidb_idempotency_keys (created_at);

@@ -320,17 +320,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             return self.recover_own();
         }
         let recovered = self.recover().map(drop);
-        let purged = idempotency::purge_expired(&self.a, idempotency_ttl)
-            .and_then(|a| Ok((a, idempotency::purge_expired(&self.b, idempotency_ttl)?)));
-        match purged {
-            Ok((0, 0)) => {}
-            Ok((a, b)) => log::debug!(
-                "deleted expired idempotency keys: {a} in {}, {b} in {}",
-                A::NAME,
-                B::NAME
-            ),
-            Err(error) => log::warn!("cannot delete expired idempotency keys: {error}"),
-        }
+        purge_logged(
+            A::NAME,
+            idempotency::purge_expired(&self.a, idempotency_ttl),
+        );
+        purge_logged(
+            B::NAME,
+            idempotency::purge_expired(&self.b, idempotency_ttl),
+        );
         recovered
     }
 
@@ -368,6 +365,15 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 }
             }
         });
+    }
+}
+
+/// Logs what the deletion of expired idempotency keys in `database` did.
+fn purge_logged(database: &str, purged: Result<usize, DbError>) {
+    match purged {
+        Ok(0) => {}
+        Ok(purged) => log::debug!("{database}: deleted {purged} expired idempotency keys"),
+        Err(error) => log::warn!("{database}: cannot delete expired idempotency keys: {error}"),
     }
 }
 

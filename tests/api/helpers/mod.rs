@@ -65,7 +65,8 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
     // Only the start-up recovery pass, which ends before the server starts: a periodic
     // pass holds pool connections at moments of its own, and tests assert that every
     // connection is back in its pool. Periodic recovery is tested on the real binary
-    // (tests/api/crash.rs, tests/cluster).
+    // (tests/api/crash.rs, tests/cluster), and in process by the tests of expired
+    // idempotency keys, which set a short interval and do not check the pools.
     settings.recovery_interval = Duration::from_secs(3600);
     settings.db1.url = storage.url(1);
     settings.db2.url = storage.url(2);
