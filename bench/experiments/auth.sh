@@ -6,25 +6,30 @@
 #   BENCH_DB1_URL=… BENCH_DB2_URL=… bench/experiments/auth.sh BINARY [ROUNDS] [SECONDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-binary=$1 rounds=${2:-5} seconds=${3:-8}
-export DATABASE_URL_1=$BENCH_DB1_URL DATABASE_URL_2=$BENCH_DB2_URL
-token=$("$binary" keys create --name "bench-auth-$$" --scope read 2>/dev/null | tail -1)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-start() { # MODE PORT
-  AUTH=$1 BIND_ADDRESS=127.0.0.1:$2 RUST_LOG=warn HTTP_WORKERS=2 DB1_POOL_SIZE=4 DB2_POOL_SIZE=4 \
-    RECOVERY_INTERVAL_MS=3600000 "$binary" serve >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$2/health" && return; sleep 0.1; done
-  echo "server with AUTH=$1 did not start" >&2; exit 1
+binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") rounds=${2:-5} seconds=${3:-8}
+die() { echo "auth.sh: $*" >&2; exit 1; }
+# shellcheck source=../../.ci/lib/server.sh
+. "$here/../.ci/lib/server.sh"
+token=$(DATABASE_URL_1=$BENCH_DB1_URL DATABASE_URL_2=$BENCH_DB2_URL "$binary" keys create \
+  --name "bench-auth-$$" --scope read 2>/dev/null | tail -1)
+logs=$(mktemp -d)
+# Only start-up lines (the port is read from them), no request lines.
+settings=(RUST_LOG=warn,multidb::app=info HTTP_WORKERS=2 DB1_POOL_SIZE=4 DB2_POOL_SIZE=4 RECOVERY_INTERVAL_MS=3600000)
+start_multidb "$binary" "$logs/required.log" "$BENCH_DB1_URL" "$BENCH_DB2_URL" AUTH=required "${settings[@]}"
+required_pid=$server_pid required_url=$base_url
+start_multidb "$binary" "$logs/off.log" "$BENCH_DB1_URL" "$BENCH_DB2_URL" AUTH=off "${settings[@]}"
+off_pid=$server_pid off_url=$base_url
+stop_both() {
+  server_pid=$required_pid; stop_server
+  server_pid=$off_pid; stop_server
+  rm -rf "$logs"
 }
-start required 18101
-start off 18102
+trap stop_both EXIT
 results=$(mktemp)
 for round in $(seq 1 "$rounds"); do
   wrk -t2 -c32 -d"${seconds}s" --latency -s "$here/wrk/get_user.lua" -H "Authorization: Bearer $token" \
-    http://127.0.0.1:18101 | grep '^BENCH' | sed 's/^/required /' | tee -a "$results"
-  wrk -t2 -c32 -d"${seconds}s" --latency -s "$here/wrk/get_user.lua" http://127.0.0.1:18102 |
+    "$required_url" | grep '^BENCH' | sed 's/^/required /' | tee -a "$results"
+  wrk -t2 -c32 -d"${seconds}s" --latency -s "$here/wrk/get_user.lua" "$off_url" |
     grep '^BENCH' | sed 's/^/off /' | tee -a "$results"
 done
 python3 - "$results" <<'PY'

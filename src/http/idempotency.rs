@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::auth::Caller;
 use crate::db::idempotency::{self, Answer, Claim};
 use crate::error::AppError;
-use crate::workflows::Once;
+use crate::workflows::{Created, Once};
 
 pub(super) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -126,16 +126,29 @@ pub(super) fn created<T: Serialize>(location: String, value: &T) -> Result<Answe
     })
 }
 
-/// A stored answer as sent: byte for byte as stored, and with `Idempotent-Replayed: true`
-/// when it is `replayed` rather than the answer of the request that stored it.
-pub(super) fn respond(answer: Answer, replayed: bool) -> Result<HttpResponse, AppError> {
+/// The answer to a create: a new resource as JSON with its `Location` (a request without
+/// a key), or a stored answer byte for byte as stored, with `Idempotent-Replayed: true`
+/// when it answered an earlier request.
+pub(super) fn respond<T: Serialize>(
+    created: Created<T>,
+    location: fn(&T) -> String,
+) -> Result<HttpResponse, AppError> {
+    let (answer, replayed) = match created {
+        Created::New(value) => {
+            return Ok(HttpResponse::Created()
+                .insert_header((header::LOCATION, location(&value)))
+                .json(value))
+        }
+        Created::Stored(answer) => (answer, false),
+        Created::Replayed(answer) => (answer, true),
+    };
     let corrupt = |what: &str| AppError::Internal(format!("stored answer: bad {what}").into());
     let status = u16::try_from(answer.status)
         .ok()
         .and_then(|status| StatusCode::from_u16(status).ok())
         .ok_or_else(|| corrupt("status"))?;
     let mut response = HttpResponse::build(status);
-    response.content_type(mime_json());
+    response.content_type(header::ContentType::json());
     if let Some(location) = answer.location {
         let location = HeaderValue::try_from(location).map_err(|_| corrupt("location"))?;
         response.insert_header((header::LOCATION, location));
@@ -144,10 +157,6 @@ pub(super) fn respond(answer: Answer, replayed: bool) -> Result<HttpResponse, Ap
         response.insert_header((REPLAYED, HeaderValue::from_static("true")));
     }
     Ok(response.body(answer.body))
-}
-
-fn mime_json() -> HeaderValue {
-    HeaderValue::from_static("application/json")
 }
 
 #[cfg(test)]

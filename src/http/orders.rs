@@ -1,4 +1,3 @@
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +14,7 @@ use crate::domain::{schema, Cents, OrderId, Page, ParseId, Quantity, Text, UserI
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, OrderFilter};
 use crate::users::Db1;
-use crate::workflows::{self, Created};
+use crate::workflows;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -138,13 +137,7 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, AppError> {
     let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    match workflows::create_order(&cross, new, once).await? {
-        Created::New(order) => Ok(HttpResponse::Created()
-            .insert_header((header::LOCATION, location(&order)))
-            .json(order)),
-        Created::Stored(answer) => idempotency::respond(answer, false),
-        Created::Replayed(answer) => idempotency::respond(answer, true),
-    }
+    idempotency::respond(workflows::create_order(&cross, new, once).await?, location)
 }
 
 fn location(order: &Order) -> String {

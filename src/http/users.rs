@@ -1,4 +1,3 @@
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,7 +14,7 @@ use crate::domain::{schema, Email, Page, Text, UserId};
 use crate::error::AppError;
 use crate::orders::{Db2, Order};
 use crate::users::{self, Db1, NewUser, User, UserChanges};
-use crate::workflows::{self, Created};
+use crate::workflows;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -139,13 +138,7 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, AppError> {
     let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    match workflows::create_user(&cross, new, once).await? {
-        Created::New(user) => Ok(HttpResponse::Created()
-            .insert_header((header::LOCATION, location(&user)))
-            .json(user)),
-        Created::Stored(answer) => idempotency::respond(answer, false),
-        Created::Replayed(answer) => idempotency::respond(answer, true),
-    }
+    idempotency::respond(workflows::create_user(&cross, new, once).await?, location)
 }
 
 fn location(user: &User) -> String {
