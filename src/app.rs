@@ -94,11 +94,14 @@ impl Application {
                 settings.clock_skew_ms
             );
         }
-        let metrics = Metrics::new().context("metrics")?;
-        let databases = Databases::connect(settings, metrics.recorder())?;
+        // The port first: a second copy started by mistake on the same address stops
+        // here, before it migrates anything or takes a lease. Connections that arrive
+        // meanwhile wait in the listen queue until the server runs.
         let listener = TcpListener::bind(&settings.bind_address)
             .with_context(|| format!("BIND_ADDRESS: cannot listen on {}", settings.bind_address))?;
         let address = listener.local_addr().context("BIND_ADDRESS")?;
+        let metrics = Metrics::new().context("metrics")?;
+        let databases = Databases::connect(settings, metrics.recorder())?;
 
         databases
             .cross
@@ -112,7 +115,10 @@ impl Application {
         let request_timeout = settings.request_timeout;
         let retention = crate::http::Retention(settings.idempotency_ttl);
         let auth = match settings.auth {
-            Auth::Required => Some(Authenticator::new(databases.db1.clone())),
+            Auth::Required => Some(Authenticator::new(
+                databases.db1.clone(),
+                settings.auth_offline_grace,
+            )),
             Auth::Off => {
                 if !crate::config::is_loopback(&settings.bind_address) {
                     log::warn!(

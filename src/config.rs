@@ -23,6 +23,9 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `AUTH`: whether every route but the public ones needs an API key.
     pub auth: Auth,
+    /// `AUTH_OFFLINE_GRACE_SECONDS`: while db1 (the key store) cannot be asked, how long
+    /// after its last successful lookup a key keeps its last known state; 0 turns it off.
+    pub auth_offline_grace: Duration,
     /// `IDEMPOTENCY_TTL_HOURS`: how long the answer to a request sent with an
     /// `Idempotency-Key` is replayed.
     pub idempotency_ttl: Duration,
@@ -99,13 +102,29 @@ impl Settings {
         Ok(Self {
             auth: Auth::from_setting(env.get("AUTH").as_deref(), &bind_address)
                 .map_err(|problem| invalid("AUTH", problem))?,
+            auth_offline_grace: Duration::from_secs(env.number(
+                "AUTH_OFFLINE_GRACE_SECONDS",
+                300,
+                0,
+                86_400,
+            )?),
             bind_address,
             db1: env.database(1, "data/db1.sqlite")?,
             db2: env.database(2, "data/db2.sqlite")?,
             run_migrations: env.flag("RUN_MIGRATIONS", true)?,
             workers: env.optional_number("HTTP_WORKERS", 1, 1024)?,
-            recovery_interval: env.millis("RECOVERY_INTERVAL_MS", 10_000)?,
-            instance_lease: env.millis_from("INSTANCE_LEASE_MS", 10_000, 300)?,
+            recovery_interval: env.millis_between(
+                "RECOVERY_INTERVAL_MS",
+                10_000,
+                100,
+                3_600_000,
+            )?,
+            instance_lease: env.millis_between(
+                "INSTANCE_LEASE_MS",
+                10_000,
+                300,
+                u64::try_from(crate::db::MAX_LEASE.as_millis()).unwrap_or(u64::MAX),
+            )?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 10_000)?,
             idempotency_ttl: env.hours("IDEMPOTENCY_TTL_HOURS", 24.0)?,
             faults: env.faults()?,
@@ -159,11 +178,17 @@ impl Env<'_> {
     }
 
     fn millis(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
-        self.millis_from(name, default, 1)
+        self.millis_between(name, default, 1, 3_600_000)
     }
 
-    fn millis_from(&self, name: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
-        self.number(name, default, min, 3_600_000)
+    fn millis_between(
+        &self,
+        name: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, min, max)
             .map(Duration::from_millis)
     }
 
@@ -386,8 +411,21 @@ mod tests {
             long.db2.pool.connection.idle_in_transaction_timeout,
             crate::db::MAX_IDLE_IN_TRANSACTION
         );
-        let error = settings(&[("INSTANCE_LEASE_MS", "299")]).unwrap_err();
-        assert_eq!(error.variable, "INSTANCE_LEASE_MS");
+        for wrong in ["299", "600001"] {
+            let error = settings(&[("INSTANCE_LEASE_MS", wrong)]).unwrap_err();
+            assert_eq!(error.variable, "INSTANCE_LEASE_MS");
+        }
+        assert_eq!(
+            settings(&[("INSTANCE_LEASE_MS", "600000")])
+                .unwrap()
+                .instance_lease,
+            crate::db::MAX_LEASE
+        );
+        // A recovery interval of 1 ms would run recovery in a near-busy loop.
+        for wrong in ["1", "99"] {
+            let error = settings(&[("RECOVERY_INTERVAL_MS", wrong)]).unwrap_err();
+            assert_eq!(error.variable, "RECOVERY_INTERVAL_MS");
+        }
         let error = settings(&[("DB1_PREPARED_STATEMENTS", "sometimes")]).unwrap_err();
         assert_eq!(error.variable, "DB1_PREPARED_STATEMENTS");
     }

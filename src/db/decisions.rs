@@ -90,17 +90,29 @@ pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result
     .map_err(Session::<D>::error)
 }
 
-/// Decisions without work to redo older than `age`, by the database's clock.
-pub fn settled_before<D: Database>(
-    session: &mut Session<D>,
+/// At most `limit` decisions without work to redo older than `age`, by the database's
+/// clock, oldest first.
+pub fn settled_before<D: Database, A: Access>(
+    session: &mut Session<D, A>,
     age: Duration,
+    limit: i64,
 ) -> Result<Vec<String>, DbError> {
     let before = clock::timestamp_seconds_ago(session.backend(), age.as_secs());
-    multidb_decisions::table
-        .filter(multidb_decisions::redo.is_null())
-        .filter(multidb_decisions::created_at.lt(diesel::dsl::sql::<Timestamp>(&before)))
-        .select(multidb_decisions::gid)
-        .load(session.connection())
+    session.load(
+        multidb_decisions::table
+            .filter(multidb_decisions::redo.is_null())
+            .filter(multidb_decisions::created_at.lt(diesel::dsl::sql::<Timestamp>(&before)))
+            .order(multidb_decisions::created_at.asc())
+            .limit(limit)
+            .select(multidb_decisions::gid),
+    )
+}
+
+/// Deletes the decisions of `gids`.
+pub fn forget_all<D: Database>(session: &mut Session<D>, gids: &[String]) -> Result<(), DbError> {
+    diesel::delete(multidb_decisions::table.filter(multidb_decisions::gid.eq_any(gids)))
+        .execute(session.connection())
+        .map(drop)
         .map_err(Session::<D>::error)
 }
 

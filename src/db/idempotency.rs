@@ -109,13 +109,25 @@ impl Claim {
         let Some((fingerprint, answer)) = found else {
             return Ok(Earlier::Unused);
         };
+        session.fault_point("idempotency_found")?;
         let expired = clock::timestamp_millis_ago(session.backend(), self.ttl);
         let deleted = diesel::delete(self.row().filter(
             multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
         ))
         .execute(session.connection())
         .map_err(Session::<D>::error)?;
-        Ok(if deleted > 0 {
+        // Nothing deleted: the answer is live — unless the purge deleted it since the
+        // lookup (it deletes only expired answers), which the key's lock does not stop.
+        // Either way an expired answer counts as absent.
+        let gone = deleted == 0
+            && self
+                .row()
+                .select(multidb_idempotency_keys::status)
+                .first::<i32>(session.connection())
+                .optional()
+                .map_err(Session::<D>::error)?
+                .is_none();
+        Ok(if deleted > 0 || gone {
             Earlier::Unused
         } else if fingerprint == self.fingerprint {
             Earlier::Answered(answer)
@@ -163,8 +175,9 @@ pub fn fingerprint(parts: &[&[u8]]) -> String {
 
 /// Answers are deleted by the purge this long after they expired (or one TTL, if that is
 /// shorter): until then a request that finds one decides about it itself (and deletes
-/// it), so the purge does not remove a row between a request's lookup and its own
-/// expiry check.
+/// it). The grace makes it rare that the purge removes a row between a request's lookup
+/// and its own expiry check; when it does, the request sees the row gone and counts the
+/// answer as absent (see [`Claim::earlier`]).
 const PURGE_GRACE: Duration = Duration::from_secs(60);
 
 /// Rows deleted per statement (and transaction) by the purge, and statements per call:

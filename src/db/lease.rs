@@ -37,6 +37,12 @@ pub type LeaseId = i64;
 /// How long an expired lease's row is kept; a missing row counts as expired.
 const EXPIRED_ROWS_KEPT_MS: i64 = 24 * 3600 * 1000;
 
+/// The longest lease an instance may take (`INSTANCE_LEASE_MS` is bounded by it). A
+/// lease row that holds for longer than this from now was not written by the database's
+/// clock as it is now — the clock was stepped back since — and counts as expired: a
+/// step must not keep another instance's work in doubt for as long as the step.
+pub const MAX_LEASE: Duration = Duration::from_secs(600);
+
 /// This instance's lease in database `D`, renewed in the background for as long as it
 /// is alive.
 pub(crate) struct Lease<D: Database> {
@@ -128,12 +134,8 @@ impl<D: Database> Lease<D> {
         Ok(settle(&self.state, id, new_id, sent + self.ttl))
     }
 
-    /// Whether new work can start under the lease without renewing it first.
-    pub(crate) fn is_held(&self) -> bool {
-        self.held().is_some()
-    }
-
-    fn held(&self) -> Option<LeaseId> {
+    /// The lease to start new work under, if it can be without renewing it first.
+    pub(crate) fn held(&self) -> Option<LeaseId> {
         let current = *lock(&self.state);
         (Instant::now() + self.ttl / 4 <= current.holds_until).then_some(current.id)
     }
@@ -288,9 +290,10 @@ fn release(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<()> {
 pub(crate) fn is_live(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<bool> {
     let now = clock::now_ms(backend(conn));
     diesel::sql_query(format!(
-        "SELECT EXISTS (SELECT 1 FROM multidb_instances WHERE id = $1 AND lease_until_ms > {now}) AS live"
+        "SELECT EXISTS (SELECT 1 FROM multidb_instances WHERE id = $1 AND lease_until_ms > {now} AND lease_until_ms <= {now} + $2) AS live"
     ))
     .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(ttl_ms(MAX_LEASE))
     .get_result::<Live>(conn)
     .map(|row| row.live)
 }

@@ -29,6 +29,7 @@ pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
+pub use lease::MAX_LEASE;
 pub use migrations::run_migrations;
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};

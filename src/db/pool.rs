@@ -86,8 +86,17 @@ impl<D: Database> Pool<D> {
         let manager = Manager::new(url.clone(), settings.connection.clone());
         // One direct attempt first: an unreachable database fails start-up at once, with
         // the driver's own error, instead of after the checkout timeout of retries.
-        r2d2::ManageConnection::connect(&manager)
+        let mut first = r2d2::ManageConnection::connect(&manager)
             .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
+        if url.backend() == Backend::Postgres {
+            super::error::postgres::ensure_english_messages(&mut first).map_err(|e| {
+                DbError::Other {
+                    database: D::NAME,
+                    cause: context(format!("{url}"), e),
+                }
+            })?;
+        }
+        drop(first);
         let inner = r2d2::Pool::builder()
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
@@ -208,6 +217,18 @@ impl<D: Database> Pool<D> {
             _writer: writer,
             _connection: connection,
         })
+    }
+
+    /// On SQLite, this process's one write slot (see [`admit_write`](Self::admit_write)),
+    /// for a write on a connection outside the pool; `None` on a backend with many
+    /// writers.
+    pub(crate) async fn admit_write_if_single_writer(
+        &self,
+    ) -> Result<Option<OwnedSemaphorePermit>, DbError> {
+        match &self.writer {
+            Some(writer) => Ok(Some(self.acquire(writer, self.deadline()).await?)),
+            None => Ok(None),
+        }
     }
 
     /// This database's share of requests that use both databases (see `paired`).

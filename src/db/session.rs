@@ -228,6 +228,29 @@ impl<D: Database> Session<D, Write> {
         self.fault_point("committed")
     }
 
+    /// Like [`commit`](Self::commit), telling a failure the database answered — the
+    /// transaction certainly did not commit — from one where the answer was lost and it
+    /// may have.
+    pub(crate) fn commit_telling(mut self) -> Result<(), CommitFailure> {
+        let refused = |error| CommitFailure {
+            error,
+            refused: true,
+        };
+        self.fault_point("commit").map_err(refused)?;
+        if let Err(error) = Transactions::commit_transaction(&mut self.conn) {
+            let refused = super::error::answered_by_server(&error);
+            return Err(CommitFailure {
+                error: Self::error(error),
+                refused,
+            });
+        }
+        self.fault_point("committed")
+            .map_err(|error| CommitFailure {
+                error,
+                refused: false,
+            })
+    }
+
     /// Phase one of two-phase commit (PostgreSQL only): `PREPARE TRANSACTION gid`. The
     /// transaction then belongs to the server, not to this connection: its locks stay
     /// held until `COMMIT PREPARED` or `ROLLBACK PREPARED` (from any connection), and the
@@ -241,6 +264,13 @@ impl<D: Database> Session<D, Write> {
             .map(drop)
             .map_err(Self::error)
     }
+}
+
+/// A commit that failed, and whether the database refused it (see
+/// [`Session::commit_telling`]).
+pub(crate) struct CommitFailure {
+    pub(crate) error: DbError,
+    pub(crate) refused: bool,
 }
 
 impl<D: Database, A: Access> Drop for Session<D, A> {

@@ -15,19 +15,21 @@ use actix_web::HttpMessage;
 use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 
 use crate::api_keys::{self, Presented, Scope};
-use crate::db::{self, Pool};
+use crate::db::{self, DbError, Pool};
 use crate::domain::timestamp;
 use crate::error::AppError;
 use crate::users::Db1;
 
-/// How long a key's row is trusted once read: a revocation reaches every instance within
-/// this (plus one request), inside the 5 seconds API.md promises.
+/// How long a key's row is trusted, counted from when the lookup that read it was
+/// *sent*: a row read by a slow reply is no fresher than the request that asked for it.
+/// So while db1 answers, a revocation reaches every instance within this (see README,
+/// "Authentication"), inside the 5 seconds API.md promises.
 const FRESH_FOR: Duration = Duration::from_secs(4);
 /// `last_used_at` is written at most this often per key and instance: no database write
 /// on every request.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
-/// Rows kept at most; beyond it the stale ones go, then all (unknown ids are cached too,
-/// and a client can send many).
+/// Keys kept at most; beyond it those no longer of use go, then all (unknown ids are
+/// kept too, and a client can send many).
 const MAX_CACHED: usize = 10_000;
 
 const MISSING: &str = "authentication required: send `Authorization: Bearer <API key>`";
@@ -35,15 +37,34 @@ const MALFORMED: &str = "the bearer token is malformed";
 const INVALID: &str = "the API key is unknown or revoked";
 
 /// Checks API keys against db1, with a short cache. Shared by every worker.
+///
+/// db1 is the key store, but most routes do not otherwise need it: while it cannot be
+/// asked (down, or slow past its checkout timeout), a key this instance verified within
+/// the last `offline_grace` keeps its last known state, so that the routes of db2 go on
+/// serving; a key not verified in that time is answered 503, as the database it needs.
 pub struct Authenticator {
     db1: Pool<Db1>,
-    cache: Mutex<HashMap<String, Cached>>,
+    offline_grace: Duration,
+    keys: Mutex<HashMap<String, Arc<Key>>>,
 }
 
-struct Cached {
-    /// The key's row as read at `read_at`; `None` if there was no such key.
+/// What this instance knows of one key id, and the one lookup of it that may be in
+/// flight: requests that find the row stale wait for that lookup's answer instead of
+/// each asking db1 (single flight).
+#[derive(Default)]
+struct Key {
+    known: Mutex<Known>,
+    lookup: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Known {
+    /// The row as last read; `None` if there was no such key (or nothing was read yet).
     row: Option<Row>,
-    read_at: Instant,
+    /// When the lookup that read `row` was sent; `None` if none succeeded.
+    verified_at: Option<Instant>,
+    /// When the last lookup that found db1 unavailable ended.
+    failed_at: Option<Instant>,
     touched_at: Option<Instant>,
 }
 
@@ -54,16 +75,24 @@ struct Row {
     revoked: bool,
 }
 
+/// The answer a request goes by: a row read by a lookup sent at `verified_at`.
+struct Verdict {
+    row: Option<Row>,
+    /// db1 answered the lookup this verdict rests on recently: a last-use note may go.
+    db1_answers: bool,
+}
+
 impl Authenticator {
-    pub fn new(db1: Pool<Db1>) -> Arc<Self> {
+    pub fn new(db1: Pool<Db1>, offline_grace: Duration) -> Arc<Self> {
         Arc::new(Self {
             db1,
-            cache: Mutex::new(HashMap::new()),
+            offline_grace,
+            keys: Mutex::new(HashMap::new()),
         })
     }
 
-    fn cache(&self) -> MutexGuard<'_, HashMap<String, Cached>> {
-        self.cache
+    fn keys(&self) -> MutexGuard<'_, HashMap<String, Arc<Key>>> {
+        self.keys
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -80,10 +109,13 @@ impl Authenticator {
             .map_err(|_| AppError::Unauthorized(MALFORMED))?;
         let token = header.as_ref().token();
         let presented = Presented::parse(token).ok_or(AppError::Unauthorized(MALFORMED))?;
-        let row = self.row(presented.id).await?;
-        match row {
+        let key = self.key(presented.id);
+        let verdict = self.verdict(&key, presented.id).await?;
+        match verdict.row {
             Some(row) if !row.revoked && presented.matches(&row.secret_sha256) => {
-                self.touch(presented.id).await;
+                if verdict.db1_answers {
+                    self.touch(&key, presented.id).await;
+                }
                 let scope = row.scope.ok_or(AppError::Unauthorized(INVALID))?;
                 Ok((Caller(presented.id.to_owned()), scope))
             }
@@ -91,63 +123,164 @@ impl Authenticator {
         }
     }
 
-    /// The key's row, from the cache while fresh, else from db1.
-    async fn row(&self, id: &str) -> Result<Option<Row>, AppError> {
-        if let Some(cached) = self.cache().get(id) {
-            if cached.read_at.elapsed() < FRESH_FOR {
-                return Ok(cached.row.clone());
+    /// The entry of key `id`, made if there is none.
+    fn key(&self, id: &str) -> Arc<Key> {
+        let mut keys = self.keys();
+        if let Some(key) = keys.get(id) {
+            return key.clone();
+        }
+        if keys.len() >= MAX_CACHED {
+            let grace = FRESH_FOR.max(self.offline_grace);
+            keys.retain(|_, key| {
+                Arc::strong_count(key) > 1
+                    || lock(&key.known)
+                        .verified_at
+                        .is_some_and(|at| at.elapsed() < grace)
+            });
+            if keys.len() >= MAX_CACHED {
+                keys.retain(|_, key| Arc::strong_count(key) > 1);
             }
         }
-        let lookup = id.to_owned();
-        let key = db::read(&self.db1, move |session| api_keys::find(session, &lookup)).await?;
-        let row = key.map(|key| Row {
-            scope: key.scope(),
-            revoked: key.revoked_at.is_some(),
-            secret_sha256: key.secret_sha256,
-        });
-        let mut cache = self.cache();
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, cached| cached.read_at.elapsed() < FRESH_FOR);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-        }
-        let touched_at = cache.get(id).and_then(|cached| cached.touched_at);
-        cache.insert(
-            id.to_owned(),
-            Cached {
-                row: row.clone(),
-                read_at: Instant::now(),
-                touched_at,
-            },
-        );
-        Ok(row)
+        keys.entry(id.to_owned()).or_default().clone()
     }
 
-    /// Records the key's use in db1 if this instance has not for a minute. Within the
-    /// request that is due (one a minute per key): a write left running in the
-    /// background would outlive a server that stops, holding its connection in an open
-    /// transaction. A failure is logged and does not fail the request.
-    async fn touch(&self, id: &str) {
-        let due = match self.cache().get_mut(id) {
-            Some(cached)
-                if cached
-                    .touched_at
-                    .is_none_or(|at| at.elapsed() >= TOUCH_EVERY) =>
-            {
-                cached.touched_at = Some(Instant::now());
-                true
+    /// The row to go by: the cached one while fresh; else a lookup's, made by this request
+    /// or by the one already in flight for the key (waited for, at most as long as a
+    /// checkout of db1); else, while db1 cannot be asked, the last row verified within
+    /// the offline grace.
+    async fn verdict(&self, key: &Key, id: &str) -> Result<Verdict, AppError> {
+        let arrived = Instant::now();
+        if let Some(verdict) = fresh(&lock(&key.known)) {
+            return Ok(verdict);
+        }
+        let deadline = self.db1.deadline();
+        let looked_up = match tokio::time::timeout_at(deadline, key.lookup.lock()).await {
+            Ok(_in_flight) => {
+                // Whoever held the lookup before may have answered for this request too.
+                let failed_since_arrival = {
+                    let known = lock(&key.known);
+                    if let Some(verdict) = fresh(&known) {
+                        return Ok(verdict);
+                    }
+                    known.failed_at.is_some_and(|at| at >= arrived)
+                };
+                if failed_since_arrival {
+                    Err(unavailable("the key's lookup in db1 failed just now"))
+                } else {
+                    self.look_up(key, id).await
+                }
             }
-            _ => false,
+            Err(_elapsed) => Err(unavailable(
+                "the key's lookup in db1 did not end within the checkout timeout",
+            )),
+        };
+        match looked_up {
+            Ok(verdict) => Ok(verdict),
+            Err(error) if is_unavailable(&error) => self.offline(key).ok_or(error.into()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Reads the key's row from db1 and keeps it, stamped with when it was asked for.
+    async fn look_up(&self, key: &Key, id: &str) -> Result<Verdict, DbError> {
+        let sent = Instant::now();
+        let lookup = id.to_owned();
+        let found = db::read(&self.db1, move |session| api_keys::find(session, &lookup)).await;
+        let mut known = lock(&key.known);
+        match found {
+            Ok(found) => {
+                known.row = found.map(|key| Row {
+                    scope: key.scope(),
+                    revoked: key.revoked_at.is_some(),
+                    secret_sha256: key.secret_sha256,
+                });
+                known.verified_at = Some(sent);
+                Ok(Verdict {
+                    row: known.row.clone(),
+                    db1_answers: true,
+                })
+            }
+            Err(error) => {
+                if is_unavailable(&error) {
+                    known.failed_at = Some(Instant::now());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The verdict while db1 cannot be asked: the last row verified within the grace.
+    fn offline(&self, key: &Key) -> Option<Verdict> {
+        let known = lock(&key.known);
+        let verified_at = known.verified_at?;
+        (verified_at.elapsed() < self.offline_grace).then(|| {
+            log::debug!(
+                "db1 cannot be asked: the key's row verified {:?} ago is used",
+                verified_at.elapsed()
+            );
+            Verdict {
+                row: known.row.clone(),
+                db1_answers: false,
+            }
+        })
+    }
+
+    /// Records the key's use in db1 if this instance has not for a minute, and db1
+    /// answered the key's last lookup. Within the request that is due (one a minute per
+    /// key): a write left running in the background would outlive a server that stops,
+    /// holding its connection in an open transaction. A failure is logged and does not
+    /// fail the request.
+    async fn touch(&self, key: &Key, id: &str) {
+        let due = {
+            let mut known = lock(&key.known);
+            let due = known
+                .touched_at
+                .is_none_or(|at| at.elapsed() >= TOUCH_EVERY);
+            if due {
+                known.touched_at = Some(Instant::now());
+            }
+            due
         };
         if due {
             let (id, now) = (id.to_owned(), timestamp::now());
             let noted = db::write(&self.db1, move |s| api_keys::touch(s, &id, now)).await;
             if let Err(error) = noted {
+                if is_unavailable(&error) {
+                    lock(&key.known).failed_at = Some(Instant::now());
+                }
                 log::warn!("cannot note an API key's last use: {error}");
             }
         }
     }
+}
+
+/// The cached verdict, if the row is fresh.
+fn fresh(known: &Known) -> Option<Verdict> {
+    let verified_at = known.verified_at?;
+    (verified_at.elapsed() < FRESH_FOR).then(|| Verdict {
+        row: known.row.clone(),
+        db1_answers: known.failed_at.is_none_or(|failed| failed < verified_at),
+    })
+}
+
+fn is_unavailable(error: &DbError) -> bool {
+    matches!(
+        error,
+        DbError::Unavailable { .. } | DbError::ConnectionLost { .. }
+    )
+}
+
+fn unavailable(why: &'static str) -> DbError {
+    DbError::Unavailable {
+        database: "db1",
+        cause: why.into(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The id of the API key a request was authenticated with, in the request's extensions:

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod auth_outage;
 mod crash;
 mod guard;
 mod harness;
@@ -16,6 +17,7 @@ mod idempotency;
 mod integrity;
 mod logs;
 mod migrations;
+mod one_database_trouble;
 mod openapi;
 mod operations;
 mod orders;

@@ -67,7 +67,8 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use super::decisions::{self, COMMIT};
-use super::lease::Lease;
+use super::error::postgres::is_unknown_prepared_transaction;
+use super::lease::{Lease, LeaseId};
 use super::metrics::CrossCommitMetrics;
 use super::pair;
 use super::{
@@ -194,12 +195,20 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
             .into());
         }
-        if !self.shared.lease.is_held() {
-            // Renewed before any session begins: on SQLite, B's session would hold the
-            // write lock that the renewal needs.
-            let coordinator = self.clone();
-            blocking(move || coordinator.new_gid().map(drop)).await?;
-        }
+        // The gid, and so the lease the work is done under, is settled before any session
+        // begins and never asked for again while one is open: on SQLite a renewal needs
+        // the write lock that B's session holds. A lease that lapses while the work runs
+        // costs nothing but liveness (see the module's last paragraph).
+        let gid = match self.shared.lease.held() {
+            Some(lease) => self.gid_under(lease),
+            None => {
+                // On SQLite, renewing is a write like any other: it waits for this
+                // process's write slot in turn, instead of for a lock held here.
+                let _slot = self.b.admit_write_if_single_writer().await?;
+                let coordinator = self.clone();
+                blocking(move || coordinator.new_gid()).await?
+            }
+        };
         let coordinator = self.clone();
         pair::run(
             &self.a,
@@ -212,7 +221,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     redo: None,
                 };
                 let value = work(&mut unit)?;
-                coordinator.commit(unit)?;
+                coordinator.commit(unit, &gid)?;
                 Ok(value)
             },
         )
@@ -250,9 +259,13 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     error,
                 ),
             })?;
+        Ok(self.gid_under(lease))
+    }
+
+    fn gid_under(&self, lease: LeaseId) -> String {
         let n = self.shared.next.fetch_add(1, Ordering::Relaxed);
         let unique = uuid::Uuid::new_v4().simple();
-        Ok(format!("{GID_PREFIX}:{lease}:{n}:{unique}"))
+        format!("{GID_PREFIX}:{lease}:{n}:{unique}")
     }
 
     fn hit(&self, step: &str) -> Result<(), DbError> {
@@ -261,9 +274,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Commits `unit` and counts the outcome: rolled back if it failed before the
     /// decision could have been written, in doubt if after.
-    fn commit(&self, unit: UnitOfWork<A, B>) -> Result<(), DbError> {
+    fn commit(&self, unit: UnitOfWork<A, B>, gid: &str) -> Result<(), DbError> {
         let mut reached = Reached::Work;
-        let outcome = self.commit_steps(unit, &mut reached);
+        let outcome = self.commit_steps(unit, gid, &mut reached);
         let metrics = &self.shared.metrics;
         match (&outcome, reached) {
             (Ok(()), _) => metrics.committed.increment(1),
@@ -273,17 +286,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         outcome
     }
 
-    fn commit_steps(&self, unit: UnitOfWork<A, B>, reached: &mut Reached) -> Result<(), DbError> {
+    fn commit_steps(
+        &self,
+        unit: UnitOfWork<A, B>,
+        gid: &str,
+        reached: &mut Reached,
+    ) -> Result<(), DbError> {
         let UnitOfWork {
             referenced,
             referencing,
             redo,
         } = unit;
-        let gid = self.new_gid()?;
-        let _in_flight = InFlight::enter(&self.shared, &gid);
+        let _in_flight = InFlight::enter(&self.shared, gid);
         self.hit("after_work")?;
         if referenced.backend() == Backend::Postgres {
-            self.commit_prepared(referenced, referencing, &gid, reached)?;
+            self.commit_prepared(referenced, referencing, gid, reached)?;
         } else {
             let redo = redo.ok_or_else(|| DbError::Other {
                 database: A::NAME,
@@ -291,7 +308,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     "a unit of work wrote to a database that cannot prepare without giving a redo"
                         .into(),
             })?;
-            self.commit_unprepared(referenced, referencing, &gid, &redo, reached)?;
+            self.commit_unprepared(referenced, referencing, gid, &redo, reached)?;
         }
         self.hit("after_commit")
     }
@@ -317,7 +334,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         // on a failure settles by what B holds. `decide` consumes B's session, so B's
         // connection is back in its pool before that is read.
         prepared.settle = Settle::ByDecision;
-        decide(referencing, gid, None, reached)?;
+        if let Err(undecided) = decide(referencing, gid, None, reached) {
+            if undecided.certain {
+                // B reported the failure itself: the decision is not there and cannot
+                // land later, so A is rolled back now, on the connection in hand.
+                prepared.settle = Settle::Abort;
+            }
+            return Err(undecided.error);
+        }
         prepared.settle = Settle::Commit;
         self.hit("after_decision")?;
         prepared.complete()
@@ -336,7 +360,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     ) -> Result<(), DbError> {
         // The step where A would have been prepared: its transaction just stays open.
         self.hit("after_prepare")?;
-        decide(referencing, gid, Some(redo), reached)?;
+        decide(referencing, gid, Some(redo), reached).map_err(|undecided| undecided.error)?;
         self.hit("after_decision")?;
         if let Err(error) = referenced.commit() {
             log::warn!(
@@ -386,6 +410,15 @@ enum Reached {
     Decision,
 }
 
+/// Why the decision was not written, and whether that is certain.
+struct Undecided {
+    error: DbError,
+    /// The decision certainly did not commit and never will: the failure came before
+    /// B's commit was sent, or B answered the commit with an error. Otherwise (the
+    /// connection was lost on the way) it may have landed, and only B can tell.
+    certain: bool,
+}
+
 /// Writes the decision into B's transaction and commits it: the commit point. A
 /// decision already there is a recovery's "abort", claimed because this write looked
 /// abandoned (its instance paused, say): the write did not happen and may be retried.
@@ -394,28 +427,44 @@ fn decide<B: Database>(
     gid: &str,
     redo: Option<&str>,
     reached: &mut Reached,
-) -> Result<(), DbError> {
+) -> Result<(), Undecided> {
+    let certain = |error| Undecided {
+        error,
+        certain: true,
+    };
     match decisions::record(&mut referencing, gid, COMMIT, redo) {
         Err(DbError::Conflict { cause, .. }) => {
-            return Err(DbError::Unavailable {
+            return Err(certain(DbError::Unavailable {
                 database: B::NAME,
                 cause: context(
                     format!("{gid}: a recovery decided to abort this write first"),
                     cause,
                 ),
-            })
+            }))
         }
-        recorded => recorded?,
+        recorded => recorded.map_err(certain)?,
     }
     *reached = Reached::Decision;
-    referencing.commit()
+    referencing.commit_telling().map_err(|failure| {
+        if failure.refused {
+            *reached = Reached::Work;
+        }
+        Undecided {
+            error: failure.error,
+            certain: failure.refused,
+        }
+    })
 }
 
 /// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid` on `conn`, which must not be in a
 /// transaction. A transaction that is no longer there was finished by someone else —
 /// another instance's recovery, or this one's after a reply was lost — and by the same
 /// decision, since a gid has one: that is success, not an error.
-fn finish_prepared_on(conn: &mut AnyConnection, gid: &str, outcome: &str) -> Result<(), DbError> {
+fn finish_prepared_on<A: Database>(
+    conn: &mut AnyConnection,
+    gid: &str,
+    outcome: &str,
+) -> Result<(), DbError> {
     let verb = if outcome == COMMIT {
         "COMMIT"
     } else {
@@ -423,16 +472,11 @@ fn finish_prepared_on(conn: &mut AnyConnection, gid: &str, outcome: &str) -> Res
     };
     match diesel::sql_query(format!("{verb} PREPARED '{gid}'")).execute(conn) {
         Ok(_) => Ok(()),
-        Err(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("does not exist") =>
-        {
+        Err(error) if is_unknown_prepared_transaction(&error) => {
             log::info!("{gid}: already finished elsewhere");
             Ok(())
         }
-        Err(error) => Err(DbError::Other {
-            database: "prepared transaction",
-            cause: error.into(),
-        }),
+        Err(error) => Err(DbError::from_diesel(A::NAME, error)),
     }
 }
 

@@ -48,7 +48,7 @@ impl<A: Database, B: Database> Prepared<'_, A, B> {
     fn finish(&mut self, outcome: &str) -> Result<(), DbError> {
         self.coordinator.hit("finish_prepared")?;
         let first_try = match self.session.as_mut() {
-            Some(session) => finish_prepared_on(session.connection(), self.gid, outcome),
+            Some(session) => finish_prepared_on::<A>(session.connection(), self.gid, outcome),
             None => Err(DbError::NotFound),
         };
         match first_try {

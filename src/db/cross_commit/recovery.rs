@@ -29,6 +29,9 @@ diesel::table! {
 /// [`MAX_IDLE_IN_TRANSACTION`], whatever the statement and checkout timeouts.
 const SETTLED_DECISIONS_KEPT: Duration = Duration::from_secs(600);
 
+/// Settled decisions deleted per pass at most: a backlog goes a bounded batch at a time.
+const CLEANED_PER_PASS: i64 = 1_000;
+
 /// The longest `idle_in_transaction_session_timeout` the service sets: well inside
 /// [`SETTLED_DECISIONS_KEPT`].
 pub const MAX_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(300);
@@ -68,7 +71,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// transaction that is no longer there was finished by someone else.
     pub(super) fn finish_prepared(&self, gid: &str, outcome: &str) -> Result<(), DbError> {
         let mut conn = self.a.connection()?;
-        finish_prepared_on(&mut conn, gid, outcome)
+        finish_prepared_on::<A>(&mut conn, gid, outcome)
     }
 
     /// Commits or rolls back the prepared transaction `gid` by its decision.
@@ -113,9 +116,17 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             Backend::Postgres => {
                 let prepared = self.prepared_gids()?;
                 for gid in &prepared {
-                    if !self.may_resolve(gid)? {
-                        report.skipped_live += 1;
-                        continue;
+                    match self.may_resolve(gid) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            report.skipped_live += 1;
+                            continue;
+                        }
+                        Err(error) => {
+                            log::warn!("{gid}: not settled by this pass: {}", chain(&error));
+                            report.failed += 1;
+                            continue;
+                        }
                     }
                     match self.resolve(gid) {
                         Ok(COMMIT) => report.committed += 1,
@@ -133,9 +144,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     decisions::with_redo(&mut session)?
                 };
                 for decision in pending {
-                    if !self.may_resolve(&decision.gid)? {
-                        report.skipped_live += 1;
-                        continue;
+                    match self.may_resolve(&decision.gid) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            report.skipped_live += 1;
+                            continue;
+                        }
+                        Err(error) => {
+                            log::warn!(
+                                "{}: not redone by this pass: {}",
+                                decision.gid,
+                                chain(&error)
+                            );
+                            report.failed += 1;
+                            continue;
+                        }
                     }
                     let redo = decision.redo.as_deref().unwrap_or_default();
                     match self.apply_redo(&decision.gid, redo) {
@@ -278,9 +301,16 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// B's clock and whose transaction is no longer prepared in A. A's prepared
     /// transactions are listed *after* the candidates are read: a transaction is
     /// prepared before its decision is written, so one not listed then is finished.
+    /// Neither database is held while the other is asked: the candidates are read
+    /// without a transaction, and B's write transaction begins only once A has answered
+    /// (a slow A would otherwise keep B's lock — on SQLite, its one write lock — for as
+    /// long as A takes). What was true of a candidate when it was read stays true: its
+    /// gid is never prepared again.
     fn clean_settled(&self) -> Result<(), DbError> {
-        let mut session = self.b.begin_internal::<Write>()?;
-        let candidates = decisions::settled_before(&mut session, SETTLED_DECISIONS_KEPT)?;
+        let candidates = {
+            let mut session = self.b.begin_internal::<Read>()?;
+            decisions::settled_before(&mut session, SETTLED_DECISIONS_KEPT, CLEANED_PER_PASS)?
+        };
         if candidates.is_empty() {
             return Ok(());
         }
@@ -288,12 +318,15 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             Backend::Postgres => self.prepared_gids()?,
             Backend::Sqlite => Vec::new(),
         };
-        for gid in candidates
-            .iter()
+        let settled: Vec<String> = candidates
+            .into_iter()
             .filter(|gid| !still_prepared.contains(gid))
-        {
-            decisions::forget(&mut session, gid)?;
+            .collect();
+        if settled.is_empty() {
+            return Ok(());
         }
+        let mut session = self.b.begin_internal::<Write>()?;
+        decisions::forget_all(&mut session, &settled)?;
         session.commit()
     }
 
@@ -302,9 +335,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     fn claim_turn(&self, spacing: Duration) -> Result<bool, DbError> {
         let mut conn = self.b.connection()?;
         let now = clock::now_ms(self.b.backend());
+        // A turn set further ahead than one spacing was not written by this protocol's
+        // clock as it is now (B's clock was stepped back since): it is due at once,
+        // instead of stopping recovery everywhere for as long as the step.
         diesel::sql_query(format!(
-            "UPDATE multidb_recovery_turn SET next_pass_ms = {now} + $1 WHERE id = 1 AND next_pass_ms <= {now}"
+            "UPDATE multidb_recovery_turn SET next_pass_ms = {now} + $1 \
+             WHERE id = 1 AND (next_pass_ms <= {now} OR next_pass_ms > {now} + $2)"
         ))
+        .bind::<BigInt, _>(i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX))
         .bind::<BigInt, _>(i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .map(|claimed| claimed == 1)

@@ -6,6 +6,7 @@ mod client;
 mod databases;
 pub mod metrics;
 mod pages;
+mod proxy;
 
 pub use child::{free_port, ChildServer};
 pub use client::{send, Response};
@@ -15,6 +16,7 @@ pub use databases::{
     Storage,
 };
 pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
+pub use proxy::Proxy;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -36,6 +38,8 @@ pub struct TestApp {
     handle: ServerHandle,
     server: Option<JoinHandle<()>>,
     storage: Option<databases::Storage>,
+    /// The proxy in front of one database, if any: dropped after the checks of `Drop`.
+    _proxy: Option<std::sync::Arc<Proxy>>,
 }
 
 /// Waits for something another thread is doing: polls `check` every 10 ms until it
@@ -57,8 +61,38 @@ pub fn spawn_app(stack: Stack) -> TestApp {
 
 /// Starts the application on `stack` after `customize` has adjusted its settings.
 pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let _ = env_logger::builder().is_test(true).try_init();
+    spawn_app_in(databases::Storage::create(stack), None, customize)
+}
+
+/// Like [`spawn_app_with`], with db`n` (on PostgreSQL) reached through a [`Proxy`] that
+/// the test can slow down or kill.
+pub fn spawn_app_behind_proxy(
+    stack: Stack,
+    n: u8,
+    customize: impl FnOnce(&mut Settings),
+) -> (TestApp, std::sync::Arc<Proxy>) {
     let storage = databases::Storage::create(stack);
+    let raw = storage.raw_url(n).to_owned();
+    let authority = raw.rsplit_once('@').expect("a PostgreSQL URL").1;
+    let upstream = &authority[..authority.find('/').unwrap_or(authority.len())];
+    let upstream = if upstream.contains(':') {
+        upstream.to_owned()
+    } else {
+        format!("{upstream}:5432")
+    };
+    let proxy = std::sync::Arc::new(Proxy::start(&upstream));
+    let through = multidb::db::DatabaseUrl::parse(&proxy.url_through(&raw)).unwrap();
+    let mut app = spawn_app_in(storage, Some((n, through)), customize);
+    app._proxy = Some(proxy.clone());
+    (app, proxy)
+}
+
+fn spawn_app_in(
+    storage: databases::Storage,
+    through: Option<(u8, multidb::db::DatabaseUrl)>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
     let mut settings = Settings::from_lookup(|_| None).expect("default settings");
     settings.bind_address = "127.0.0.1:0".into();
     settings.workers = Some(2);
@@ -70,6 +104,11 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
     settings.recovery_interval = Duration::from_secs(3600);
     settings.db1.url = storage.url(1);
     settings.db2.url = storage.url(2);
+    match through {
+        Some((1, url)) => settings.db1.url = url,
+        Some((_, url)) => settings.db2.url = url,
+        None => {}
+    }
     customize(&mut settings);
     let faults = settings.faults.clone();
 
@@ -104,6 +143,7 @@ pub fn spawn_app_with(stack: Stack, customize: impl FnOnce(&mut Settings)) -> Te
         handle,
         server: Some(server),
         storage: Some(storage),
+        _proxy: None,
     }
 }
 

@@ -1,3 +1,6 @@
+pub(crate) mod postgres;
+mod sqlite;
+
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// The error that led to another, kept whole so that the log can show the chain.
@@ -78,38 +81,65 @@ impl DbError {
         }
     }
 
-    /// Classifies a Diesel error raised while working on `database`.
+    /// Classifies a Diesel error raised while working on `database`: by the kind Diesel
+    /// read from the backend's error code where it has one, else by the backend's
+    /// message (see [`Class`]).
     pub fn from_diesel(database: &'static str, error: DieselError) -> Self {
-        match &error {
-            DieselError::NotFound => DbError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                DbError::Conflict {
-                    database,
-                    cause: error.into(),
-                }
-            }
-            DieselError::DatabaseError(kind, info) if is_connection_lost(kind, info.message()) => {
-                DbError::ConnectionLost {
-                    database,
-                    cause: error.into(),
-                }
-            }
-            DieselError::DatabaseError(kind, info) if is_transient(kind, info.message()) => {
-                DbError::Unavailable {
-                    database,
-                    cause: error.into(),
-                }
-            }
-            DieselError::BrokenTransactionManager => DbError::Unavailable {
-                database,
-                cause: error.into(),
-            },
-            _ => DbError::Other {
-                database,
-                cause: error.into(),
-            },
+        let class = match &error {
+            DieselError::NotFound => return DbError::NotFound,
+            DieselError::DatabaseError(kind, info) => classify(kind, info.message()),
+            DieselError::BrokenTransactionManager => Class::Transient,
+            _ => Class::Other,
+        };
+        let cause = error.into();
+        match class {
+            Class::Conflict => DbError::Conflict { database, cause },
+            Class::ConnectionLost => DbError::ConnectionLost { database, cause },
+            Class::Transient => DbError::Unavailable { database, cause },
+            Class::Other => DbError::Other { database, cause },
         }
     }
+}
+
+/// What a database error means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// A unique constraint was violated.
+    Conflict,
+    /// The connection is gone: another one may work.
+    ConnectionLost,
+    /// The database could not do it now; the same request may succeed later.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+/// The class of an error the database reported. Diesel reads the backend's error code
+/// for the kinds it names; the rest are told by the message, which each backend's module
+/// knows: SQLite's never changes language, and PostgreSQL's is checked to be English
+/// when each pool starts ([`postgres::ensure_english_messages`]).
+pub(crate) fn classify(kind: &DatabaseErrorKind, message: &str) -> Class {
+    match kind {
+        DatabaseErrorKind::UniqueViolation => Class::Conflict,
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+            Class::ConnectionLost
+        }
+        DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction => {
+            Class::Transient
+        }
+        _ => postgres::class_of(message)
+            .or_else(|| sqlite::class_of(message))
+            .unwrap_or(Class::Other),
+    }
+}
+
+/// Whether the database answered the statement that failed with `error` (so it took
+/// effect, or certainly did not), rather than the connection failing on the way.
+pub(crate) fn answered_by_server(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(kind, info) if classify(kind, info.message()) != Class::ConnectionLost
+    )
 }
 
 /// `error` and each of its sources, joined by ": ", on one line: for logs.
@@ -122,41 +152,6 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Errors that mean the connection itself is gone.
-fn is_connection_lost(kind: &DatabaseErrorKind, message: &str) -> bool {
-    if matches!(kind, DatabaseErrorKind::ClosedConnection) {
-        return true;
-    }
-    let message = message.to_ascii_lowercase();
-    [
-        "terminating connection",
-        "server closed the connection",
-        "no connection to the server",
-        "could not receive data from server",
-        "could not send data to server",
-        "connection to server",
-    ]
-    .iter()
-    .any(|needle| message.contains(needle))
-}
-
-/// Errors that say "the database could not serve this now" rather than "this request
-/// is wrong": a serialization failure or deadlock, a cancelled statement, a lock.
-fn is_transient(kind: &DatabaseErrorKind, message: &str) -> bool {
-    if matches!(kind, DatabaseErrorKind::SerializationFailure) {
-        return true;
-    }
-    let message = message.to_ascii_lowercase();
-    [
-        "database is locked",
-        "database is busy",
-        "canceling statement due to statement timeout",
-        "deadlock detected",
-    ]
-    .iter()
-    .any(|needle| message.contains(needle))
 }
 
 #[cfg(test)]
@@ -176,24 +171,26 @@ mod tests {
     }
 
     #[test]
-    fn lost_connections_and_locks_are_unavailable() {
-        assert!(is_transient(
-            &DatabaseErrorKind::Unknown,
-            "database is locked"
-        ));
-        assert!(is_transient(
-            &DatabaseErrorKind::Unknown,
-            "canceling statement due to statement timeout"
-        ));
-        assert!(is_connection_lost(&DatabaseErrorKind::ClosedConnection, ""));
-        assert!(is_connection_lost(
-            &DatabaseErrorKind::Unknown,
-            "terminating connection due to administrator command"
-        ));
-        assert!(!is_connection_lost(
-            &DatabaseErrorKind::Unknown,
-            "database is locked"
-        ));
-        assert!(!is_transient(&DatabaseErrorKind::Unknown, "syntax error"));
+    fn kinds_diesel_reads_from_error_codes_come_first() {
+        assert_eq!(
+            classify(&DatabaseErrorKind::SerializationFailure, "anything"),
+            Class::Transient
+        );
+        assert_eq!(
+            classify(&DatabaseErrorKind::ReadOnlyTransaction, "anything"),
+            Class::Transient
+        );
+        assert_eq!(
+            classify(&DatabaseErrorKind::ClosedConnection, ""),
+            Class::ConnectionLost
+        );
+        assert_eq!(
+            classify(&DatabaseErrorKind::UniqueViolation, "database is locked"),
+            Class::Conflict
+        );
+        assert_eq!(
+            classify(&DatabaseErrorKind::Unknown, "syntax error at or near \"x\""),
+            Class::Other
+        );
     }
 }
