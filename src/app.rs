@@ -36,10 +36,13 @@ impl Databases {
             .observed_by(recorder);
         // Before migrations, which would otherwise take db2's for applied.
         db::ensure_distinct(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
+        db::ensure_not_swapped(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
         if settings.run_migrations {
             migrate(&db1)?;
             migrate(&db2)?;
         }
+        db::ensure_migrated(&db1).context("DATABASE_URL_1")?;
+        db::ensure_migrated(&db2).context("DATABASE_URL_2")?;
         let cross = CrossCommit::new(
             db1.clone(),
             db2.clone(),

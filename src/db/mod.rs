@@ -10,6 +10,7 @@ mod distinct;
 mod error;
 pub mod fault;
 pub mod idempotency;
+mod identity;
 mod key_lock;
 mod lease;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub use cross_commit::{
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
+pub use identity::{ensure_migrated, ensure_not_swapped, IdentityError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use lease::MAX_LEASE;
 pub use migrations::run_migrations;
@@ -48,4 +50,7 @@ pub trait Database: Send + Sync + 'static {
     const POSTGRES_MIGRATIONS: EmbeddedMigrations;
     /// Migrations for the database when it runs on SQLite.
     const SQLITE_MIGRATIONS: EmbeddedMigrations;
+    /// A table that only this database has, by which it is recognised (see
+    /// [`ensure_not_swapped`]).
+    const OWN_TABLE: &'static str;
 }

@@ -18,6 +18,7 @@ impl crate::db::Database for Db2 {
     const NAME: &'static str = "db2";
     const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/postgres");
     const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
+    const OWN_TABLE: &'static str = "orders";
 }
 
 /// A session on the orders database; writing unless `Session<Read>`.

@@ -16,6 +16,7 @@ impl crate::db::Database for Db1 {
     const NAME: &'static str = "db1";
     const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
     const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
+    const OWN_TABLE: &'static str = "users";
 }
 
 /// A session on the users database; writing unless `Session<Read>`.

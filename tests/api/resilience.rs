@@ -526,3 +526,46 @@ fn without_prepared_transactions_cross_database_writes_are_refused() {
     }
     run_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// Which database a URL reaches is recognised before the service serves: the two URLs
+/// swapped, or db1's migrations applied to db2's database (as the diesel CLI does when
+/// pointed at the wrong directory), stop the start-up with one line saying which, before
+/// any migration adds to the mix-up.
+#[test]
+fn a_database_holding_the_other_ones_tables_is_refused_at_start_up() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let storage = crate::helpers::Storage::create(Stack::sqlite());
+    let migrated = crate::helpers::ChildServer::start(&[
+        ("DATABASE_URL_1", storage.raw_url(1)),
+        ("DATABASE_URL_2", storage.raw_url(2)),
+    ]);
+    migrated.kill();
+    let (code, stderr) = start_up_outcome(storage.raw_url(2), storage.raw_url(1));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("db1 reaches db2's database (it has db2's table `orders`)"),
+        "{stderr}"
+    );
+
+    let wrong = std::env::temp_dir().join(format!("multidb_wrong_{}.sqlite", std::process::id()));
+    let mut db1_migrations: Vec<_> = std::fs::read_dir("migrations_db1/sqlite")
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    db1_migrations.sort();
+    let mut conn = diesel::SqliteConnection::establish(wrong.to_str().unwrap()).unwrap();
+    for migration in db1_migrations {
+        conn.batch_execute(&std::fs::read_to_string(migration.join("up.sql")).unwrap())
+            .unwrap();
+    }
+    drop(conn);
+    let (code, stderr) = start_up_outcome(storage.raw_url(1), wrong.to_str().unwrap());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("db2 reaches db1's database (it has db1's table `users`)"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&wrong);
+    storage.remove();
+}
