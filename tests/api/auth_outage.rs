@@ -5,7 +5,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use multidb::api_keys::Scope;
+use multidb::api_keys::{ApiKey, Scope};
 use multidb::config::Auth;
 use multidb::config::Settings;
 use multidb::db::Read;
@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::auth::{bearer, create_key};
 use crate::helpers::{
-    eventually, execute_in, id_of, send, spawn_app_behind_proxy, spawn_app_with, Proxy, Stack,
-    TestApp,
+    eventually, execute_in, id_of, send, spawn_app_behind_proxy, spawn_app_with, Proxy, Response,
+    Stack, TestApp,
 };
 
 /// How long the service trusts a key's row (`FRESH_FOR` in `http::auth`).
@@ -37,7 +37,7 @@ fn app_on(stack: Stack, grace_seconds: u64) -> (TestApp, Option<Arc<Proxy>>) {
     }
 }
 
-fn get(app: &TestApp, path: &str, token: &str) -> crate::helpers::Response {
+fn get(app: &TestApp, path: &str, token: &str) -> Response {
     app.request_with("GET", path, &[("Authorization", &bearer(token))], None)
 }
 
@@ -128,10 +128,9 @@ fn db2_routes_keep_serving_a_verified_key_while_db1_is_down(stack: Stack) {
 
 on_every_stack!(db2_routes_keep_serving_a_verified_key_while_db1_is_down);
 
-/// db1's replies held 2.5 s; a key is revoked while a lookup of it is in flight. The row
-/// that lookup brings back is trusted from when the lookup was sent, not from when its
-/// reply came: 5 s after that lookup was sent, the key is refused.
-fn a_revocation_is_not_outlived_by_a_slow_reply(stack: Stack) {
+/// The app with db1 behind a proxy, and a read key whose row the app read once and has
+/// just let go stale: the next request with it asks db1.
+fn with_a_stale_key(stack: Stack) -> (TestApp, Arc<Proxy>, ApiKey, String) {
     let (app, proxy) = spawn_app_behind_proxy(stack, 1, |settings| {
         with_auth(settings, 300);
         settings.db1.pool.checkout_timeout = Duration::from_secs(10);
@@ -139,21 +138,41 @@ fn a_revocation_is_not_outlived_by_a_slow_reply(stack: Stack) {
     let (key, token) = create_key(&app, "reader", Scope::Read);
     assert_eq!(get(&app, "/orders", &token).status, 200);
     std::thread::sleep(FRESH_FOR + Duration::from_millis(200));
+    (app, proxy, key, token)
+}
 
-    proxy.hold_replies(Duration::from_millis(2500));
-    let address = app.address.clone();
-    let authorization = bearer(&token);
-    let sent = Instant::now();
-    let in_flight = std::thread::spawn(move || {
+/// `GET /orders` with `token`, sent from a thread of its own once `start` (if any) lets
+/// it go.
+fn get_orders_in_another_thread(
+    app: &TestApp,
+    token: &str,
+    start: Option<Arc<Barrier>>,
+) -> std::thread::JoinHandle<Response> {
+    let (url, authorization) = (format!("{}/orders", app.address), bearer(token));
+    std::thread::spawn(move || {
         let agent = ureq::AgentBuilder::new().build();
+        if let Some(start) = start {
+            start.wait();
+        }
         send(
             &agent,
             "GET",
-            &format!("{address}/orders"),
+            &url,
             &[("Authorization", &authorization)],
             None,
         )
-    });
+    })
+}
+
+/// db1's replies held 2.5 s; a key is revoked while a lookup of it is in flight. The row
+/// that lookup brings back is trusted from when the lookup was sent, not from when its
+/// reply came: 5 s after that lookup was sent, the key is refused.
+fn a_revocation_is_not_outlived_by_a_slow_reply(stack: Stack) {
+    let (app, proxy, key, token) = with_a_stale_key(stack);
+
+    proxy.hold_replies(Duration::from_millis(2500));
+    let sent = Instant::now();
+    let in_flight = get_orders_in_another_thread(&app, &token, None);
     eventually("the key's lookup held by the proxy", || {
         (proxy.held() > 0).then_some(())
     });
@@ -177,37 +196,16 @@ fn a_revocation_is_not_outlived_by_a_slow_reply(stack: Stack) {
 /// answering in 0.3 s: the key is looked up once, the others wait for that answer.
 fn a_stale_key_is_looked_up_once_by_concurrent_requests(stack: Stack) {
     const REQUESTS: usize = 48;
-    let (app, proxy) = spawn_app_behind_proxy(stack, 1, |settings| {
-        with_auth(settings, 300);
-        settings.db1.pool.checkout_timeout = Duration::from_secs(10);
-    });
-    let (_, token) = create_key(&app, "reader", Scope::Read);
-    assert_eq!(get(&app, "/orders", &token).status, 200);
-    std::thread::sleep(FRESH_FOR + Duration::from_millis(200));
+    let (app, proxy, _, token) = with_a_stale_key(stack);
 
     proxy.hold_replies(Duration::from_millis(300));
     let before = proxy.requests();
     let start = Arc::new(Barrier::new(REQUESTS));
     let clients: Vec<_> = (0..REQUESTS)
-        .map(|_| {
-            let (start, address, authorization) =
-                (start.clone(), app.address.clone(), bearer(&token));
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().build();
-                start.wait();
-                send(
-                    &agent,
-                    "GET",
-                    &format!("{address}/orders"),
-                    &[("Authorization", &authorization)],
-                    None,
-                )
-                .status
-            })
-        })
+        .map(|_| get_orders_in_another_thread(&app, &token, Some(start.clone())))
         .collect();
     for client in clients {
-        assert_eq!(client.join().unwrap(), 200);
+        assert_eq!(client.join().unwrap().status, 200);
     }
     let sent_to_db1 = proxy.requests() - before;
     // One lookup: a statement, sent in at most two writes (a first use prepares it).

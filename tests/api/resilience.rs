@@ -483,33 +483,17 @@ on_both_backends!(
     reads_of_both_databases_waiting_for_one_leave_the_other_serving,
 );
 
-/// The variable naming a PostgreSQL server whose `max_prepared_transactions` is 0.
-const NO_TWO_PHASE_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_NO2PC_URL";
-
 /// Without two-phase commit on db1's server, writes to both databases are refused with
 /// 503 instead of losing atomicity; everything else works.
 #[test]
 fn without_prepared_transactions_cross_database_writes_are_refused() {
-    let admin_url = match std::env::var(NO_TWO_PHASE_URL_VAR) {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{NO_TWO_PHASE_URL_VAR} must be set under CI")
-        }
-        _ => return eprintln!("{NO_TWO_PHASE_URL_VAR} is not set: skipping"),
+    // A server whose `max_prepared_transactions` is 0.
+    let Some(db1) =
+        crate::helpers::ScratchDatabase::on_server_of("MULTIDB_TEST_POSTGRES_NO2PC_URL", "no2pc")
+    else {
+        return;
     };
-    let name = format!("multidb_test_no2pc_{}", std::process::id());
-    let run_admin = |sql: &str| {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        let mut admin = diesel::PgConnection::establish(&admin_url)
-            .unwrap_or_else(|e| panic!("{admin_url}: {e}"));
-        admin
-            .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    };
-    run_admin(&format!("DROP DATABASE IF EXISTS {name}"));
-    run_admin(&format!("CREATE DATABASE {name}"));
-    let db1_url = crate::helpers::postgres_url_for(&admin_url, &name);
+    let db1_url = db1.url.clone();
     {
         let app = spawn_app_with(Stack::sqlite(), |settings| {
             settings.db1.url = multidb::db::DatabaseUrl::parse(&db1_url).unwrap();
@@ -524,7 +508,6 @@ fn without_prepared_transactions_cross_database_writes_are_refused() {
         assert_eq!((app.count_users(), app.count_orders()), (1, 1));
         assert_eq!(app.get(&format!("/users/{user}/summary")).status, 200);
     }
-    run_admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
 /// Which database a URL reaches is recognised before the service serves: the two URLs

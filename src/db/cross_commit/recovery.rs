@@ -61,6 +61,13 @@ pub struct Recovery {
     pub failed: usize,
 }
 
+/// How a recovery pass settled one write left in doubt.
+enum Settled {
+    Committed,
+    RolledBack,
+    Redone,
+}
+
 /// The lease a gid was made under (`multidb:<lease>:…`).
 fn owner(gid: &str) -> Option<LeaseId> {
     gid.split(':').nth(1).and_then(|id| id.parse().ok())
@@ -114,28 +121,16 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         let mut report = Recovery::default();
         match self.a.backend() {
             Backend::Postgres => {
-                let prepared = self.prepared_gids()?;
-                for gid in &prepared {
-                    match self.may_resolve(gid) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            report.skipped_live += 1;
-                            continue;
-                        }
-                        Err(error) => {
-                            log::warn!("{gid}: not settled by this pass: {}", chain(&error));
-                            report.failed += 1;
-                            continue;
-                        }
-                    }
-                    match self.resolve(gid) {
-                        Ok(COMMIT) => report.committed += 1,
-                        Ok(_) => report.rolled_back += 1,
-                        Err(error) => {
-                            log::warn!("{gid}: not settled by this pass: {}", chain(&error));
-                            report.failed += 1;
-                        }
-                    }
+                for gid in &self.prepared_gids()? {
+                    self.settle_counted(gid, &mut report, || {
+                        self.resolve(gid).map(|outcome| {
+                            if outcome == COMMIT {
+                                Settled::Committed
+                            } else {
+                                Settled::RolledBack
+                            }
+                        })
+                    });
                 }
             }
             Backend::Sqlite => {
@@ -143,35 +138,12 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     let mut session = self.b.begin_internal::<Read>()?;
                     decisions::with_redo(&mut session)?
                 };
-                for decision in pending {
-                    match self.may_resolve(&decision.gid) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            report.skipped_live += 1;
-                            continue;
-                        }
-                        Err(error) => {
-                            log::warn!(
-                                "{}: not redone by this pass: {}",
-                                decision.gid,
-                                chain(&error)
-                            );
-                            report.failed += 1;
-                            continue;
-                        }
-                    }
+                for decision in &pending {
                     let redo = decision.redo.as_deref().unwrap_or_default();
-                    match self.apply_redo(&decision.gid, redo) {
-                        Ok(()) => report.redone += 1,
-                        Err(error) => {
-                            log::warn!(
-                                "{}: not redone by this pass: {}",
-                                decision.gid,
-                                chain(&error)
-                            );
-                            report.failed += 1;
-                        }
-                    }
+                    self.settle_counted(&decision.gid, &mut report, || {
+                        self.apply_redo(&decision.gid, redo)
+                            .map(|()| Settled::Redone)
+                    });
                 }
             }
         }
@@ -182,6 +154,30 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             log::info!("recovery of cross-database writes: {report:?}");
         }
         Ok(report)
+    }
+
+    /// Settles `gid` by `settle` if this pass may, and counts what happened in `report`.
+    /// A failure, to ask whether it may or to settle, is logged and counted, and the pass
+    /// goes on with the others.
+    fn settle_counted(
+        &self,
+        gid: &str,
+        report: &mut Recovery,
+        settle: impl FnOnce() -> Result<Settled, DbError>,
+    ) {
+        match self
+            .may_resolve(gid)
+            .and_then(|may| may.then(settle).transpose())
+        {
+            Ok(None) => report.skipped_live += 1,
+            Ok(Some(Settled::Committed)) => report.committed += 1,
+            Ok(Some(Settled::RolledBack)) => report.rolled_back += 1,
+            Ok(Some(Settled::Redone)) => report.redone += 1,
+            Err(error) => {
+                log::warn!("{gid}: not settled by this pass: {}", chain(&error));
+                report.failed += 1;
+            }
+        }
     }
 
     /// Our prepared transactions in A (any instance's).
@@ -335,6 +331,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     fn claim_turn(&self, spacing: Duration) -> Result<bool, DbError> {
         let mut conn = self.b.connection()?;
         let now = clock::now_ms(self.b.backend());
+        let spacing_ms = i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX);
         // A turn set further ahead than one spacing was not written by this protocol's
         // clock as it is now (B's clock was stepped back since): it is due at once,
         // instead of stopping recovery everywhere for as long as the step.
@@ -342,8 +339,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             "UPDATE multidb_recovery_turn SET next_pass_ms = {now} + $1 \
              WHERE id = 1 AND (next_pass_ms <= {now} OR next_pass_ms > {now} + $2)"
         ))
-        .bind::<BigInt, _>(i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX))
-        .bind::<BigInt, _>(i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(spacing_ms)
+        .bind::<BigInt, _>(spacing_ms)
         .execute(&mut *conn)
         .map(|claimed| claimed == 1)
         .map_err(|e| DbError::from_diesel(B::NAME, e))

@@ -172,25 +172,34 @@ mod tests {
 
     #[test]
     fn kinds_diesel_reads_from_error_codes_come_first() {
-        assert_eq!(
-            classify(&DatabaseErrorKind::SerializationFailure, "anything"),
-            Class::Transient
-        );
-        assert_eq!(
-            classify(&DatabaseErrorKind::ReadOnlyTransaction, "anything"),
-            Class::Transient
-        );
-        assert_eq!(
-            classify(&DatabaseErrorKind::ClosedConnection, ""),
-            Class::ConnectionLost
-        );
-        assert_eq!(
-            classify(&DatabaseErrorKind::UniqueViolation, "database is locked"),
-            Class::Conflict
-        );
-        assert_eq!(
-            classify(&DatabaseErrorKind::Unknown, "syntax error at or near \"x\""),
-            Class::Other
-        );
+        for (kind, message, class) in [
+            (
+                DatabaseErrorKind::SerializationFailure,
+                "anything",
+                Class::Transient,
+            ),
+            (
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "anything",
+                Class::Transient,
+            ),
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "",
+                Class::ConnectionLost,
+            ),
+            (
+                DatabaseErrorKind::UniqueViolation,
+                "database is locked",
+                Class::Conflict,
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"x\"",
+                Class::Other,
+            ),
+        ] {
+            assert_eq!(classify(&kind, message), class, "{kind:?} {message}");
+        }
     }
 }

@@ -381,3 +381,51 @@ pub fn orphan_orders(databases: &Databases) -> Vec<i64> {
         .map(|order| order.id)
         .collect()
 }
+
+/// A database of its own on one of the PostgreSQL servers with special settings that
+/// `.ci/test-with-postgres` starts beside the main one (named by `var`), dropped when
+/// this is. `None` — the test skips — where `var` is unset, except under CI.
+pub struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    /// Its URL, as given to the service.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub fn on_server_of(var: &str, tag: &str) -> Option<Self> {
+        let admin_url = match std::env::var(var) {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => panic!("{var} must be set under CI"),
+            _ => {
+                eprintln!("{var} is not set: skipping");
+                return None;
+            }
+        };
+        let name = format!("multidb_test_{tag}_{}", std::process::id());
+        let scratch = Self {
+            url: postgres_url_for(&admin_url, &name),
+            admin_url,
+            name,
+        };
+        scratch.admin(&format!("DROP DATABASE IF EXISTS {}", scratch.name));
+        scratch.admin(&format!("CREATE DATABASE {}", scratch.name));
+        Some(scratch)
+    }
+
+    fn admin(&self, sql: &str) {
+        PgConnection::establish(&self.admin_url)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.admin_url))
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        self.admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
