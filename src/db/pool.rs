@@ -35,6 +35,12 @@ pub struct PoolStatus {
 /// The connection pool of database `D`. Cheap to clone; clones share the connections.
 pub struct Pool<D: Database> {
     inner: r2d2::Pool<Manager>,
+    /// One connection for the service's own upkeep (recovery, purges, health probes),
+    /// beside the requests' ones: requests hold a permit per connection of `inner`, so
+    /// upkeep taking one of those would leave an admitted request waiting inside r2d2 —
+    /// and a probe would fail whenever requests hold every connection. See
+    /// [`Pool::for_upkeep`].
+    upkeep: r2d2::Pool<Manager>,
     backend: Backend,
     begin: Begin,
     /// Opens connections outside the pool, set up like the pool's.
@@ -56,6 +62,7 @@ impl<D: Database> Clone for Pool<D> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            upkeep: self.upkeep.clone(),
             backend: self.backend,
             begin: self.begin.clone(),
             opener: self.opener.clone(),
@@ -97,17 +104,28 @@ impl<D: Database> Pool<D> {
             })?;
         }
         drop(first);
-        let inner = r2d2::Pool::builder()
+        // r2d2 starts three threads per pool unless given some: the two share theirs.
+        let threads = Arc::new(scheduled_thread_pool::ScheduledThreadPool::new(3));
+        let builder = || {
+            r2d2::Pool::builder()
+                .connection_timeout(settings.checkout_timeout)
+                // No `SELECT 1` before every checkout: a dead connection shows at the first
+                // statement, and `retrying` then takes another (see there).
+                .test_on_check_out(false)
+                .error_handler(Box::new(ConnectionErrorLog(D::NAME)))
+                .thread_pool(threads.clone())
+        };
+        let inner = builder()
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle.min(settings.max_size)))
-            .connection_timeout(settings.checkout_timeout)
-            // No `SELECT 1` before every checkout: a dead connection shows at the first
-            // statement, and `retrying` then takes another (see there).
-            .test_on_check_out(false)
-            .error_handler(Box::new(ConnectionErrorLog(D::NAME)))
+            .build_unchecked(manager.clone());
+        let upkeep = builder()
+            .max_size(1)
+            .min_idle(Some(0))
             .build_unchecked(manager.clone());
         let pool = Self {
             inner,
+            upkeep,
             backend: url.backend(),
             begin: Begin {
                 faults,
@@ -371,11 +389,26 @@ impl<D: Database> Pool<D> {
         }
     }
 
-    /// Checks that a connection can be had and answers within `timeout`. Blocks.
+    /// This pool as the service's own upkeep sees it: every connection it takes comes
+    /// from the one kept for upkeep, outside the requests' connections and permits. So
+    /// an admitted request never waits for a connection that recovery or a probe holds,
+    /// and they never wait for the requests'; the price is one more connection to the
+    /// database per instance, opened when needed. Upkeep takes one connection of a
+    /// database at a time (recovery never holds two of one pool at once), so one is
+    /// enough; its tasks wait for each other, up to the checkout timeout.
+    pub(crate) fn for_upkeep(&self) -> Self {
+        Self {
+            inner: self.upkeep.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Checks that a connection for upkeep can be had and answers within `timeout`,
+    /// whatever requests hold. Blocks.
     pub fn ping(&self, timeout: Duration) -> Result<(), DbError> {
         use diesel::connection::SimpleConnection;
         let mut conn = self
-            .inner
+            .upkeep
             .get_timeout(timeout)
             .map_err(|e| DbError::Unavailable {
                 database: D::NAME,

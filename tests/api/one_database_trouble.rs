@@ -305,3 +305,32 @@ fn every_prepared_transaction_slot_taken_is_503_and_a_free_one_204() {
             .unwrap();
     }
 }
+
+/// One connection for db2's requests, held by an order whose commit a fault point slows
+/// past the health probe's 1.5 s: `/health` still finds db2 answering, on the connection
+/// kept for the service's own upkeep. (Before: the probe queued for the requests'
+/// connection and reported db2 `unavailable`, 503.)
+fn health_answers_while_requests_hold_every_connection(stack: Stack) {
+    let app = spawn_app_with(stack, |settings| {
+        settings.db2.pool.max_size = 1;
+        settings.db2.pool.min_idle = 1;
+    });
+    let user = id_of(&app.create_user("ada@example.com", "Ada"));
+    app.faults.arm("db2.commit", FaultAction::Sleep(3000));
+    std::thread::scope(|scope| {
+        let order = scope.spawn(|| app.create_order(user, "book", 1, 100));
+        eventually("the order holding db2's one connection", || {
+            (app.databases.db2.status().idle == 0).then_some(())
+        });
+        let health = app.get("/health");
+        assert_eq!(health.status, 200, "{}", health.text);
+        assert_eq!(health.body["databases"]["db2"], "ok");
+        order.join().unwrap();
+    });
+    app.faults.disarm_all();
+    assert_eq!(app.count_orders(), 1);
+}
+
+on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
+    health_answers_while_requests_hold_every_connection,
+);

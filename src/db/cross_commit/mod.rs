@@ -121,6 +121,17 @@ impl<A: Database, B: Database> Clone for CrossCommit<A, B> {
     }
 }
 
+impl<A: Database, B: Database> CrossCommit<A, B> {
+    /// This coordinator on the pools' upkeep connections, for background passes.
+    fn for_upkeep(&self) -> Self {
+        Self {
+            a: self.a.for_upkeep(),
+            b: self.b.for_upkeep(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 struct Shared<A: Database, B: Database> {
     /// This instance's lease in B: the owner named in the gids it makes.
     lease: Lease<B>,

@@ -374,8 +374,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// the same scans; each look also counts what is in doubt (one aggregate query) for
     /// the instance's gauges. The pass also deletes the idempotency keys older than
     /// `idempotency_ttl` (see [`idempotency`]).
+    /// The passes take their connections from the pools' upkeep connection (see
+    /// [`Pool::for_upkeep`](crate::db::Pool::for_upkeep)), never the requests'.
     pub fn spawn_periodic_recovery(&self, interval: Duration, idempotency_ttl: Duration) {
-        let coordinator = self.clone();
+        let coordinator = self.for_upkeep();
         actix_web::rt::spawn(async move {
             loop {
                 actix_web::rt::time::sleep(jittered(interval)).await;
