@@ -552,3 +552,37 @@ fn a_database_holding_the_other_ones_tables_is_refused_at_start_up() {
     let _ = std::fs::remove_file(&wrong);
     storage.remove();
 }
+
+/// A PostgreSQL database whose server writes its messages in German (`lc_messages`
+/// set for the database, as a server installed with a German locale has it) stops the
+/// start-up with one line saying what to set, before anything is served: the service
+/// tells transient errors by PostgreSQL's English messages, and would answer them 500.
+/// Needs the OS locale named by `MULTIDB_TEST_GERMAN_LOCALE` (`.ci/test-with-postgres`
+/// generates it and sets the variable); skipped without it, except under CI.
+#[test]
+fn a_postgresql_database_with_german_messages_is_refused_at_start_up() {
+    let Some(stack) = Stack::postgres() else {
+        return;
+    };
+    let locale = match std::env::var("MULTIDB_TEST_GERMAN_LOCALE") {
+        Ok(locale) => locale,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("MULTIDB_TEST_GERMAN_LOCALE must be set under CI")
+        }
+        Err(_) => return,
+    };
+    let storage = crate::helpers::Storage::create(stack);
+    let db1 = &storage.postgres_names()[0];
+    crate::helpers::admin_execute(&format!(
+        "ALTER DATABASE \"{db1}\" SET lc_messages = '{locale}'"
+    ));
+    let (code, stderr) = start_up_outcome(storage.raw_url(1), storage.raw_url(2));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL_1")
+            && stderr.contains("Division durch Null")
+            && stderr.contains("SET lc_messages = 'C'"),
+        "{stderr}"
+    );
+    storage.remove();
+}
