@@ -172,27 +172,45 @@ fn keep<D: Database>(
     stopped: &mpsc::Receiver<()>,
 ) {
     let mut conn = Some(conn);
+    let own_writers = pool.session_begin().own_writers.clone();
+    let mut pause = ttl / 3;
     // Nothing is ever sent: the sender's drop is the signal to stop.
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(ttl / 3) {
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
+        pause = ttl / 3;
         let id = lock(state).id;
-        let sent = Instant::now();
-        let renewed = conn
-            .take()
-            .map_or_else(|| pool.open_dedicated(), Ok)
-            .and_then(|mut open| {
-                let outcome = renew_or_retake(&mut open, id, ttl)
-                    .map_err(|e| DbError::from_diesel(D::NAME, e));
-                conn = Some(open);
-                outcome
-            });
-        match renewed {
-            Ok(new_id) => {
+        let mut renew = || {
+            let sent = Instant::now();
+            let renewed = conn
+                .take()
+                .map_or_else(|| pool.open_dedicated(), Ok)
+                .and_then(|mut open| {
+                    let outcome = renew_or_retake(&mut open, id, ttl)
+                        .map_err(|e| DbError::from_diesel(D::NAME, e));
+                    conn = Some(open);
+                    outcome
+                });
+            (sent, renewed)
+        };
+        // On SQLite, not while this process holds the write lock (see `own_writers`).
+        let renewal = match &own_writers {
+            Some(writers) => writers.exclusively(Instant::now() + ttl / 3, renew),
+            None => Some(renew()),
+        };
+        match renewal {
+            Some((sent, Ok(new_id))) => {
                 settle(state, id, new_id, sent + ttl);
             }
-            Err(error) => {
+            Some((_, Err(error))) => {
                 // A connection that failed is opened anew next time.
                 conn = None;
                 log::warn!("{}: cannot renew instance lease {id}: {error}", D::NAME);
+            }
+            None => {
+                log::debug!(
+                    "{}: instance lease {id} renewal waits for this process's write",
+                    D::NAME
+                );
+                pause = Duration::ZERO;
             }
         }
     }

@@ -15,6 +15,7 @@ mod key_lock;
 mod lease;
 pub mod metrics;
 mod migrations;
+mod own_writers;
 mod pair;
 mod pool;
 mod runner;

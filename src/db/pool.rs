@@ -130,6 +130,7 @@ impl<D: Database> Pool<D> {
             begin: Begin {
                 faults,
                 postgres: settings.connection.postgres_begin().into(),
+                own_writers: (url.backend() == Backend::Sqlite).then(Default::default),
             },
             opener: std::sync::Arc::new(manager),
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),

@@ -9,6 +9,7 @@ use r2d2::PooledConnection;
 use super::connection::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
+use super::own_writers::{OwnWrite, OwnWriters};
 use super::{AnyConnection, Backend, Database, DbError};
 
 type Transactions = <AnyConnection as Connection>::TransactionManager;
@@ -19,6 +20,8 @@ type Transactions = <AnyConnection as Connection>::TransactionManager;
 pub(crate) struct Begin {
     pub(crate) faults: Faults,
     pub(crate) postgres: std::sync::Arc<str>,
+    /// SQLite only: this process's holders of the write lock (see [`OwnWriters`]).
+    pub(crate) own_writers: Option<std::sync::Arc<OwnWriters>>,
 }
 
 impl Begin {
@@ -27,6 +30,7 @@ impl Begin {
         Self {
             faults: Faults::none(),
             postgres: self.postgres.clone(),
+            own_writers: self.own_writers.clone(),
         }
     }
 }
@@ -99,6 +103,8 @@ impl Access for Write {
 pub struct Session<D: Database, A: Access = Write> {
     conn: PooledConnection<Manager>,
     faults: Faults,
+    /// Dropped after `Drop::drop` has ended the transaction (fields drop after it).
+    _own_write: Option<OwnWrite>,
     _database: PhantomData<fn() -> (D, A)>,
 }
 
@@ -116,9 +122,11 @@ impl<D: Database, A: Access> Session<D, A> {
         begin: &Begin,
         lock: Option<&KeyLock>,
     ) -> Result<Self, DbError> {
+        let mut own_write = None;
         if A::TRANSACTION {
             let begun = match &mut *conn {
                 AnyConnection::Sqlite(sqlite) => {
+                    own_write = begin.own_writers.as_ref().map(|writers| writers.enter());
                     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
                 }
                 AnyConnection::Postgresql(pg) => {
@@ -139,6 +147,7 @@ impl<D: Database, A: Access> Session<D, A> {
         Ok(Self {
             conn,
             faults: begin.faults.clone(),
+            _own_write: own_write,
             _database: PhantomData,
         })
     }

@@ -100,9 +100,12 @@ fn db2_routes_keep_serving_a_verified_key_while_db1_is_down(stack: Stack) {
     }
     let deleted = app.request_with("DELETE", &format!("/orders/{}", orders[1]), &headers, None);
     assert_eq!(deleted.status, 204, "{}", deleted.text);
+    // On SQLite db1 is only out of connections for requests, which `/health`, on the
+    // connection kept for upkeep, does not count as down.
     let health = app.get("/health");
+    let db1_health = if proxy.is_some() { "unavailable" } else { "ok" };
     assert_eq!(
-        health.body["databases"]["db1"], "unavailable",
+        health.body["databases"]["db1"], db1_health,
         "{}",
         health.text
     );

@@ -166,6 +166,52 @@ fn a_deletion_that_outlives_the_lease_completes_on_sqlite(stack: Stack) {
 
 on_stacks!([sqlite] => a_deletion_that_outlives_the_lease_completes_on_sqlite);
 
+/// Both databases on SQLite, `INSTANCE_LEASE_MS=300` and a 500 ms busy timeout: an
+/// order whose db2 transaction holds the write lock for 1.5 s (its commit slowed by a
+/// fault point) does not send the lease's renewal into SQLite's busy handler to wait for
+/// this very process: the renewal waits for the write, then goes through. (Before: it
+/// waited out the busy timeout and failed, "cannot renew instance lease … database is
+/// locked", and tried again only a third of a lease later.)
+#[test]
+fn the_lease_waits_for_its_own_process_write_instead_of_failing_on_sqlite() {
+    let storage = Storage::create(Stack::sqlite());
+    let server = ChildServer::start(&[
+        ("DATABASE_URL_1", storage.raw_url(1)),
+        ("DATABASE_URL_2", storage.raw_url(2)),
+        ("INSTANCE_LEASE_MS", "300"),
+        ("DB2_BUSY_TIMEOUT_MS", "500"),
+        ("MULTIDB_FAULTS", "db2.commit=sleep:1500"),
+        ("RUST_LOG", "multidb=debug"),
+    ]);
+    let user = server.request(
+        "POST",
+        "/users",
+        Some(json!({"email": "ada@example.com", "name": "Ada"})),
+    );
+    assert_eq!(user.status, 201, "{}", user.text);
+    let order = server.request(
+        "POST",
+        "/orders",
+        Some(json!({"user_id": id_of(&user.body), "item": "book", "quantity": 1, "amount_cents": 100})),
+    );
+    assert_eq!(order.status, 201, "{}", order.text);
+    // A renewal after the write, which the server's log shows as it goes through.
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = server.stderr_until_killed();
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|line| line.contains("cannot renew instance lease"))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("renewal waits for this process's write")),
+        "the renewal never met the write"
+    );
+    storage.remove();
+}
+
 /// What a value far in the future stands for: a db2 clock that ran an hour fast when the
 /// value was written, and was stepped back since.
 #[derive(Debug, Clone, Copy)]
