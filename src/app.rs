@@ -37,10 +37,14 @@ impl Databases {
         // Before migrations, which would otherwise take db2's for applied.
         db::ensure_distinct(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
         db::ensure_not_swapped(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
-        if settings.run_migrations {
-            migrate(&db1)?;
-            migrate(&db2)?;
-        }
+        // The layer's own tables always; the application's if configured.
+        let which = if settings.run_migrations {
+            db::Migrations::All
+        } else {
+            db::Migrations::LayerOnly
+        };
+        migrate(&db1, which)?;
+        migrate(&db2, which)?;
         db::ensure_migrated(&db1).context("DATABASE_URL_1")?;
         db::ensure_migrated(&db2).context("DATABASE_URL_2")?;
         let cross = CrossCommit::new(
@@ -71,8 +75,9 @@ fn connect_pool<D: Database>(
     Ok(pool)
 }
 
-fn migrate<D: Database>(pool: &Pool<D>) -> anyhow::Result<()> {
-    let applied = db::run_migrations(pool).with_context(|| format!("{}: migrations", D::NAME))?;
+fn migrate<D: Database>(pool: &Pool<D>, which: db::Migrations) -> anyhow::Result<()> {
+    let applied =
+        db::run_migrations(pool, which).with_context(|| format!("{}: migrations", D::NAME))?;
     for version in &applied {
         log::info!("{}: applied migration {version}", D::NAME);
     }

@@ -87,11 +87,13 @@ fn create_options(args: &[&str]) -> Result<(Text, Scope), CommandError> {
 fn connect(settings: &Settings) -> Result<Pool<Db1>, CommandError> {
     let pool = Pool::<Db1>::connect(&settings.db1.url, &settings.db1.pool, Faults::none())
         .map_err(|error| CommandError::Failed(format!("DATABASE_URL_1: {}", db::chain(&error))))?;
-    if settings.run_migrations {
-        db::run_migrations(&pool).map_err(|error| {
-            CommandError::Failed(format!("db1: migrations: {}", db::chain(&error)))
-        })?;
-    }
+    let which = if settings.run_migrations {
+        db::Migrations::All
+    } else {
+        db::Migrations::LayerOnly
+    };
+    db::run_migrations(&pool, which)
+        .map_err(|error| CommandError::Failed(format!("db1: migrations: {}", db::chain(&error))))?;
     Ok(pool)
 }
 

@@ -97,7 +97,7 @@ pub fn settled_before<D: Database, A: Access>(
     age: Duration,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {
-    let before = clock::timestamp_seconds_ago(session.backend(), age.as_secs());
+    let before = clock::timestamp_ago(session.backend(), age);
     session.load(
         multidb_decisions::table
             .filter(multidb_decisions::redo.is_null())

@@ -110,7 +110,7 @@ impl Claim {
             return Ok(Earlier::Unused);
         };
         session.fault_point("idempotency_found")?;
-        let expired = clock::timestamp_millis_ago(session.backend(), self.ttl);
+        let expired = clock::timestamp_ago(session.backend(), self.ttl);
         let deleted = diesel::delete(self.row().filter(
             multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
         ))
@@ -193,7 +193,7 @@ pub fn purge_expired<D: Database>(pool: &Pool<D>, ttl: Duration) -> Result<usize
     let mut purged = 0;
     for _ in 0..PURGE_BATCHES {
         let mut session = pool.begin_internal::<Write>()?;
-        let expired = clock::timestamp_millis_ago(session.backend(), ttl + PURGE_GRACE.min(ttl));
+        let expired = clock::timestamp_ago(session.backend(), ttl + PURGE_GRACE.min(ttl));
         let expired = || {
             multidb_idempotency_keys::table.filter(
                 multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),

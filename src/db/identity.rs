@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::{Backend, Database, DbError, Pool};
+use super::{Database, DbError, Pool};
 
 #[derive(QueryableByName)]
 struct Present {
@@ -72,12 +72,7 @@ fn refuse_table_of<This: Database, Other: Database>(
 }
 
 fn has_table<D: Database>(pool: &Pool<D>, table: &str) -> Result<bool, DbError> {
-    let sql = match pool.backend() {
-        Backend::Postgres => "SELECT to_regclass($1) IS NOT NULL AS present",
-        Backend::Sqlite => {
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1) AS present"
-        }
-    };
+    let sql = pool.backend().dialect().table_exists();
     let mut conn = pool.connection()?;
     diesel::sql_query(sql)
         .bind::<Text, _>(table)

@@ -1,9 +1,7 @@
 //! Locks on application keys (such as "the orders of user 7"), held by a write session's
 //! transaction and released when it ends.
 
-use diesel::connection::SimpleConnection;
-
-use super::{AnyConnection, Database, DbError, Session, Write};
+use super::{Database, DbError, Session, Write};
 
 /// How a key is locked: any number of shared holders, or one exclusive holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,13 +12,11 @@ pub enum LockMode {
 
 /// A family of keys, told apart from other families by `class`.
 ///
-/// On PostgreSQL a key is a transaction-level advisory lock (`pg_advisory_xact_lock`),
-/// so it needs no session state and works behind PgBouncer in transaction mode; it is
-/// released at commit or rollback, and also when the server ends the session. A 64-bit
-/// key is folded into 32 bits: two keys that fold alike only wait for each other.
-///
-/// On SQLite a write session already holds the whole database's write lock
-/// (`BEGIN IMMEDIATE`), which excludes every other writer, so there is nothing more to
+/// Where the backend has key locks ([`Features::key_locks`](super::Features)) a key is
+/// one of them, held by the transaction (on PostgreSQL an advisory lock, see
+/// `backend::postgres`). A 64-bit key is folded into 32 bits: two keys that fold alike
+/// only wait for each other. Where it has none, a write session already holds the whole
+/// database's write lock, which excludes every other writer, so there is nothing more to
 /// take. That is why locking needs a [`Write`] session.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyLocks {
@@ -56,30 +52,22 @@ impl KeyLock {
     /// Takes the lock in a session already begun, waiting up to the statement timeout;
     /// held until the session ends.
     pub fn take<D: Database>(&self, session: &mut Session<D, Write>) -> Result<(), DbError> {
-        match session.connection() {
-            AnyConnection::Postgresql(pg) => pg
-                .batch_execute(&self.statement())
-                .map_err(Session::<D>::error),
-            AnyConnection::Sqlite(_) => Ok(()),
-        }
+        session
+            .connection()
+            .take_key_lock(self)
+            .map_err(Session::<D>::error)
     }
 
-    /// The PostgreSQL statement that takes it, with the numbers written out, for a
-    /// batch sent with `BEGIN` (a batch takes no bind parameters).
-    pub(crate) fn statement(&self) -> String {
-        format!(
-            "SELECT {}({}, {})",
-            function(self.mode),
-            self.class,
-            self.key
-        )
+    pub(crate) fn class(&self) -> i32 {
+        self.class
     }
-}
 
-fn function(mode: LockMode) -> &'static str {
-    match mode {
-        LockMode::Shared => "pg_advisory_xact_lock_shared",
-        LockMode::Exclusive => "pg_advisory_xact_lock",
+    pub(crate) fn key(&self) -> i32 {
+        self.key
+    }
+
+    pub(crate) fn mode(&self) -> LockMode {
+        self.mode
     }
 }
 

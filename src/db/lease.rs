@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
-use super::{clock, AnyConnection, Backend, Database, DbError, Pool};
+use super::{clock, AnyConnection, Database, DbError, Pool};
 
 diesel::table! {
     /// Declared for the schema check; queried with SQL, since every time in it is
@@ -250,19 +250,12 @@ fn host() -> String {
     format!("{name} pid {}", std::process::id())
 }
 
-fn backend(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
 fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn take(conn: &mut AnyConnection, ttl: Duration) -> QueryResult<LeaseId> {
-    let now = clock::now_ms(backend(conn));
+    let now = clock::now_ms(conn.backend());
     diesel::sql_query(format!(
         "INSERT INTO multidb_instances (host, started_at_ms, lease_until_ms) \
          VALUES ($1, {now}, {now} + $2) RETURNING id"
@@ -276,7 +269,7 @@ fn take(conn: &mut AnyConnection, ttl: Duration) -> QueryResult<LeaseId> {
 /// Renews lease `id` if it has not expired; otherwise takes a new one. Also forgets
 /// leases long expired.
 fn renew_or_retake(conn: &mut AnyConnection, id: LeaseId, ttl: Duration) -> QueryResult<LeaseId> {
-    let now = clock::now_ms(backend(conn));
+    let now = clock::now_ms(conn.backend());
     let renewed = diesel::sql_query(format!(
         "UPDATE multidb_instances SET lease_until_ms = {now} + $1 \
          WHERE id = $2 AND lease_until_ms > {now}"
@@ -306,7 +299,7 @@ fn release(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<()> {
 /// Whether lease `id` is still held, by the database's clock. A lease with no row (long
 /// expired and forgotten) is not.
 pub(crate) fn is_live(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<bool> {
-    let now = clock::now_ms(backend(conn));
+    let now = clock::now_ms(conn.backend());
     diesel::sql_query(format!(
         "SELECT EXISTS (SELECT 1 FROM multidb_instances WHERE id = $1 AND lease_until_ms > {now} AND lease_until_ms <= {now} + $2) AS live"
     ))

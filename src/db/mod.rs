@@ -2,8 +2,8 @@
 //! migrations, cross-database commit, key locks and fault points. Nothing in here knows about users or orders; a database
 //! is identified only by a type implementing [`Database`].
 
+mod backend;
 mod clock;
-mod connection;
 mod cross_commit;
 mod decisions;
 mod distinct;
@@ -12,6 +12,7 @@ pub mod fault;
 pub mod idempotency;
 mod identity;
 mod key_lock;
+mod layer_schema;
 mod lease;
 pub mod metrics;
 mod migrations;
@@ -23,7 +24,7 @@ mod session;
 pub mod window;
 mod write_holding;
 
-pub use connection::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl};
+pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
 pub use cross_commit::{
     CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX, MAX_IDLE_IN_TRANSACTION,
 };
@@ -33,7 +34,7 @@ pub use error::{chain, context, Cause, DbError};
 pub use identity::{ensure_migrated, ensure_not_swapped, IdentityError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use lease::MAX_LEASE;
-pub use migrations::run_migrations;
+pub use migrations::{run_migrations, Migrations};
 pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};
@@ -47,10 +48,8 @@ use diesel_migrations::EmbeddedMigrations;
 pub trait Database: Send + Sync + 'static {
     /// Short name used in logs, errors and health reports ("db1").
     const NAME: &'static str;
-    /// Migrations for the database when it runs on PostgreSQL.
-    const POSTGRES_MIGRATIONS: EmbeddedMigrations;
-    /// Migrations for the database when it runs on SQLite.
-    const SQLITE_MIGRATIONS: EmbeddedMigrations;
+    /// The application's migrations for this database, in the dialect of `backend`.
+    fn migrations(backend: Backend) -> EmbeddedMigrations;
     /// A table that only this database has, by which it is recognised (see
     /// [`ensure_not_swapped`]).
     const OWN_TABLE: &'static str;

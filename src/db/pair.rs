@@ -3,17 +3,23 @@
 //! Such work must not let one database's outage take the other down with it. Two rules
 //! keep it from doing so:
 //!
-//! - **The connection that may not come is taken first.** A PostgreSQL server can be
-//!   down; a SQLite file cannot. So the PostgreSQL side's connection (`B`'s when both
-//!   are PostgreSQL) is checked out before anything of the other database (its
-//!   admission, its SQLite write slot, its connection): when that server is down, a
-//!   request waits out its checkout timeout holding nothing of the other database. A
-//!   checkout takes no lock, so the lock order is unchanged. Its session is also begun
-//!   first when that takes no database lock (PostgreSQL's `BEGIN`; `B`'s key lock, if the
-//!   work has one, which every writer takes before `A`'s locks, comes with it), which proves the connection
-//!   alive: a dead one (after the server restarted or went away, every idle connection
-//!   is) gives the turn back and the work starts over, instead of waiting for a new
-//!   connection while holding the other database.
+//! - **The connection that may not come is taken first.** A server can be down; a file
+//!   this process opens cannot. So a server's connection (`B`'s when both are servers)
+//!   is checked out before anything of the other database (its admission, its write
+//!   slot, its connection): when that server is down, a request waits out its checkout
+//!   timeout holding nothing of the other database. A checkout takes no lock, so the
+//!   lock order is unchanged. Its session is also begun first when that takes no
+//!   database lock (a `BEGIN` on a backend with many writers; `B`'s key lock, if the work
+//!   has one, comes with it), which proves the connection alive: a dead one (after the
+//!   server restarted or went away, every idle connection is) gives the turn back and
+//!   the work starts over, instead of waiting for a new connection while holding the
+//!   other database.
+//!
+//! **The lock order**, on which freedom from deadlock rests, is decided here and only
+//! here ([`order`]): `B`'s key lock before any lock of `A`, then `A`'s locks before
+//! `B`'s rows; on two single-writer databases, `A`'s write lock before `B`'s. Every
+//! other module that begins sessions on both (`write_holding`, `cross_commit`) does so
+//! through [`run`].
 //! - **Such requests hold at most three quarters of either pool** (`Pool::admit_paired`):
 //!   when the database taken second is down, requests waiting for it while holding the
 //!   first one's connections still leave the rest of it to requests that need only that
@@ -22,14 +28,42 @@
 use r2d2::PooledConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::connection::Manager;
+use super::backend::Manager;
 use super::key_lock::KeyLock;
-use super::{blocking, Admission, Backend, Database, DbError, Pool, Session, Write};
+use super::{blocking, Admission, Database, DbError, Features, Pool, Session, Write};
 
-/// Whether `A`'s connection is taken first (see the module's rules): only when `A` is
-/// the one that can be down and `B` cannot.
-fn a_first<A: Database, B: Database>(a: &Pool<A>, b: &Pool<B>) -> bool {
-    a.backend() == Backend::Postgres && b.backend() == Backend::Sqlite
+/// One of the two databases of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// In which order a pair's connections are taken and its sessions begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Order {
+    /// Whose connection is checked out first (see the module's first rule).
+    checkout_first: Side,
+    /// Whose session begins first (the lock order, see the module).
+    begin_first: Side,
+}
+
+/// The order for databases on backends with features `a` and `b`: the one place it is
+/// decided.
+fn order(a: &Features, b: &Features) -> Order {
+    let checkout_first = if a.server && !b.server {
+        Side::A
+    } else {
+        Side::B
+    };
+    // `B` first when its BEGIN takes no database lock: then only its key lock comes
+    // with it, which every writer takes before `A`'s locks. Otherwise `A` first: its
+    // BEGIN takes no lock, or both take the database's write lock, `A`'s first.
+    let begin_first = if b.single_writer { Side::A } else { Side::B };
+    Order {
+        checkout_first,
+        begin_first,
+    }
 }
 
 /// A request's turn on both databases, with the first database's connection in hand.
@@ -54,21 +88,22 @@ impl<A: Database, B: Database> Pair<A, B> {
             a.admit_paired(a_deadline).await?,
             b.admit_paired(b_deadline).await?,
         );
-        let (admissions, connection) = if a_first(a, b) {
-            let a_admission = a.admit_write_by(a_deadline).await?;
-            let connection = checkout(a, a_deadline).await?;
-            (
-                (a_admission, b.admit_write_by(b_deadline).await?),
-                connection,
-            )
-        } else {
-            let b_admission = b.admit_write_by(b_deadline).await?;
-            let connection = checkout(b, b_deadline).await?;
-            (
-                (a.admit_write_by(a_deadline).await?, b_admission),
-                connection,
-            )
-        };
+        let (admissions, connection) =
+            if order(a.features(), b.features()).checkout_first == Side::A {
+                let a_admission = a.admit_write_by(a_deadline).await?;
+                let connection = checkout(a, a_deadline).await?;
+                (
+                    (a_admission, b.admit_write_by(b_deadline).await?),
+                    connection,
+                )
+            } else {
+                let b_admission = b.admit_write_by(b_deadline).await?;
+                let connection = checkout(b, b_deadline).await?;
+                (
+                    (a.admit_write_by(a_deadline).await?, b_admission),
+                    connection,
+                )
+            };
         Ok(Self {
             a: a.clone(),
             b: b.clone(),
@@ -81,14 +116,11 @@ impl<A: Database, B: Database> Pair<A, B> {
     }
 
     /// Begins a write session on each database, `B`'s holding `lock`, and hands back the
-    /// turn, which must outlive the sessions. Blocks.
+    /// turn, which must outlive the sessions, in the [`order`] of their backends. Blocks.
     ///
-    /// A PostgreSQL connection taken first is begun first: its `BEGIN` takes no database
-    /// lock (only `B`'s key lock, which every writer takes before `A`'s locks), and it
-    /// proves the connection alive; a dead one is reported as
-    /// [`DbError::ConnectionLost`] at once, for [`run`] to start over. With both on
-    /// SQLite, whose `BEGIN IMMEDIATE` takes the database's lock, `A` is begun first, as
-    /// every writer does.
+    /// A session begun first on the connection taken first is begun on it alone: a dead
+    /// one is reported as [`DbError::ConnectionLost`] at once, for [`run`] to start
+    /// over. Begun second, it is begun on another connection if that one is dead.
     fn begin(self, lock: Option<&KeyLock>) -> Result<(Session<A>, Session<B>, Turn), DbError> {
         let Self {
             a,
@@ -96,18 +128,23 @@ impl<A: Database, B: Database> Pair<A, B> {
             connection,
             turn,
         } = self;
-        let (a_session, b_session) = match (a.backend(), b.backend()) {
-            (_, Backend::Postgres) => {
+        let order = order(a.features(), b.features());
+        let (a_session, b_session) = match (order.checkout_first, order.begin_first) {
+            (Side::B, Side::B) => {
                 let b_session = Session::begin_holding(connection, b.session_begin(), lock)?;
                 (a.begin::<Write>()?, b_session)
             }
-            (Backend::Postgres, Backend::Sqlite) => {
+            (Side::A, Side::A) => {
                 let a_session = Session::begin(connection, a.session_begin())?;
                 (a_session, b.begin_holding(lock)?)
             }
-            (Backend::Sqlite, Backend::Sqlite) => {
+            (Side::B, Side::A) => {
                 let a_session = a.begin::<Write>()?;
                 (a_session, b.begin_on(connection, lock)?)
+            }
+            (Side::A, Side::B) => {
+                let b_session = b.begin_holding(lock)?;
+                (a.begin_on(connection, None)?, b_session)
             }
         };
         Ok((a_session, b_session, turn))
@@ -177,5 +214,27 @@ where
             }
             Attempt::ConnectionLost(_, lost) => return Err(lost.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{order, Order, Side};
+    use crate::db::Backend;
+
+    /// Every mix of backends: the server's connection first, and `B` begun first unless
+    /// its BEGIN takes the database's write lock.
+    #[test]
+    fn the_order_per_backend_mix() {
+        let of = |a: Backend, b: Backend| order(a.features(), b.features());
+        let (server, file) = (Backend::Postgres, Backend::Sqlite);
+        let both = |checkout_first, begin_first| Order {
+            checkout_first,
+            begin_first,
+        };
+        assert_eq!(of(server, server), both(Side::B, Side::B));
+        assert_eq!(of(file, server), both(Side::B, Side::B));
+        assert_eq!(of(server, file), both(Side::A, Side::A));
+        assert_eq!(of(file, file), both(Side::B, Side::A));
     }
 }

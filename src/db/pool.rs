@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::connection::Manager;
+use super::backend::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
 use super::metrics::PoolMetrics;
@@ -47,7 +47,7 @@ pub struct Pool<D: Database> {
     opener: std::sync::Arc<Manager>,
     /// One permit per connection: see [`Pool::admit`].
     permits: Arc<Semaphore>,
-    /// SQLite only: one permit, for the one writer the database allows at a time.
+    /// On a single-writer backend: one permit, for the one writer it allows at a time.
     writer: Option<Arc<Semaphore>>,
     /// Permits for requests that use this database and the other one too: fewer than
     /// the connections, so that such requests, stuck waiting for the other database, never
@@ -95,14 +95,10 @@ impl<D: Database> Pool<D> {
         // the driver's own error, instead of after the checkout timeout of retries.
         let mut first = r2d2::ManageConnection::connect(&manager)
             .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
-        if url.backend() == Backend::Postgres {
-            super::error::postgres::ensure_english_messages(&mut first).map_err(|e| {
-                DbError::Other {
-                    database: D::NAME,
-                    cause: context(format!("{url}"), e),
-                }
-            })?;
-        }
+        first.check_server().map_err(|e| DbError::Other {
+            database: D::NAME,
+            cause: context(format!("{url}"), e),
+        })?;
         drop(first);
         // r2d2 starts three threads per pool unless given some: the two share theirs.
         let threads = Arc::new(scheduled_thread_pool::ScheduledThreadPool::new(3));
@@ -123,18 +119,19 @@ impl<D: Database> Pool<D> {
             .max_size(1)
             .min_idle(Some(0))
             .build_unchecked(manager.clone());
+        let single_writer = url.backend().features().single_writer;
         let pool = Self {
             inner,
             upkeep,
             backend: url.backend(),
             begin: Begin {
                 faults,
-                postgres: settings.connection.postgres_begin().into(),
-                own_writers: (url.backend() == Backend::Sqlite).then(Default::default),
+                statement: url.backend().begin_statement(&settings.connection).into(),
+                own_writers: single_writer.then(Default::default),
             },
             opener: std::sync::Arc::new(manager),
             permits: Arc::new(Semaphore::new(settings.max_size as usize)),
-            writer: (url.backend() == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1))),
+            writer: single_writer.then(|| Arc::new(Semaphore::new(1))),
             paired: Arc::new(Semaphore::new(paired_share(settings.max_size))),
             checkout_timeout: settings.checkout_timeout,
             metrics: PoolMetrics::none(),
@@ -282,6 +279,11 @@ impl<D: Database> Pool<D> {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What this pool's backend can do.
+    pub fn features(&self) -> &'static super::Features {
+        self.backend.features()
     }
 
     pub(crate) fn faults(&self) -> &Faults {

@@ -1,12 +1,12 @@
 use std::marker::PhantomData;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::TransactionManager;
 use diesel::query_builder::SelectQuery;
 use diesel::query_dsl::methods::LoadQuery;
-use diesel::{Connection, OptionalExtension, RunQueryDsl};
+use diesel::{Connection, OptionalExtension};
 use r2d2::PooledConnection;
 
-use super::connection::Manager;
+use super::backend::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
 use super::own_writers::{OwnWrite, OwnWriters};
@@ -19,7 +19,8 @@ type Transactions = <AnyConnection as Connection>::TransactionManager;
 #[derive(Debug, Clone)]
 pub(crate) struct Begin {
     pub(crate) faults: Faults,
-    pub(crate) postgres: std::sync::Arc<str>,
+    /// What begins a write transaction (see `Backend::begin_statement`).
+    pub(crate) statement: std::sync::Arc<str>,
     /// SQLite only: this process's holders of the write lock (see [`OwnWriters`]).
     pub(crate) own_writers: Option<std::sync::Arc<OwnWriters>>,
 }
@@ -29,7 +30,7 @@ impl Begin {
     pub(crate) fn without_faults(&self) -> Self {
         Self {
             faults: Faults::none(),
-            postgres: self.postgres.clone(),
+            statement: self.statement.clone(),
             own_writers: self.own_writers.clone(),
         }
     }
@@ -124,25 +125,9 @@ impl<D: Database, A: Access> Session<D, A> {
     ) -> Result<Self, DbError> {
         let mut own_write = None;
         if A::TRANSACTION {
-            let begun = match &mut *conn {
-                AnyConnection::Sqlite(sqlite) => {
-                    own_write = begin.own_writers.as_ref().map(|writers| writers.enter());
-                    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-                }
-                AnyConnection::Postgresql(pg) => {
-                    let batch: std::borrow::Cow<'_, str> = match lock {
-                        Some(lock) => format!("{}; {}", begin.postgres, lock.statement()).into(),
-                        None => (*begin.postgres).into(),
-                    };
-                    AnsiTransactionManager::begin_transaction_sql(pg, &batch).inspect_err(|_| {
-                        // BEGIN may have gone through before what follows it failed (a
-                        // statement timeout): the server's transaction is open, Diesel's
-                        // is not.
-                        let _ = pg.batch_execute("ROLLBACK");
-                    })
-                }
-            };
-            begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
+            own_write = begin.own_writers.as_ref().map(|writers| writers.enter());
+            conn.begin_transaction(&begin.statement, lock)
+                .map_err(|e| DbError::from_diesel(D::NAME, e))?;
         }
         Ok(Self {
             conn,
@@ -174,10 +159,7 @@ impl<D: Database, A: Access> Session<D, A> {
     }
 
     pub fn backend(&self) -> Backend {
-        match &*self.conn {
-            AnyConnection::Postgresql(_) => Backend::Postgres,
-            AnyConnection::Sqlite(_) => Backend::Sqlite,
-        }
+        self.conn.backend()
     }
 
     /// Maps a Diesel error of this session's database.
@@ -260,7 +242,7 @@ impl<D: Database> Session<D, Write> {
             })
     }
 
-    /// Phase one of two-phase commit (PostgreSQL only): `PREPARE TRANSACTION gid`. The
+    /// Phase one of two-phase commit, where the backend has it (`PREPARE TRANSACTION`). The
     /// transaction then belongs to the server, not to this connection: its locks stay
     /// held until `COMMIT PREPARED` or `ROLLBACK PREPARED` (from any connection), and the
     /// connection itself is idle again, so dropping the session rolls nothing back.
@@ -268,10 +250,14 @@ impl<D: Database> Session<D, Write> {
         debug_assert!(gid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));
-        diesel::sql_query(format!("PREPARE TRANSACTION '{gid}'"))
-            .execute(self.connection())
-            .map(drop)
-            .map_err(Self::error)
+        match self.conn.two_phase() {
+            Some(mut two_phase) => two_phase.prepare(gid).map_err(Self::error),
+            None => Err(DbError::Other {
+                database: D::NAME,
+                cause: format!("{gid}: this database's backend cannot prepare a transaction")
+                    .into(),
+            }),
+        }
     }
 }
 

@@ -11,13 +11,21 @@ pub use queries::{
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use crate::db::Backend;
+
 /// The orders database (`DATABASE_URL_2`).
 pub struct Db2;
 
 impl crate::db::Database for Db2 {
     const NAME: &'static str = "db2";
-    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/postgres");
-    const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
+    fn migrations(backend: Backend) -> EmbeddedMigrations {
+        const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations_db2/postgres");
+        const SQLITE: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
+        match backend {
+            Backend::Postgres => POSTGRES,
+            Backend::Sqlite => SQLITE,
+        }
+    }
     const OWN_TABLE: &'static str = "orders";
 }
 

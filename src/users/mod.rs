@@ -9,13 +9,21 @@ pub use queries::{delete, find, insert, lock_existing, page, update, WriteError}
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use crate::db::Backend;
+
 /// The users database (`DATABASE_URL_1`).
 pub struct Db1;
 
 impl crate::db::Database for Db1 {
     const NAME: &'static str = "db1";
-    const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
-    const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
+    fn migrations(backend: Backend) -> EmbeddedMigrations {
+        const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
+        const SQLITE: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
+        match backend {
+            Backend::Postgres => POSTGRES,
+            Backend::Sqlite => SQLITE,
+        }
+    }
     const OWN_TABLE: &'static str = "users";
 }
 

@@ -92,6 +92,9 @@ pub fn delete(session: &mut Session, id: UserId) -> Result<bool, DbError> {
 /// but not with other orders for the same user or with updates of name and email.
 /// SQLite has no row locks; the session must be a write session, whose `BEGIN IMMEDIATE`
 /// already holds the database's write lock, so no deletion can start meanwhile.
+///
+/// The one place the application names a backend: Diesel implements `for_key_share`
+/// for PostgreSQL's query builder only, so the lock needs the concrete connection.
 pub fn lock_existing(session: &mut Session, id: UserId) -> Result<bool, DbError> {
     let query = users::table.find(id).select(users::id);
     let found: Option<UserId> = match session.connection() {

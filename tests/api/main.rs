@@ -24,4 +24,5 @@ mod orders;
 mod resilience;
 mod retries_across_instances;
 mod smoke;
+mod upgrade;
 mod users;

@@ -162,6 +162,7 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
             "../../src/db/cross_commit/recovery.rs"
         )));
         with_decisions.extend(declared(include_str!("../../src/db/idempotency.rs")));
+        with_decisions.extend(declared(include_str!("../../src/db/layer_schema.rs")));
         with_decisions.extend(columns);
         with_decisions
     });
@@ -172,6 +173,7 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
         (1, ("multidb_decisions", "redo", "Nullable<Text>")),
         (1, ("multidb_instances", "lease_until_ms", "BigInt")),
         (1, ("multidb_recovery_turn", "next_pass_ms", "BigInt")),
+        (0, ("multidb_layer_migrations", "version", "BigInt")),
         (
             0,
             ("multidb_idempotency_keys", "location", "Nullable<Text>"),
@@ -183,23 +185,26 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
             "{column:?} not read from the sources"
         );
     }
-    let migrations = |n: u8| match (n, stack.backend(n)) {
-        (1, Backend::Sqlite) => Db1::SQLITE_MIGRATIONS,
-        (1, Backend::Postgres) => Db1::POSTGRES_MIGRATIONS,
-        (_, Backend::Sqlite) => Db2::SQLITE_MIGRATIONS,
-        (_, Backend::Postgres) => Db2::POSTGRES_MIGRATIONS,
+    let migrations = |n: u8| match n {
+        1 => Db1::migrations(stack.backend(n)),
+        _ => Db2::migrations(stack.backend(n)),
     };
     for n in 1..=2_u8 {
         let name = format!("db{n} on {}", stack.backend(n));
+        // The application's migrations round trip on their own; the layer's tables come
+        // from the layer, as the service applies them at start-up.
+        let layer_schema = || apply_layer_schema(&storage, n);
         let schema = match stack.backend(n) {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(storage.raw_url(n)).unwrap();
                 migrate_round_trip(&mut conn, || migrations(n), &name);
+                layer_schema();
                 sqlite_schema(&mut conn)
             }
             Backend::Postgres => {
                 let mut conn = PgConnection::establish(storage.raw_url(n)).unwrap();
                 migrate_round_trip(&mut conn, || migrations(n), &name);
+                layer_schema();
                 postgres_schema(&mut conn)
             }
         };
@@ -213,3 +218,19 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
 }
 
 on_both_backends!(the_migrations_run_revert_and_match_schema_rs);
+
+/// The layer's own schema applied to db`n` of `storage`, as at every start of the service.
+fn apply_layer_schema(storage: &Storage, n: u8) -> Vec<String> {
+    let settings = multidb::config::Settings::from_lookup(|_| None).unwrap();
+    let faults = multidb::db::fault::Faults::none();
+    let which = multidb::db::Migrations::LayerOnly;
+    let url = storage.url(n);
+    let applied = if n == 1 {
+        multidb::db::Pool::<Db1>::connect(&url, &settings.db1.pool, faults)
+            .and_then(|pool| multidb::db::run_migrations(&pool, which))
+    } else {
+        multidb::db::Pool::<Db2>::connect(&url, &settings.db2.pool, faults)
+            .and_then(|pool| multidb::db::run_migrations(&pool, which))
+    };
+    applied.unwrap_or_else(|e| panic!("db{n}: {}", multidb::db::chain(&e)))
+}

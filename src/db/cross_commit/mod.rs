@@ -63,17 +63,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use diesel::prelude::*;
-use diesel::sql_types::Text;
-
 use super::decisions::{self, COMMIT};
-use super::error::postgres::is_unknown_prepared_transaction;
 use super::lease::{Lease, LeaseId};
 use super::metrics::CrossCommitMetrics;
 use super::pair;
-use super::{
-    blocking, context, AnyConnection, Backend, Database, DbError, KeyLock, Pool, Session, Write,
-};
+use super::{blocking, context, AnyConnection, Database, DbError, KeyLock, Pool, Session, Write};
 
 /// Prefix of every global transaction id this service creates.
 pub const GID_PREFIX: &str = "multidb";
@@ -150,12 +144,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[derive(QueryableByName)]
-struct Setting {
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
 impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Sets up the coordinator, checks that `A` can take part and takes this instance's
     /// lease in `B`, renewed every third of `lease`. Outcomes and recovery's actions are
@@ -167,8 +155,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         lease: Duration,
         recorder: &dyn metrics::Recorder,
     ) -> Result<Self, DbError> {
-        let refusal = if a.backend() == Backend::Postgres {
-            max_prepared_transactions_refusal(&a)?
+        let refusal = if a.features().two_phase_commit {
+            two_phase_unavailable(&a)?
         } else {
             None
         };
@@ -254,7 +242,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// so work in `B` that refers to rows of `A` then asks [`super::redo_pending`] inside
     /// its transaction. When `A` prepares, no redo is ever recorded: nothing to ask.
     pub fn redoes(&self) -> bool {
-        self.a.backend() != Backend::Postgres
+        !self.a.features().two_phase_commit
     }
 
     /// A gid under this instance's lease, renewed first if it is running out. Blocks.
@@ -310,7 +298,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         } = unit;
         let _in_flight = InFlight::enter(&self.shared, gid);
         self.hit("after_work")?;
-        if referenced.backend() == Backend::Postgres {
+        if self.a.features().two_phase_commit {
             self.commit_prepared(referenced, referencing, gid, reached)?;
         } else {
             let redo = redo.ok_or_else(|| DbError::Other {
@@ -476,14 +464,12 @@ fn finish_prepared_on<A: Database>(
     gid: &str,
     outcome: &str,
 ) -> Result<(), DbError> {
-    let verb = if outcome == COMMIT {
-        "COMMIT"
-    } else {
-        "ROLLBACK"
+    let Some(mut two_phase) = conn.two_phase() else {
+        return Err(cannot_prepare::<A>(gid));
     };
-    match diesel::sql_query(format!("{verb} PREPARED '{gid}'")).execute(conn) {
-        Ok(_) => Ok(()),
-        Err(error) if is_unknown_prepared_transaction(&error) => {
+    match two_phase.finish(gid, outcome == COMMIT) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
             log::info!("{gid}: already finished elsewhere");
             Ok(())
         }
@@ -491,18 +477,25 @@ fn finish_prepared_on<A: Database>(
     }
 }
 
-/// Two-phase commit needs `max_prepared_transactions > 0` where it prepares.
-fn max_prepared_transactions_refusal<A: Database>(a: &Pool<A>) -> Result<Option<String>, DbError> {
+/// A gid met on a database whose backend has no two-phase commit: it cannot have been
+/// prepared there, and nothing of it can be finished.
+fn cannot_prepare<A: Database>(gid: &str) -> DbError {
+    DbError::Other {
+        database: A::NAME,
+        cause: format!("{gid}: this database's backend has no prepared transactions").into(),
+    }
+}
+
+/// Why `A`, whose backend can prepare, cannot now (a server setting), if so.
+fn two_phase_unavailable<A: Database>(a: &Pool<A>) -> Result<Option<String>, DbError> {
     let mut conn = a.connection()?;
-    let setting = diesel::sql_query("SELECT current_setting('max_prepared_transactions') AS value")
-        .get_result::<Setting>(&mut *conn)
+    let Some(mut two_phase) = conn.two_phase() else {
+        return Ok(None);
+    };
+    let why = two_phase
+        .unavailable()
         .map_err(|e| DbError::from_diesel(A::NAME, e))?;
-    Ok((setting.value.trim() == "0").then(|| {
-        format!(
-            "{} is PostgreSQL with max_prepared_transactions = 0: two-phase commit is off, so writes to both databases are refused with 503 until the server is restarted with max_prepared_transactions > 0",
-            A::NAME
-        )
-    }))
+    Ok(why.map(|why| format!("{} is {why}", A::NAME)))
 }
 
 /// Marks a gid as being committed by this process, so that recovery leaves it alone.

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Text};
+use diesel::sql_types::{BigInt, Double};
 
-use super::{finish_prepared_on, lock, CrossCommit, GID_PREFIX};
+use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, GID_PREFIX};
 use crate::db::decisions::{self, ABORT, COMMIT};
 use crate::db::idempotency;
 use crate::db::lease::{self, LeaseId};
-use crate::db::{blocking, chain, clock, Backend, Database, DbError, Read, Write};
+use crate::db::{blocking, chain, clock, Database, DbError, Read, Write};
 
 diesel::table! {
     /// Declared for the schema check; queried with SQL, since `next_pass_ms` is computed
@@ -35,12 +35,6 @@ const CLEANED_PER_PASS: i64 = 1_000;
 /// The longest `idle_in_transaction_session_timeout` the service sets: well inside
 /// [`SETTLED_DECISIONS_KEPT`].
 pub const MAX_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(300);
-
-#[derive(QueryableByName)]
-struct PreparedGid {
-    #[diesel(sql_type = Text)]
-    gid: String,
-}
 
 #[derive(QueryableByName)]
 struct InDoubt {
@@ -119,32 +113,29 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// Resolves what crashes left in doubt. Blocks.
     pub fn recover(&self) -> Result<Recovery, DbError> {
         let mut report = Recovery::default();
-        match self.a.backend() {
-            Backend::Postgres => {
-                for gid in &self.prepared_gids()? {
-                    self.settle_counted(gid, &mut report, || {
-                        self.resolve(gid).map(|outcome| {
-                            if outcome == COMMIT {
-                                Settled::Committed
-                            } else {
-                                Settled::RolledBack
-                            }
-                        })
-                    });
-                }
+        if self.a.features().two_phase_commit {
+            for gid in &self.prepared_gids()? {
+                self.settle_counted(gid, &mut report, || {
+                    self.resolve(gid).map(|outcome| {
+                        if outcome == COMMIT {
+                            Settled::Committed
+                        } else {
+                            Settled::RolledBack
+                        }
+                    })
+                });
             }
-            Backend::Sqlite => {
-                let pending = {
-                    let mut session = self.b.begin_internal::<Read>()?;
-                    decisions::with_redo(&mut session)?
-                };
-                for decision in &pending {
-                    let redo = decision.redo.as_deref().unwrap_or_default();
-                    self.settle_counted(&decision.gid, &mut report, || {
-                        self.apply_redo(&decision.gid, redo)
-                            .map(|()| Settled::Redone)
-                    });
-                }
+        } else {
+            let pending = {
+                let mut session = self.b.begin_internal::<Read>()?;
+                decisions::with_redo(&mut session)?
+            };
+            for decision in &pending {
+                let redo = decision.redo.as_deref().unwrap_or_default();
+                self.settle_counted(&decision.gid, &mut report, || {
+                    self.apply_redo(&decision.gid, redo)
+                        .map(|()| Settled::Redone)
+                });
             }
         }
         // Counted before the cleaning, which can fail after the resolutions took effect.
@@ -182,18 +173,19 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Our prepared transactions in A (any instance's).
     fn prepared_gids(&self) -> Result<Vec<String>, DbError> {
-        self.prepared_gids_like(&format!("{GID_PREFIX}:%"))
+        self.prepared_gids_like(&format!("{GID_PREFIX}:"))
     }
 
-    fn prepared_gids_like(&self, pattern: &str) -> Result<Vec<String>, DbError> {
+    /// The gids prepared in A that start with `prefix`, oldest first; none where A's
+    /// backend cannot prepare.
+    fn prepared_gids_like(&self, prefix: &str) -> Result<Vec<String>, DbError> {
         let mut conn = self.a.connection()?;
-        diesel::sql_query(
-            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1 ORDER BY prepared",
-        )
-        .bind::<Text, _>(pattern)
-        .load::<PreparedGid>(&mut *conn)
-        .map(|rows| rows.into_iter().map(|row| row.gid).collect())
-        .map_err(|e| DbError::from_diesel(A::NAME, e))
+        match conn.two_phase() {
+            Some(mut two_phase) => two_phase
+                .recover(prefix)
+                .map_err(|e| DbError::from_diesel(A::NAME, e)),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Resolves this instance's own prepared transactions under its current lease that
@@ -201,10 +193,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// the lease lives, so this runs at every look, not only in the turns this instance
     /// wins; it lists only this lease's gids.
     fn recover_own(&self) -> Result<(), DbError> {
-        if self.a.backend() != Backend::Postgres {
+        if !self.a.features().two_phase_commit {
             return Ok(());
         }
-        let own = format!("{GID_PREFIX}:{}:%", self.shared.lease.id());
+        let own = format!("{GID_PREFIX}:{}:", self.shared.lease.id());
         for gid in self.prepared_gids_like(&own)? {
             if lock(&self.shared.in_flight).contains(&gid) {
                 continue;
@@ -246,16 +238,19 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// that holds it: prepared transactions of ours in A, or decisions in B waiting
     /// for their redo when A cannot prepare. Blocks.
     pub fn look_in_doubt(&self) -> Result<(), DbError> {
-        let found = if self.a.backend() == Backend::Postgres {
+        let found = if self.a.features().two_phase_commit {
             let mut conn = self.a.connection()?;
-            // The same rows as `prepared_gids`, counted.
-            diesel::sql_query(
-                "SELECT count(*) AS count, COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(prepared)), 0)::float8 AS oldest_seconds \
-                 FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
-            )
-            .bind::<Text, _>(format!("{GID_PREFIX}:%"))
-            .get_result::<InDoubt>(&mut *conn)
-            .map_err(|e| DbError::from_diesel(A::NAME, e))?
+            let Some(mut two_phase) = conn.two_phase() else {
+                return Err(cannot_prepare::<A>(GID_PREFIX));
+            };
+            // The same transactions as `prepared_gids`, counted.
+            let (count, oldest_seconds) = two_phase
+                .count(&format!("{GID_PREFIX}:"))
+                .map_err(|e| DbError::from_diesel(A::NAME, e))?;
+            InDoubt {
+                count,
+                oldest_seconds,
+            }
         } else {
             let mut conn = self.b.connection()?;
             diesel::sql_query(format!(
@@ -310,10 +305,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         if candidates.is_empty() {
             return Ok(());
         }
-        let still_prepared = match self.a.backend() {
-            Backend::Postgres => self.prepared_gids()?,
-            Backend::Sqlite => Vec::new(),
-        };
+        let still_prepared = self.prepared_gids()?;
         let settled: Vec<String> = candidates
             .into_iter()
             .filter(|gid| !still_prepared.contains(gid))

@@ -1,6 +1,3 @@
-pub(crate) mod postgres;
-mod sqlite;
-
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// The error that led to another, kept whole so that the log can show the chain.
@@ -117,7 +114,7 @@ pub(crate) enum Class {
 /// The class of an error the database reported. Diesel reads the backend's error code
 /// for the kinds it names; the rest are told by the message, which each backend's module
 /// knows: SQLite's never changes language, and PostgreSQL's is checked to be English
-/// when each pool starts ([`postgres::ensure_english_messages`]).
+/// when each pool starts (see `backend::postgres::error`).
 pub(crate) fn classify(kind: &DatabaseErrorKind, message: &str) -> Class {
     match kind {
         DatabaseErrorKind::UniqueViolation => Class::Conflict,
@@ -127,9 +124,7 @@ pub(crate) fn classify(kind: &DatabaseErrorKind, message: &str) -> Class {
         DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction => {
             Class::Transient
         }
-        _ => postgres::class_of(message)
-            .or_else(|| sqlite::class_of(message))
-            .unwrap_or(Class::Other),
+        _ => super::backend::class_of_message(message).unwrap_or(Class::Other),
     }
 }
 

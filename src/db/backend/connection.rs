@@ -1,14 +1,16 @@
-//! One connection type for both backends, chosen per database URL at start-up.
+//! One connection type for every backend, chosen per database URL at start-up, and the
+//! r2d2 manager that opens it.
 
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use diesel::connection::{CacheSize, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+
+use super::{postgres, sqlite, Backend};
 
 /// A connection to either backend. Diesel's `MultiConnection` derive lets one query
 /// builder expression run on both; backend-specific statements match on the variant.
@@ -16,21 +18,6 @@ use diesel::Connection;
 pub enum AnyConnection {
     Postgresql(PgConnection),
     Sqlite(SqliteConnection),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Postgres => "postgres",
-            Backend::Sqlite => "sqlite",
-        })
-    }
 }
 
 /// A database URL with its backend decided once, by scheme.
@@ -85,7 +72,7 @@ impl DatabaseUrl {
     /// Creates the parent directory of a SQLite file path, so that the default
     /// `./data/…` works on a fresh checkout.
     pub fn prepare(&self) -> std::io::Result<()> {
-        if self.backend != Backend::Sqlite || self.target.starts_with("file:") {
+        if !self.backend.features().file_database || self.target.starts_with("file:") {
             return Ok(());
         }
         match Path::new(&self.target).parent() {
@@ -142,58 +129,6 @@ pub struct ConnectionOptions {
     pub idle_in_transaction_timeout: Duration,
 }
 
-impl ConnectionOptions {
-    /// What begins a transaction on PostgreSQL: `BEGIN` and the transaction's timeouts,
-    /// in one round trip. `SET LOCAL` lasts exactly as long as the transaction, so it
-    /// holds through PgBouncer in transaction mode and leaks to nobody.
-    pub(crate) fn postgres_begin(&self) -> String {
-        format!(
-            "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
-            self.statement_timeout.as_millis(),
-            self.idle_in_transaction_timeout.as_millis()
-        )
-    }
-}
-
-/// libpq's settings that cut a connection whose server went silent — a host that
-/// vanished, a network that drops packets — instead of waiting for TCP to give up
-/// (hours). Each is added only when the URL does not set it.
-const SILENT_SERVER_DEFAULTS: [(&str, &str); 6] = [
-    ("connect_timeout", "5"),
-    ("keepalives", "1"),
-    ("keepalives_idle", "10"),
-    ("keepalives_interval", "3"),
-    ("keepalives_count", "3"),
-    ("tcp_user_timeout", "10000"),
-];
-
-/// `url` with [`SILENT_SERVER_DEFAULTS`] for the parameters it does not set. The query
-/// starts at the first `?` after the credentials (libpq takes a password with an
-/// unencoded `?`).
-fn with_silent_server_defaults(url: &str) -> String {
-    let after_credentials = url.rfind('@').map_or(0, |at| at + 1);
-    let (base, query) = match url[after_credentials..].find('?') {
-        Some(at) => url.split_at(after_credentials + at),
-        None => (url, ""),
-    };
-    let query = query.trim_start_matches('?').trim_end_matches('&');
-    let given: Vec<&str> = query
-        .split('&')
-        .filter_map(|pair| pair.split('=').next())
-        .collect();
-    let mut params: Vec<String> = (!query.is_empty())
-        .then(|| query.to_owned())
-        .into_iter()
-        .collect();
-    params.extend(
-        SILENT_SERVER_DEFAULTS
-            .iter()
-            .filter(|(name, _)| !given.contains(name))
-            .map(|(name, value)| format!("{name}={value}")),
-    );
-    format!("{base}?{}", params.join("&"))
-}
-
 /// The error of opening a connection, with the driver's own error as its source.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -209,8 +144,9 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub(crate) struct Manager {
     url: DatabaseUrl,
-    /// What libpq is given: the URL with [`SILENT_SERVER_DEFAULTS`].
-    postgres_target: String,
+    /// What the driver is given (for PostgreSQL, the URL with libpq's settings for a
+    /// silent server added).
+    target: String,
     options: ConnectionOptions,
 }
 
@@ -226,8 +162,12 @@ impl fmt::Debug for Manager {
 
 impl Manager {
     pub(crate) fn new(url: DatabaseUrl, options: ConnectionOptions) -> Self {
+        let target = match url.backend {
+            Backend::Postgres => postgres::connection_target(&url.target),
+            Backend::Sqlite => url.target.clone(),
+        };
         Self {
-            postgres_target: with_silent_server_defaults(&url.target),
+            target,
             url,
             options,
         }
@@ -244,35 +184,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<AnyConnection, ConnectError> {
-        match self.url.backend {
+        Ok(match self.url.backend {
             Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.postgres_target)
-                    .map_err(ConnectError::Connect)?;
-                if self.options.prepared_statements {
-                    // For single-statement reads, which run outside a transaction.
-                    let timeout_ms = self.options.statement_timeout.as_millis();
-                    conn.batch_execute(&format!("SET statement_timeout = {timeout_ms}"))
-                        .map_err(ConnectError::Setup)?;
-                } else {
-                    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-                }
-                Ok(AnyConnection::Postgresql(conn))
+                AnyConnection::Postgresql(postgres::connect(&self.target, &self.options)?)
             }
-            Backend::Sqlite => {
-                let mut conn =
-                    SqliteConnection::establish(&self.url.target).map_err(ConnectError::Connect)?;
-                // busy_timeout first: switching to WAL needs a lock another connection may hold.
-                // WAL lets readers proceed while one writer writes; foreign_keys for any future
-                // in-database references; synchronous stays FULL (the default) so a commit
-                // that was acknowledged survives power loss.
-                let busy_ms = self.options.busy_timeout.as_millis();
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;"
-                ))
-                .map_err(ConnectError::Setup)?;
-                Ok(AnyConnection::Sqlite(conn))
-            }
-        }
+            Backend::Sqlite => AnyConnection::Sqlite(sqlite::connect(&self.target, &self.options)?),
+        })
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
@@ -314,25 +231,5 @@ mod tests {
             .contains("mysql"));
         assert!(DatabaseUrl::parse("  ").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn silent_server_defaults_never_override_the_url() {
-        let plain = with_silent_server_defaults("postgres://h/d");
-        assert!(plain.starts_with("postgres://h/d?connect_timeout=5&keepalives=1&"));
-        assert!(plain.ends_with("&tcp_user_timeout=10000"));
-        let given =
-            with_silent_server_defaults("postgres://h/d?sslmode=disable&tcp_user_timeout=500");
-        assert!(given.starts_with("postgres://h/d?sslmode=disable&tcp_user_timeout=500&"));
-        assert_eq!(given.matches("tcp_user_timeout").count(), 1);
-        assert_eq!(given.matches("connect_timeout=5").count(), 1);
-        let odd_password = with_silent_server_defaults("postgres://u:pa?ss@h/d");
-        assert!(odd_password.starts_with("postgres://u:pa?ss@h/d?connect_timeout=5&"));
-        for trailing in ["postgres://h/d?", "postgres://h/d?a=1&"] {
-            let url = with_silent_server_defaults(trailing);
-            assert!(!url.contains("?&") && !url.contains("&&"), "{url}");
-        }
-        let socket = with_silent_server_defaults("postgres:///d?host=/run/postgresql");
-        assert!(socket.starts_with("postgres:///d?host=/run/postgresql&connect_timeout=5&"));
     }
 }

@@ -2,7 +2,7 @@
 //! message: SQLite's messages are fixed English text per result code (`sqlite3_errstr`),
 //! never translated.
 
-use super::Class;
+use crate::db::error::Class;
 
 /// SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock this one needs.
 const TRANSIENT: [&str; 3] = [
@@ -11,7 +11,7 @@ const TRANSIENT: [&str; 3] = [
     "database schema is locked",
 ];
 
-pub(super) fn class_of(message: &str) -> Option<Class> {
+pub(crate) fn class_of(message: &str) -> Option<Class> {
     TRANSIENT
         .iter()
         .any(|text| message.contains(text))

@@ -8,7 +8,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::result::Error as DieselError;
 
-use super::Class;
+use crate::db::error::Class;
 
 /// The connection is gone (class 08, 57P01–57P03, 25P03 and recovery conflicts end the
 /// session; libpq's own messages for a connection that broke).
@@ -49,7 +49,7 @@ const TRANSIENT: [&str; 8] = [
 ];
 
 /// The class of a PostgreSQL message, if it is one of those above.
-pub(super) fn class_of(message: &str) -> Option<Class> {
+pub(crate) fn class_of(message: &str) -> Option<Class> {
     if CONNECTION_LOST.iter().any(|text| message.contains(text)) {
         Some(Class::ConnectionLost)
     } else if TRANSIENT.iter().any(|text| message.contains(text)) {

@@ -1,1 +1,0 @@
-DROP INDEX multidb_decisions_pending_redo;

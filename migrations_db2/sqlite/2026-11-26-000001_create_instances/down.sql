@@ -1,2 +1,0 @@
-DROP TABLE multidb_recovery_turn;
-DROP TABLE multidb_instances;

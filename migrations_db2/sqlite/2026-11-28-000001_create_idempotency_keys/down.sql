@@ -1,1 +1,0 @@
-DROP TABLE multidb_idempotency_keys;

@@ -1,0 +1,244 @@
+//! The backend seam: each backend's behaviour in one module ([`postgres`], [`sqlite`]),
+//! and here the one place that dispatches to them.
+//!
+//! The rest of the layer never names a vendor. It asks what a backend can do — its
+//! [`Features`], as Django's `connection.features.has_*` and Rails' `supports_*?` — and
+//! calls the operations below, which match on the connection's variant once each and
+//! hand the concrete connection to the backend's module (Diesel needs the concrete type
+//! for anything beyond its portable query builder). SQL text that only differs in
+//! dialect (the clock, the catalog) comes from the backend's [`Dialect`]. The two-phase
+//! verbs are a capability of their own, [`TwoPhase`], which only a backend that can
+//! prepare hands out: the shared code cannot call `PREPARE` where it does not exist.
+//!
+//! Adding a backend: a module beside these two with its `FEATURES`, its `Dialect` and
+//! its operations, a variant of [`AnyConnection`] and [`Backend`], and one arm in each
+//! `match` of this file and of `connection.rs` — the compiler lists every one. See
+//! docs/architecture.md.
+
+mod connection;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::result::QueryResult;
+
+pub use connection::{AnyConnection, ConnectionOptions, DatabaseUrl};
+pub(crate) use connection::{ConnectError, Manager};
+
+use super::error::{Cause, Class};
+use super::key_lock::KeyLock;
+use super::layer_schema::LayerMigration;
+
+/// The backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// What a backend can do, for the shared code to ask instead of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// A server reached over the network, which can be down or slow while this process
+    /// runs (a file this process opens cannot be "down").
+    pub server: bool,
+    /// One writer at a time for the whole database, whose transaction takes the lock
+    /// when it begins (so that writers queue for it in this process, see `Pool`).
+    pub single_writer: bool,
+    /// Locks on application keys that other transactions wait for (advisory locks).
+    /// Without them a write transaction already excludes every other writer.
+    pub key_locks: bool,
+    /// Row locks (`SELECT … FOR KEY SHARE`, `FOR UPDATE`).
+    pub row_locks: bool,
+    /// Two-phase commit: a transaction prepared on one connection survives it, and any
+    /// connection commits or rolls it back later (see [`TwoPhase`]).
+    pub two_phase_commit: bool,
+    /// `INSERT … RETURNING` and `DELETE … RETURNING`.
+    pub returning: bool,
+    /// DDL inside a transaction, rolled back with it: a migration that fails leaves
+    /// nothing behind.
+    pub transactional_ddl: bool,
+    /// The database is a file this process opens by path.
+    pub file_database: bool,
+}
+
+impl Backend {
+    pub fn features(self) -> &'static Features {
+        match self {
+            Backend::Postgres => &postgres::FEATURES,
+            Backend::Sqlite => &sqlite::FEATURES,
+        }
+    }
+
+    /// The backend's SQL for the clock and the catalog.
+    pub(crate) fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            Backend::Postgres => &postgres::Postgres,
+            Backend::Sqlite => &sqlite::Sqlite,
+        }
+    }
+
+    /// The versions of the layer's own schema, in this backend's dialect, oldest first.
+    pub(crate) fn layer_migrations(self) -> &'static [LayerMigration] {
+        match self {
+            Backend::Postgres => postgres::LAYER_MIGRATIONS,
+            Backend::Sqlite => sqlite::LAYER_MIGRATIONS,
+        }
+    }
+
+    /// What a write session sends to begin its transaction, with `options` applied.
+    pub(crate) fn begin_statement(self, options: &ConnectionOptions) -> String {
+        match self {
+            Backend::Postgres => postgres::begin_statement(options),
+            Backend::Sqlite => sqlite::BEGIN_STATEMENT.to_owned(),
+        }
+    }
+}
+
+/// SQL text that differs between backends only in dialect. Every time instances compare
+/// is computed by the database (see `clock.rs`).
+pub(crate) trait Dialect: Sync {
+    /// "Now" in milliseconds since the epoch, by the server's clock.
+    fn now_ms(&self) -> &'static str;
+    /// "Now" as a `TIMESTAMP` in UTC, comparable with the `created_at` columns.
+    fn now_timestamp(&self) -> &'static str;
+    /// The `TIMESTAMP` in UTC `age` ago, to the millisecond.
+    fn timestamp_ago(&self, age: Duration) -> String;
+    /// The age in seconds of the oldest UTC `TIMESTAMP` in `column` of the rows selected
+    /// (an aggregate; 0 when there are none).
+    fn seconds_since_oldest(&self, column: &str) -> String;
+    /// A query with one text parameter, the table's name, answering `present`.
+    fn table_exists(&self) -> &'static str;
+}
+
+impl AnyConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Postgresql(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Begins a transaction by `statement` (see [`Backend::begin_statement`]), taking
+    /// `lock` as it begins where the backend has key locks.
+    pub(crate) fn begin_transaction(
+        &mut self,
+        statement: &str,
+        lock: Option<&KeyLock>,
+    ) -> QueryResult<()> {
+        match self {
+            AnyConnection::Postgresql(pg) => postgres::begin(pg, statement, lock),
+            AnyConnection::Sqlite(sqlite) => sqlite::begin(sqlite, statement),
+        }
+    }
+
+    /// Takes `lock` in the transaction open on this connection; nothing to take where a
+    /// write transaction excludes every other writer already.
+    pub(crate) fn take_key_lock(&mut self, lock: &KeyLock) -> QueryResult<()> {
+        match self {
+            AnyConnection::Postgresql(pg) => postgres::take_key_lock(pg, lock),
+            AnyConnection::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Keeps other instances' migrations out until this transaction ends.
+    pub(crate) fn lock_for_migrations(&mut self) -> QueryResult<()> {
+        match self {
+            AnyConnection::Postgresql(pg) => postgres::lock_for_migrations(pg),
+            // The write transaction's lock is the whole database's.
+            AnyConnection::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Checks, when a pool starts, what the layer needs of the server beyond answering.
+    pub(crate) fn check_server(&mut self) -> Result<(), Cause> {
+        match self {
+            AnyConnection::Postgresql(pg) => postgres::check_server(pg).map_err(Into::into),
+            AnyConnection::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// The two-phase verbs, where the backend has them.
+    pub(crate) fn two_phase(&mut self) -> Option<TwoPhase<'_>> {
+        match self {
+            AnyConnection::Postgresql(pg) => Some(TwoPhase::Postgres(pg)),
+            AnyConnection::Sqlite(_) => None,
+        }
+    }
+}
+
+/// Whether `a` and `b` reach the same database; connections of different backends never
+/// do. `a` must not be in a transaction.
+pub(crate) fn same_database(a: &mut AnyConnection, b: &mut AnyConnection) -> Result<bool, Cause> {
+    match (a, b) {
+        (AnyConnection::Postgresql(a), AnyConnection::Postgresql(b)) => {
+            Ok(postgres::same_database(a, b)?)
+        }
+        (AnyConnection::Sqlite(a), AnyConnection::Sqlite(b)) => sqlite::same_database(a, b),
+        _ => Ok(false),
+    }
+}
+
+/// The class of a message Diesel reported without a kind of its own, as whichever
+/// backend's module recognises it (their messages do not overlap).
+pub(crate) fn class_of_message(message: &str) -> Option<Class> {
+    postgres::error::class_of(message).or_else(|| sqlite::error::class_of(message))
+}
+
+/// A connection of a backend that can prepare transactions, with the two-phase verbs
+/// (SQLAlchemy's `do_prepare_twophase`, `do_commit_twophase`, `do_rollback_twophase`,
+/// `do_recover_twophase`).
+pub(crate) enum TwoPhase<'c> {
+    Postgres(&'c mut diesel::pg::PgConnection),
+}
+
+impl TwoPhase<'_> {
+    /// Phase one: the transaction open on this connection is prepared as `gid`; it then
+    /// belongs to the server, and the connection is idle again.
+    pub(crate) fn prepare(&mut self, gid: &str) -> QueryResult<()> {
+        match self {
+            TwoPhase::Postgres(pg) => postgres::two_phase::prepare(pg, gid),
+        }
+    }
+
+    /// Phase two, from any connection outside a transaction: commits or rolls back the
+    /// prepared `gid`; `Ok(false)` when it is no longer prepared (finished elsewhere).
+    pub(crate) fn finish(&mut self, gid: &str, commit: bool) -> QueryResult<bool> {
+        match self {
+            TwoPhase::Postgres(pg) => postgres::two_phase::finish(pg, gid, commit),
+        }
+    }
+
+    /// The prepared gids that start with `prefix`, oldest first.
+    pub(crate) fn recover(&mut self, prefix: &str) -> QueryResult<Vec<String>> {
+        match self {
+            TwoPhase::Postgres(pg) => postgres::two_phase::recover(pg, prefix),
+        }
+    }
+
+    /// How many gids starting with `prefix` are prepared, and the oldest one's age in
+    /// seconds by the server's clock.
+    pub(crate) fn count(&mut self, prefix: &str) -> QueryResult<(i64, f64)> {
+        match self {
+            TwoPhase::Postgres(pg) => postgres::two_phase::count(pg, prefix),
+        }
+    }
+
+    /// Why this server cannot prepare now although the backend can (a setting), if so.
+    pub(crate) fn unavailable(&mut self) -> QueryResult<Option<String>> {
+        match self {
+            TwoPhase::Postgres(pg) => postgres::two_phase::unavailable(pg),
+        }
+    }
+}
