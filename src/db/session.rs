@@ -144,7 +144,8 @@ impl<D: Database, A: Access> Session<D, A> {
     where
         Q: SelectQuery + LoadQuery<'q, AnyConnection, U>,
     {
-        query.load(&mut *self.conn).map_err(Self::error)
+        let loaded = query.load(&mut *self.conn);
+        self.checked(loaded)
     }
 
     /// Like [`load`](Self::load), for a `SELECT` of at most one row.
@@ -152,10 +153,22 @@ impl<D: Database, A: Access> Session<D, A> {
     where
         Q: SelectQuery + LoadQuery<'q, AnyConnection, U>,
     {
-        query
-            .get_result(&mut *self.conn)
-            .optional()
-            .map_err(Self::error)
+        let loaded = query.get_result(&mut *self.conn).optional();
+        self.checked(loaded)
+    }
+
+    /// `result` as the layer's error; a connection found lost is marked broken, so that
+    /// the pool discards it instead of handing it out again. (Outside a transaction
+    /// nothing else would: libpq can report a connection whose socket is gone as idle,
+    /// and the pool then gave the same dead connection to every retry.)
+    fn checked<T>(&mut self, result: diesel::QueryResult<T>) -> Result<T, DbError> {
+        result.map_err(|error| {
+            let error = Self::error(error);
+            if matches!(error, DbError::ConnectionLost { .. }) {
+                Transactions::transaction_manager_status_mut(&mut self.conn).set_in_error();
+            }
+            error
+        })
     }
 
     pub fn backend(&self) -> Backend {

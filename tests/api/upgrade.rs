@@ -52,7 +52,9 @@ fn directory_as_before(n: u8, backend: &str, into: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for from in [
         root.join(format!("migrations_db{n}/{backend}")),
-        root.join(format!("tests/fixtures/layer-migrations-before-2026-12/{backend}")),
+        root.join(format!(
+            "tests/fixtures/layer-migrations-before-2026-12/{backend}"
+        )),
     ] {
         for migration in std::fs::read_dir(&from).unwrap() {
             let migration = migration.unwrap().path();

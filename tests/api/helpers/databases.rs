@@ -274,9 +274,11 @@ impl Storage {
     pub fn execute(&self, n: u8, sql: &str) {
         match self.postgres_name(n) {
             Some(name) => execute_in(&name, sql),
+            // Waiting for the service's own writers, as any writer would (the default
+            // busy timeout of a connection is 0: "database is locked" at once).
             None => SqliteConnection::establish(self.raw_url(n))
                 .expect("open a test SQLite file")
-                .batch_execute(sql)
+                .batch_execute(&format!("PRAGMA busy_timeout = 10000; {sql}"))
                 .unwrap_or_else(|e| panic!("{sql}: {e}")),
         }
     }
