@@ -7,7 +7,7 @@ mod once;
 
 pub use once::{Created, Once};
 
-use crate::db::{self, CrossCommit, DbError, LockMode, Pool, Redo};
+use crate::db::{self, CrossCommit, Database, DbError, LockMode, Pool, Redo};
 use crate::domain::{ParseId, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
@@ -118,8 +118,9 @@ fn delete_user_redo(id: UserId) -> String {
 fn redone_user(redo: &str) -> Result<UserId, DbError> {
     redo.strip_prefix(DELETE_USER)
         .and_then(|id| UserId::parse(id).ok())
+        // The record is read from db2, where the decision keeps it.
         .ok_or_else(|| DbError::Other {
-            database: "redo",
+            database: Db2::NAME,
             cause: format!("unknown redo record `{redo}`").into(),
         })
 }

@@ -10,10 +10,10 @@ pub use token::{mint, Minted, Presented};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{Access, DbError};
+use crate::db::{Access, Database, DbError};
 use crate::domain::timestamp;
 use crate::users::schema::api_keys;
-use crate::users::Session;
+use crate::users::{Db1, Session};
 
 /// What a key may do: `read` may use `GET`, `write` every method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub fn create(
     scope: Scope,
 ) -> Result<(ApiKey, String), DbError> {
     let minted = mint().map_err(|error| DbError::Other {
-        database: "db1",
+        database: Db1::NAME,
         cause: format!("no random bytes from the operating system: {error}").into(),
     })?;
     let key = diesel::insert_into(api_keys::table)

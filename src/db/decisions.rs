@@ -1,5 +1,5 @@
-//! The `multidb_decisions` table that both databases' migrations create: the durable
-//! record of a cross-database commit decision (see `cross_commit/`).
+//! The `multidb_decisions` table of the layer's own schema: the durable record of a
+//! cross-database commit decision (see `cross_commit/`).
 
 use std::time::Duration;
 
@@ -17,8 +17,36 @@ diesel::table! {
     }
 }
 
-pub const COMMIT: &str = "commit";
-pub const ABORT: &str = "abort";
+/// What was decided for a cross-database write: every reader matches both, and the
+/// text in the table is written and read here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written with the last participant's work: the write happened.
+    Commit,
+    /// Claimed by recovery for a write whose coordinator never decided: it did not.
+    Abort,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Commit => "commit",
+            Outcome::Abort => "abort",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Outcome::Commit, Outcome::Abort]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 const DECISION: (
     multidb_decisions::gid,
@@ -31,10 +59,32 @@ const DECISION: (
 );
 
 #[derive(Debug, Clone, Queryable)]
+struct DecisionRow {
+    gid: String,
+    outcome: String,
+    redo: Option<String>,
+}
+
+#[derive(Debug, Clone)]
 pub struct Decision {
     pub gid: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub redo: Option<String>,
+}
+
+impl DecisionRow {
+    /// The table's CHECK admits the two outcomes only; anything else is a foreign row.
+    fn decision<D: Database>(self) -> Result<Decision, DbError> {
+        let outcome = Outcome::parse(&self.outcome).ok_or_else(|| DbError::Other {
+            database: D::NAME,
+            cause: format!("{}: unknown outcome {:?}", self.gid, self.outcome).into(),
+        })?;
+        Ok(Decision {
+            gid: self.gid,
+            outcome,
+            redo: self.redo,
+        })
+    }
 }
 
 /// Writes a decision, dated by the database's clock; a decision already recorded for
@@ -42,13 +92,13 @@ pub struct Decision {
 pub fn record<D: Database>(
     session: &mut Session<D>,
     gid: &str,
-    outcome: &str,
+    outcome: Outcome,
     redo: Option<&str>,
 ) -> Result<(), DbError> {
     diesel::insert_into(multidb_decisions::table)
         .values((
             multidb_decisions::gid.eq(gid),
-            multidb_decisions::outcome.eq(outcome),
+            multidb_decisions::outcome.eq(outcome.as_str()),
             multidb_decisions::redo.eq(redo),
             multidb_decisions::created_at.eq(diesel::dsl::sql::<Timestamp>(clock::now_timestamp(
                 session.backend(),
@@ -63,21 +113,27 @@ pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<D
     multidb_decisions::table
         .find(gid)
         .select(DECISION)
-        .first(session.connection())
+        .first::<DecisionRow>(session.connection())
         .optional()
-        .map_err(Session::<D>::error)
+        .map_err(Session::<D>::error)?
+        .map(DecisionRow::decision::<D>)
+        .transpose()
 }
 
 /// Decisions that carry work to redo, oldest first.
 pub fn with_redo<D: Database, A: Access>(
     session: &mut Session<D, A>,
 ) -> Result<Vec<Decision>, DbError> {
-    session.load(
-        multidb_decisions::table
-            .filter(multidb_decisions::redo.is_not_null())
-            .order(multidb_decisions::created_at.asc())
-            .select(DECISION),
-    )
+    session
+        .load::<_, DecisionRow>(
+            multidb_decisions::table
+                .filter(multidb_decisions::redo.is_not_null())
+                .order(multidb_decisions::created_at.asc())
+                .select(DECISION),
+        )?
+        .into_iter()
+        .map(DecisionRow::decision::<D>)
+        .collect()
 }
 
 /// Whether a decision carrying exactly `redo` is still waiting to be applied (see

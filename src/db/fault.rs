@@ -34,10 +34,7 @@ impl Faults {
     /// Arms `point` (`{database}.{step}`, e.g. `db2.commit`), replacing its action.
     #[cfg(feature = "fault-injection")]
     pub fn arm(&self, point: &str, action: FaultAction) {
-        let mut armed = self
-            .armed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut armed = super::sync::lock(&self.armed);
         armed.retain(|(armed_point, _)| armed_point != point);
         armed.push((point.to_owned(), action));
     }
@@ -45,10 +42,7 @@ impl Faults {
     /// Disarms every point.
     #[cfg(feature = "fault-injection")]
     pub fn disarm_all(&self) {
-        self.armed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+        super::sync::lock(&self.armed).clear();
     }
 
     /// Parses `point=error,point=panic,point=pause,point=sleep:500` (the `MULTIDB_FAULTS` variable).
@@ -79,10 +73,7 @@ impl Faults {
     pub fn hit(&self, database: &str, step: &str) -> Result<(), DbError> {
         #[cfg(feature = "fault-injection")]
         {
-            let action = self
-                .armed
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+            let action = super::sync::lock(&self.armed)
                 .iter()
                 .find(|(point, _)| point.split_once('.') == Some((database, step)))
                 .map(|(_, action)| *action);

@@ -119,10 +119,7 @@ impl<D: Database> Lease<D> {
         if let Some(id) = self.held() {
             return Ok(id);
         }
-        let _renewing = self
-            .renewing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _renewing = super::sync::lock(&self.renewing);
         if let Some(id) = self.held() {
             return Ok(id);
         }
@@ -157,11 +154,7 @@ impl<D: Database> Drop for Lease<D> {
     }
 }
 
-fn lock(state: &Mutex<Current>) -> std::sync::MutexGuard<'_, Current> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use super::sync::lock;
 
 /// The renewal loop: every third of the lease until stopped; then the lease is released.
 fn keep<D: Database>(

@@ -21,13 +21,12 @@ mod pair;
 mod pool;
 mod runner;
 mod session;
+pub(crate) mod sync;
 pub mod window;
 mod write_holding;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
-pub use cross_commit::{
-    CrossCommit, Recovery, Redo, UnitOfWork, GID_PREFIX, MAX_IDLE_IN_TRANSACTION,
-};
+pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, MAX_IDLE_IN_TRANSACTION};
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
@@ -35,7 +34,8 @@ pub use identity::{ensure_migrated, ensure_not_swapped, IdentityError};
 pub use key_lock::{KeyLock, KeyLocks, LockMode};
 pub use lease::MAX_LEASE;
 pub use migrations::{run_migrations, Migrations};
-pub use pool::{Admission, Pool, PoolSettings, PoolStatus};
+pub(crate) use pool::Admission;
+pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};
 pub use write_holding::{write_holding, write_under};

@@ -13,6 +13,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::sync::{lock, wait, wait_timeout};
+
 #[derive(Debug, Default)]
 pub(crate) struct OwnWriters {
     state: Mutex<State>,
@@ -36,10 +38,7 @@ impl OwnWriters {
     pub(crate) fn enter(self: &Arc<Self>) -> OwnWrite {
         let mut state = self.lock();
         while state.renewal {
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = wait(&self.changed, state);
         }
         state.holding += 1;
         OwnWrite(self.clone())
@@ -58,11 +57,7 @@ impl OwnWriters {
                 self.changed.notify_all();
                 return None;
             }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            state = wait_timeout(&self.changed, state, left);
         }
         drop(state);
         let renewed = renew();
@@ -72,9 +67,7 @@ impl OwnWriters {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 

@@ -157,7 +157,7 @@ impl<D: Database> Pool<D> {
     /// threads: a burst larger than the pool then occupies no blocking thread while it
     /// waits, and is served in arrival order (this took the p99 of `GET /users/{id}` at
     /// 32 concurrent requests from hundreds of ms to single-digit ms; see BENCHMARKS.md).
-    pub async fn admit(&self) -> Result<Admission, DbError> {
+    pub(crate) async fn admit(&self) -> Result<Admission, DbError> {
         self.admit_by(self.deadline()).await
     }
 
@@ -192,7 +192,7 @@ impl<D: Database> Pool<D> {
     /// allows one writer at a time, writers first queue for that one place here, in
     /// order, instead of polling the file lock in SQLite's busy handler, whose sleeps
     /// made the p99 of `POST /orders` on SQLite 0.7–2 s under load (see BENCHMARKS.md).
-    pub async fn admit_write(&self) -> Result<Admission, DbError> {
+    pub(crate) async fn admit_write(&self) -> Result<Admission, DbError> {
         self.admit_write_by(self.deadline()).await
     }
 
@@ -469,7 +469,7 @@ mod tests {
 /// A request's turn to use a pool (and, for a SQLite writer, the database's one write
 /// slot), held until the work on the blocking thread is done.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     _writer: Option<OwnedSemaphorePermit>,
     _connection: OwnedSemaphorePermit,
 }

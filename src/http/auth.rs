@@ -15,7 +15,8 @@ use actix_web::HttpMessage;
 use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 
 use crate::api_keys::{self, Presented, Scope};
-use crate::db::{self, DbError, Pool};
+use crate::db::sync::lock;
+use crate::db::{self, Database, DbError, Pool};
 use crate::domain::timestamp;
 use crate::error::AppError;
 use crate::users::Db1;
@@ -92,9 +93,7 @@ impl Authenticator {
     }
 
     fn keys(&self) -> MutexGuard<'_, HashMap<String, Arc<Key>>> {
-        self.keys
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.keys)
     }
 
     /// The request's valid API key (its id) and its scope, or why there is none.
@@ -272,15 +271,9 @@ fn is_unavailable(error: &DbError) -> bool {
 
 fn unavailable(why: &'static str) -> DbError {
     DbError::Unavailable {
-        database: "db1",
+        database: Db1::NAME,
         cause: why.into(),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The id of the API key a request was authenticated with, in the request's extensions:

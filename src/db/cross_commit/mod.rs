@@ -52,25 +52,25 @@
 //! the decision race and answers 503; one whose decision landed first has its work
 //! committed by whoever resolves it.
 
+mod gid;
 mod prepared;
 mod recovery;
 
+use gid::Gid;
 use prepared::{Prepared, Settle};
 pub use recovery::{Recovery, MAX_IDLE_IN_TRANSACTION};
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::decisions::{self, COMMIT};
+use super::decisions::{self, Outcome};
 use super::lease::{Lease, LeaseId};
 use super::metrics::CrossCommitMetrics;
 use super::pair;
+use super::sync::lock;
 use super::{blocking, context, AnyConnection, Database, DbError, KeyLock, Pool, Session, Write};
-
-/// Prefix of every global transaction id this service creates.
-pub const GID_PREFIX: &str = "multidb";
 
 /// How to apply again the work recorded in a decision's redo, when `A` cannot prepare
 /// (SQLite) and its commit was lost. Both halves must be idempotent: recovery may apply
@@ -131,17 +131,11 @@ struct Shared<A: Database, B: Database> {
     lease: Lease<B>,
     next: AtomicU64,
     /// Gids being committed by this process, under whichever lease they started.
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: Mutex<HashSet<Gid>>,
     /// Why cross-database writes are refused, if they are.
     refusal: Option<String>,
     redo: Redo<A, B>,
     metrics: CrossCommitMetrics,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<A: Database, B: Database> CrossCommit<A, B> {
@@ -246,7 +240,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     /// A gid under this instance's lease, renewed first if it is running out. Blocks.
-    fn new_gid(&self) -> Result<String, DbError> {
+    fn new_gid(&self) -> Result<Gid, DbError> {
         let lease = self
             .shared
             .lease
@@ -261,10 +255,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         Ok(self.gid_under(lease))
     }
 
-    fn gid_under(&self, lease: LeaseId) -> String {
-        let n = self.shared.next.fetch_add(1, Ordering::Relaxed);
-        let unique = uuid::Uuid::new_v4().simple();
-        format!("{GID_PREFIX}:{lease}:{n}:{unique}")
+    fn gid_under(&self, lease: LeaseId) -> Gid {
+        Gid::new(lease, self.shared.next.fetch_add(1, Ordering::Relaxed))
     }
 
     fn hit(&self, step: &str) -> Result<(), DbError> {
@@ -273,7 +265,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Commits `unit` and counts the outcome: rolled back if it failed before the
     /// decision could have been written, in doubt if after.
-    fn commit(&self, unit: UnitOfWork<A, B>, gid: &str) -> Result<(), DbError> {
+    fn commit(&self, unit: UnitOfWork<A, B>, gid: &Gid) -> Result<(), DbError> {
         let mut reached = Reached::Work;
         let outcome = self.commit_steps(unit, gid, &mut reached);
         let metrics = &self.shared.metrics;
@@ -288,7 +280,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     fn commit_steps(
         &self,
         unit: UnitOfWork<A, B>,
-        gid: &str,
+        gid: &Gid,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
         let UnitOfWork {
@@ -316,10 +308,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         &self,
         mut referenced: Session<A>,
         referencing: Session<B>,
-        gid: &str,
+        gid: &Gid,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
-        referenced.prepare(gid)?;
+        referenced.prepare(gid.as_str())?;
         // From here on every way out — an error, an injected fault, a panic — settles the
         // prepared transaction when `prepared` drops, or it would keep its locks.
         let mut prepared = Prepared {
@@ -353,7 +345,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         &self,
         referenced: Session<A>,
         referencing: Session<B>,
-        gid: &str,
+        gid: &Gid,
         redo: &str,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
@@ -382,20 +374,20 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Applies a decision's redo to A, then, in one transaction of B, its second half
     /// and the deletion of the decision.
-    fn apply_redo(&self, gid: &str, redo: &str) -> Result<(), DbError> {
+    fn apply_redo(&self, gid: &Gid, redo: &str) -> Result<(), DbError> {
         self.hit("redo")?;
         let mut session = self.a.begin_internal::<Write>()?;
         (self.shared.redo.referenced)(&mut session, redo)?;
         session.commit()?;
         let mut session = self.b.begin_internal::<Write>()?;
         (self.shared.redo.referencing)(&mut session, redo)?;
-        decisions::forget(&mut session, gid)?;
+        decisions::forget(&mut session, gid.as_str())?;
         session.commit()
     }
 
-    fn forget(&self, gid: &str) -> Result<(), DbError> {
+    fn forget(&self, gid: &Gid) -> Result<(), DbError> {
         let mut session = self.b.begin_internal::<Write>()?;
-        decisions::forget(&mut session, gid)?;
+        decisions::forget(&mut session, gid.as_str())?;
         session.commit()
     }
 }
@@ -423,7 +415,7 @@ struct Undecided {
 /// abandoned (its instance paused, say): the write did not happen and may be retried.
 fn decide<B: Database>(
     mut referencing: Session<B>,
-    gid: &str,
+    gid: &Gid,
     redo: Option<&str>,
     reached: &mut Reached,
 ) -> Result<(), Undecided> {
@@ -431,7 +423,7 @@ fn decide<B: Database>(
         error,
         certain: true,
     };
-    match decisions::record(&mut referencing, gid, COMMIT, redo) {
+    match decisions::record(&mut referencing, gid.as_str(), Outcome::Commit, redo) {
         Err(DbError::Conflict { cause, .. }) => {
             return Err(certain(DbError::Unavailable {
                 database: B::NAME,
@@ -461,13 +453,17 @@ fn decide<B: Database>(
 /// decision, since a gid has one: that is success, not an error.
 fn finish_prepared_on<A: Database>(
     conn: &mut AnyConnection,
-    gid: &str,
-    outcome: &str,
+    gid: &Gid,
+    outcome: Outcome,
 ) -> Result<(), DbError> {
     let Some(mut two_phase) = conn.two_phase() else {
         return Err(cannot_prepare::<A>(gid));
     };
-    match two_phase.finish(gid, outcome == COMMIT) {
+    let commit = match outcome {
+        Outcome::Commit => true,
+        Outcome::Abort => false,
+    };
+    match two_phase.finish(gid.as_str(), commit) {
         Ok(true) => Ok(()),
         Ok(false) => {
             log::info!("{gid}: already finished elsewhere");
@@ -479,7 +475,7 @@ fn finish_prepared_on<A: Database>(
 
 /// A gid met on a database whose backend has no two-phase commit: it cannot have been
 /// prepared there, and nothing of it can be finished.
-fn cannot_prepare<A: Database>(gid: &str) -> DbError {
+fn cannot_prepare<A: Database>(gid: impl std::fmt::Display) -> DbError {
     DbError::Other {
         database: A::NAME,
         cause: format!("{gid}: this database's backend has no prepared transactions").into(),
@@ -501,15 +497,15 @@ fn two_phase_unavailable<A: Database>(a: &Pool<A>) -> Result<Option<String>, DbE
 /// Marks a gid as being committed by this process, so that recovery leaves it alone.
 struct InFlight<'a, A: Database, B: Database> {
     shared: &'a Shared<A, B>,
-    gid: String,
+    gid: Gid,
 }
 
 impl<'a, A: Database, B: Database> InFlight<'a, A, B> {
-    fn enter(shared: &'a Shared<A, B>, gid: &str) -> Self {
-        lock(&shared.in_flight).insert(gid.to_owned());
+    fn enter(shared: &'a Shared<A, B>, gid: &Gid) -> Self {
+        lock(&shared.in_flight).insert(gid.clone());
         Self {
             shared,
-            gid: gid.to_owned(),
+            gid: gid.clone(),
         }
     }
 }

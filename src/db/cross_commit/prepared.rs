@@ -1,7 +1,7 @@
 //! The guard of a prepared transaction: settled on the connection that prepared it.
 
-use super::{finish_prepared_on, CrossCommit};
-use crate::db::decisions::{ABORT, COMMIT};
+use super::{finish_prepared_on, CrossCommit, Gid};
+use crate::db::decisions::Outcome;
 use crate::db::{context, Database, DbError, Session};
 
 /// How a prepared transaction is to be finished if the coordinator leaves early.
@@ -21,7 +21,7 @@ pub(super) enum Settle {
 /// dropped, as [`Settle`] says, on that session's own connection.
 pub(super) struct Prepared<'a, A: Database, B: Database> {
     pub(super) coordinator: &'a CrossCommit<A, B>,
-    pub(super) gid: &'a str,
+    pub(super) gid: &'a Gid,
     pub(super) session: Option<Session<A>>,
     pub(super) settle: Settle,
 }
@@ -29,7 +29,7 @@ pub(super) struct Prepared<'a, A: Database, B: Database> {
 impl<A: Database, B: Database> Prepared<'_, A, B> {
     /// Commits the decided transaction; a failure is reported, not swallowed.
     pub(super) fn complete(mut self) -> Result<(), DbError> {
-        let outcome = self.finish(COMMIT);
+        let outcome = self.finish(Outcome::Commit);
         self.settle = Settle::Done;
         outcome.map_err(|error| DbError::Unavailable {
             database: A::NAME,
@@ -45,11 +45,14 @@ impl<A: Database, B: Database> Prepared<'_, A, B> {
 
     /// Finishes the transaction on the session's connection, or, if that connection
     /// fails, on another one of the pool once this one is given back.
-    fn finish(&mut self, outcome: &str) -> Result<(), DbError> {
+    fn finish(&mut self, outcome: Outcome) -> Result<(), DbError> {
         self.coordinator.hit("finish_prepared")?;
         let first_try = match self.session.as_mut() {
             Some(session) => finish_prepared_on::<A>(session.connection(), self.gid, outcome),
-            None => Err(DbError::NotFound),
+            None => Err(DbError::Other {
+                database: A::NAME,
+                cause: "the preparing session was given back already".into(),
+            }),
         };
         match first_try {
             Ok(()) => Ok(()),
@@ -69,12 +72,9 @@ impl<A: Database, B: Database> Drop for Prepared<'_, A, B> {
     fn drop(&mut self) {
         let outcome = match self.settle {
             Settle::Done => return,
-            Settle::Abort => Ok(ABORT),
-            Settle::Commit => Ok(COMMIT),
-            Settle::ByDecision => self
-                .coordinator
-                .decision_or_abort(self.gid)
-                .map(|decision| if decision == COMMIT { COMMIT } else { ABORT }),
+            Settle::Abort => Ok(Outcome::Abort),
+            Settle::Commit => Ok(Outcome::Commit),
+            Settle::ByDecision => self.coordinator.decision_or_abort(self.gid),
         };
         match outcome.and_then(|outcome| self.finish(outcome).map(|()| outcome)) {
             Ok(outcome) => log::info!("{}: settled after a failure: {outcome}", self.gid),

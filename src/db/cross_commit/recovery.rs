@@ -6,10 +6,10 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double};
 
-use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, GID_PREFIX};
-use crate::db::decisions::{self, ABORT, COMMIT};
+use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, Gid};
+use crate::db::decisions::{self, Outcome};
 use crate::db::idempotency;
-use crate::db::lease::{self, LeaseId};
+use crate::db::lease;
 use crate::db::{blocking, chain, clock, Database, DbError, Read, Write};
 
 diesel::table! {
@@ -62,42 +62,33 @@ enum Settled {
     Redone,
 }
 
-/// The lease a gid was made under (`multidb:<lease>:…`).
-fn owner(gid: &str) -> Option<LeaseId> {
-    gid.split(':').nth(1).and_then(|id| id.parse().ok())
-}
-
 impl<A: Database, B: Database> CrossCommit<A, B> {
     /// `COMMIT PREPARED` or `ROLLBACK PREPARED` from a connection of A's pool; a
     /// transaction that is no longer there was finished by someone else.
-    pub(super) fn finish_prepared(&self, gid: &str, outcome: &str) -> Result<(), DbError> {
+    pub(super) fn finish_prepared(&self, gid: &Gid, outcome: Outcome) -> Result<(), DbError> {
         let mut conn = self.a.connection()?;
         finish_prepared_on::<A>(&mut conn, gid, outcome)
     }
 
     /// Commits or rolls back the prepared transaction `gid` by its decision.
-    fn resolve(&self, gid: &str) -> Result<&'static str, DbError> {
-        let outcome = if self.decision_or_abort(gid)? == COMMIT {
-            COMMIT
-        } else {
-            ABORT
-        };
+    fn resolve(&self, gid: &Gid) -> Result<Outcome, DbError> {
+        let outcome = self.decision_or_abort(gid)?;
         self.finish_prepared(gid, outcome)?;
         Ok(outcome)
     }
 
     /// The decision for `gid`, claiming "abort" if none was recorded: the coordinator's
     /// own insert of "commit" then fails on the primary key, so both agree.
-    pub(super) fn decision_or_abort(&self, gid: &str) -> Result<String, DbError> {
+    pub(super) fn decision_or_abort(&self, gid: &Gid) -> Result<Outcome, DbError> {
         for _ in 0..2 {
             let mut session = self.b.begin_internal::<Write>()?;
-            if let Some(decision) = decisions::find(&mut session, gid)? {
+            if let Some(decision) = decisions::find(&mut session, gid.as_str())? {
                 return Ok(decision.outcome);
             }
-            match decisions::record(&mut session, gid, ABORT, None) {
+            match decisions::record(&mut session, gid.as_str(), Outcome::Abort, None) {
                 Ok(()) => {
                     session.commit()?;
-                    return Ok(ABORT.to_owned());
+                    return Ok(Outcome::Abort);
                 }
                 // The coordinator's decision landed meanwhile: read it in a new session.
                 Err(DbError::Conflict { .. }) => continue,
@@ -116,12 +107,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         if self.a.features().two_phase_commit {
             for gid in &self.prepared_gids()? {
                 self.settle_counted(gid, &mut report, || {
-                    self.resolve(gid).map(|outcome| {
-                        if outcome == COMMIT {
-                            Settled::Committed
-                        } else {
-                            Settled::RolledBack
-                        }
+                    self.resolve(gid).map(|outcome| match outcome {
+                        Outcome::Commit => Settled::Committed,
+                        Outcome::Abort => Settled::RolledBack,
                     })
                 });
             }
@@ -131,10 +119,16 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 decisions::with_redo(&mut session)?
             };
             for decision in &pending {
+                let Some(gid) = Gid::parse(&decision.gid) else {
+                    log::warn!(
+                        "{}: a decision with a gid not of multidb's, left alone",
+                        decision.gid
+                    );
+                    continue;
+                };
                 let redo = decision.redo.as_deref().unwrap_or_default();
-                self.settle_counted(&decision.gid, &mut report, || {
-                    self.apply_redo(&decision.gid, redo)
-                        .map(|()| Settled::Redone)
+                self.settle_counted(&gid, &mut report, || {
+                    self.apply_redo(&gid, redo).map(|()| Settled::Redone)
                 });
             }
         }
@@ -152,7 +146,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// goes on with the others.
     fn settle_counted(
         &self,
-        gid: &str,
+        gid: &Gid,
         report: &mut Recovery,
         settle: impl FnOnce() -> Result<Settled, DbError>,
     ) {
@@ -172,20 +166,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     /// Our prepared transactions in A (any instance's).
-    fn prepared_gids(&self) -> Result<Vec<String>, DbError> {
-        self.prepared_gids_like(&format!("{GID_PREFIX}:"))
+    fn prepared_gids(&self) -> Result<Vec<Gid>, DbError> {
+        self.prepared_gids_like(&Gid::any_prefix())
     }
 
     /// The gids prepared in A that start with `prefix`, oldest first; none where A's
     /// backend cannot prepare.
-    fn prepared_gids_like(&self, prefix: &str) -> Result<Vec<String>, DbError> {
+    fn prepared_gids_like(&self, prefix: &str) -> Result<Vec<Gid>, DbError> {
         let mut conn = self.a.connection()?;
-        match conn.two_phase() {
-            Some(mut two_phase) => two_phase
-                .recover(prefix)
-                .map_err(|e| DbError::from_diesel(A::NAME, e)),
-            None => Ok(Vec::new()),
-        }
+        let Some(mut two_phase) = conn.two_phase() else {
+            return Ok(Vec::new());
+        };
+        let prepared = two_phase
+            .recover(prefix)
+            .map_err(|e| DbError::from_diesel(A::NAME, e))?;
+        Ok(prepared.iter().filter_map(|gid| Gid::parse(gid)).collect())
     }
 
     /// Resolves this instance's own prepared transactions under its current lease that
@@ -196,7 +191,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         if !self.a.features().two_phase_commit {
             return Ok(());
         }
-        let own = format!("{GID_PREFIX}:{}:", self.shared.lease.id());
+        let own = Gid::prefix_under(self.shared.lease.id());
         for gid in self.prepared_gids_like(&own)? {
             if lock(&self.shared.in_flight).contains(&gid) {
                 continue;
@@ -205,10 +200,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             match self.resolve(&gid) {
                 Ok(outcome) => {
                     log::info!("{gid}: settled by its own instance: {outcome}");
-                    if outcome == COMMIT {
-                        report.committed += 1;
-                    } else {
-                        report.rolled_back += 1;
+                    match outcome {
+                        Outcome::Commit => report.committed += 1,
+                        Outcome::Abort => report.rolled_back += 1,
                     }
                 }
                 Err(error) => {
@@ -241,11 +235,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         let found = if self.a.features().two_phase_commit {
             let mut conn = self.a.connection()?;
             let Some(mut two_phase) = conn.two_phase() else {
-                return Err(cannot_prepare::<A>(GID_PREFIX));
+                return Err(cannot_prepare::<A>(Gid::any_prefix()));
             };
             // The same transactions as `prepared_gids`, counted.
             let (count, oldest_seconds) = two_phase
-                .count(&format!("{GID_PREFIX}:"))
+                .count(&Gid::any_prefix())
                 .map_err(|e| DbError::from_diesel(A::NAME, e))?;
             InDoubt {
                 count,
@@ -272,13 +266,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Ours (under any lease) once no longer in flight; another instance's once its
     /// lease has expired by B's clock.
-    fn may_resolve(&self, gid: &str) -> Result<bool, DbError> {
+    fn may_resolve(&self, gid: &Gid) -> Result<bool, DbError> {
         if lock(&self.shared.in_flight).contains(gid) {
             return Ok(false);
         }
-        let Some(owner) = owner(gid) else {
-            return Ok(false);
-        };
+        let owner = gid.owner();
         if owner == self.shared.lease.id() {
             return Ok(true);
         }
@@ -308,7 +300,11 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         let still_prepared = self.prepared_gids()?;
         let settled: Vec<String> = candidates
             .into_iter()
-            .filter(|gid| !still_prepared.contains(gid))
+            .filter(|gid| {
+                !still_prepared
+                    .iter()
+                    .any(|prepared| prepared.as_str() == gid)
+            })
             .collect();
         if settled.is_empty() {
             return Ok(());

@@ -1,0 +1,87 @@
+//! Global transaction ids, built and read here only: `multidb:<lease>:<n>:<uuid>`. The
+//! lease names the instance that owns the write while it lives (see `lease.rs`); `n`
+//! and the UUID make the id unique across instances and restarts.
+
+use std::fmt;
+
+use crate::db::lease::LeaseId;
+
+const PREFIX: &str = "multidb";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Gid(String);
+
+impl Gid {
+    pub(crate) fn new(lease: LeaseId, n: u64) -> Self {
+        Self(format!(
+            "{PREFIX}:{lease}:{n}:{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// A gid read back from a database; `None` if it is not one of ours.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let ours = parts.next() == Some(PREFIX)
+            && parts.next()?.parse::<LeaseId>().is_ok()
+            && parts.next()?.parse::<u64>().is_ok()
+            && parts.next().is_some_and(|unique| !unique.is_empty())
+            && parts.next().is_none();
+        ours.then(|| Self(text.to_owned()))
+    }
+
+    /// The lease the gid was made under.
+    pub(crate) fn owner(&self) -> LeaseId {
+        self.0
+            .split(':')
+            .nth(1)
+            .and_then(|lease| lease.parse().ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What every gid of ours starts with.
+    pub(crate) fn any_prefix() -> String {
+        format!("{PREFIX}:")
+    }
+
+    /// What every gid made under `lease` starts with.
+    pub(crate) fn prefix_under(lease: LeaseId) -> String {
+        format!("{PREFIX}:{lease}:")
+    }
+}
+
+impl fmt::Display for Gid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gid;
+
+    #[test]
+    fn a_gid_reads_back_as_made_and_foreign_ids_are_refused() {
+        let gid = Gid::new(42, 7);
+        let read = Gid::parse(gid.as_str()).unwrap();
+        assert_eq!((read.owner(), read), (42, gid.clone()));
+        assert!(gid.as_str().starts_with(&Gid::prefix_under(42)));
+        assert!(gid.as_str().starts_with(&Gid::any_prefix()));
+        for foreign in [
+            "",
+            "filler_1",
+            "multidb",
+            "multidb:x:1:abc",
+            "multidb:1:y:abc",
+            "multidb:1:2:",
+            "multidb:1:2:abc:more",
+            "other:1:2:abc",
+        ] {
+            assert_eq!(Gid::parse(foreign), None, "{foreign}");
+        }
+    }
+}
