@@ -23,10 +23,24 @@ pub struct Databases {
 }
 
 impl Databases {
-    /// Connects both pools, migrates them if configured, and resolves cross-database
-    /// writes a crash left in doubt before anything else may touch them. The pools and
-    /// the coordinator record into `recorder`. Blocks. A failure names the setting or the
-    /// step, with every cause as its source.
+    /// Both pools, checked and migrated ([`Pools::connect`]), then the coordinator of
+    /// writes to both ([`Pools::coordinate`]). Blocks.
+    pub fn connect(settings: &Settings, recorder: &dyn metrics::Recorder) -> anyhow::Result<Self> {
+        Pools::connect(settings, recorder)?.coordinate(settings, recorder)
+    }
+}
+
+/// Both databases' pools, checked to be two different databases, each the right one,
+/// and migrated: all that `multidb migrate` does, and the first step of serving.
+pub struct Pools {
+    pub db1: Pool<Db1>,
+    pub db2: Pool<Db2>,
+}
+
+impl Pools {
+    /// Connects both pools and migrates them (the application's migrations if
+    /// configured). The pools record into `recorder`. Blocks. A failure names the
+    /// setting or the step, with every cause as its source.
     pub fn connect(settings: &Settings, recorder: &dyn metrics::Recorder) -> anyhow::Result<Self> {
         let db1 = connect_pool(&settings.db1, settings)
             .context("DATABASE_URL_1")?
@@ -47,6 +61,18 @@ impl Databases {
         migrate(&db2, which)?;
         db::ensure_migrated(&db1).context("DATABASE_URL_1")?;
         db::ensure_migrated(&db2).context("DATABASE_URL_2")?;
+        Ok(Self { db1, db2 })
+    }
+
+    /// Takes this instance's lease and resolves the cross-database writes a crash left
+    /// in doubt, before anything else may touch them: what serving needs beyond the
+    /// pools. The coordinator records into `recorder`. Blocks.
+    pub fn coordinate(
+        self,
+        settings: &Settings,
+        recorder: &dyn metrics::Recorder,
+    ) -> anyhow::Result<Databases> {
+        let Self { db1, db2 } = self;
         let cross = CrossCommit::new(
             db1.clone(),
             db2.clone(),
@@ -62,7 +88,7 @@ impl Databases {
         if let Err(error) = cross.look_in_doubt() {
             log::warn!("cannot count the cross-database writes in doubt: {error}");
         }
-        Ok(Self { db1, db2, cross })
+        Ok(Databases { db1, db2, cross })
     }
 }
 

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use multidb::api_keys::command as keys;
-use multidb::app::{Application, Databases};
+use multidb::app::{Application, Pools};
 use multidb::config::Settings;
 use multidb::telemetry::{init_logging, LogFormat};
 
@@ -52,7 +52,8 @@ fn run() -> i32 {
     };
     match command.as_deref() {
         None | Some("serve") => serve(settings),
-        Some("migrate") => match Databases::connect(
+        // Migrations only: no lease, no recovery.
+        Some("migrate") => match Pools::connect(
             &Settings {
                 run_migrations: true,
                 ..settings

@@ -188,4 +188,47 @@ fn databases_migrated_before_the_layer_owned_its_tables_upgrade(stack: Stack) {
     storage.remove();
 }
 
-on_both_backends!(databases_migrated_before_the_layer_owned_its_tables_upgrade);
+/// `multidb migrate` on fresh databases: the layer's schema and the application's
+/// migrations of both, exit 0 — and no lease taken (no row in `multidb_instances`), since
+/// it serves nothing and resolves nothing. Run again, it applies nothing.
+fn multidb_migrate_migrates_and_takes_no_lease(stack: Stack) {
+    let storage = Storage::create(stack);
+    let migrate = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_multidb"))
+            .arg("migrate")
+            .env("DATABASE_URL_1", storage.raw_url(1))
+            .env("DATABASE_URL_2", storage.raw_url(2))
+            .env("RUST_LOG", "multidb=info")
+            .output()
+            .expect("run multidb migrate");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr.matches("applied migration").count()
+    };
+    assert_eq!(
+        migrate(),
+        5,
+        "layer + 2 application migrations in db1, layer + 1 in db2"
+    );
+    let mut conns = [1, 2].map(|n| connect(&storage, n));
+    assert_eq!(
+        diesel_versions(&mut conns[0]),
+        ["20261124000001", "20261127000001"]
+    );
+    for conn in &mut conns {
+        let layer = "SELECT count(*) AS n FROM multidb_layer_migrations";
+        assert_eq!(number(conn, layer), 1);
+        assert_eq!(
+            number(conn, "SELECT count(*) AS n FROM multidb_instances"),
+            0
+        );
+    }
+    assert_eq!(migrate(), 0);
+    drop(conns);
+    storage.remove();
+}
+
+on_both_backends!(
+    databases_migrated_before_the_layer_owned_its_tables_upgrade,
+    multidb_migrate_migrates_and_takes_no_lease,
+);

@@ -329,7 +329,7 @@ impl Drop for TestApp {
 }
 
 /// Generates one `#[test]` per stack for each named function `fn name(stack: Stack)`:
-/// SQLite for both databases, PostgreSQL for both, and one of each.
+/// SQLite for both databases, PostgreSQL for both, and each mix of the two.
 macro_rules! on_every_stack {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -340,6 +340,9 @@ macro_rules! on_every_stack {
         }
         mod postgres_sqlite {
             $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::postgres_sqlite() { super::$name(stack) } } )*
+        }
+        mod sqlite_postgres {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::sqlite_postgres() { super::$name(stack) } } )*
         }
     };
 }
