@@ -10,7 +10,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use utoipa_swagger_ui::Config;
 
-use super::openapi::{self, NotFound};
+use super::openapi;
+use super::responses::NotFound;
 use crate::error::AppError;
 
 const OPENAPI_PATH: &str = "/openapi.json";

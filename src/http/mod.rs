@@ -13,6 +13,7 @@ mod openapi;
 mod orders;
 mod overview;
 mod request_log;
+mod responses;
 mod users;
 
 pub use auth::Authenticator;

@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{integer, path_id, JsonBody, PageQuery, Violations};
 use super::idempotency;
-use super::openapi::{
+use super::responses::{
     BadRequest, IdempotencyKeyHeader, Internal, InvalidOrder, KeyInUse, NotFound, OrderPath,
     PayloadTooLarge, Unavailable, UnsupportedMediaType,
 };

@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::{BadRequest, Internal, Unavailable};
+use super::responses::{BadRequest, Internal, Unavailable};
 use crate::db::Pool;
 use crate::domain::{schema, Limit};
 use crate::error::AppError;

@@ -4,7 +4,7 @@ use utoipa::ToSchema;
 
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
 use super::idempotency;
-use super::openapi::{
+use super::responses::{
     BadRequest, Conflict, IdempotencyKeyHeader, Internal, Invalid, InvalidUser, NotFound,
     PayloadTooLarge, Unavailable, UnsupportedMediaType, UserConflict, UserPath,
 };
