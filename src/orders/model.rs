@@ -3,10 +3,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::schema::orders;
 use crate::domain::{schema, timestamp, Cents, OrderId, Quantity, Text, UserId};
 
-/// An order as stored and as shown.
-#[derive(Debug, Clone, PartialEq, Queryable, Serialize, ToSchema)]
+/// An order as stored and as shown. Read by field name (`Selectable`), checked against
+/// the table for both backends at compile time.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Order {
     pub id: OrderId,
     /// The user (in db1) the order belongs to: always one that exists.

@@ -18,13 +18,15 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
             orders::amount_cents.eq(new.amount_cents.get()),
             orders::created_at.eq(timestamp::now()),
         ))
+        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
+        // query fragment of its MultiBackend only); `all_columns` is in `Order`'s field order.
         .returning(orders::all_columns)
         .get_result(session.connection())
         .map_err(<Session>::error)
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<Order>, DbError> {
-    session.load_optional(orders::table.find(id))
+    session.load_optional(orders::table.find(id).select(Order::as_select()))
 }
 
 /// Orders with ids after `after`, in id order, optionally of one user.
@@ -42,7 +44,8 @@ pub fn page<A: Access>(
     let query = orders::table
         .filter(orders::id.gt(after.get()))
         .order(orders::id.asc())
-        .limit(limit.get() + 1);
+        .limit(limit.get() + 1)
+        .select(Order::as_select());
     let rows = match filter.user_id {
         None => session.load(query)?,
         Some(user_id) => session.load(query.filter(orders::user_id.eq(user_id)))?,
@@ -89,11 +92,7 @@ pub fn for_user<A: Access>(
             .filter(orders::user_id.eq(user_id))
             .order(orders::id.desc())
             .limit(SUMMARY_ORDERS)
-            .select((
-                orders::all_columns,
-                CountOver,
-                SumOver(orders::amount_cents),
-            )),
+            .select((Order::as_select(), CountOver, SumOver(orders::amount_cents))),
     )?;
     let (count, total_cents) = rows
         .first()

@@ -6,8 +6,10 @@ use utoipa::ToSchema;
 use super::schema::users;
 use crate::domain::{schema, timestamp, Email, Text, UserId};
 
-/// A user as stored and as shown: `{"id","email","name","created_at"}`.
-#[derive(Debug, Clone, PartialEq, Queryable, Serialize, ToSchema)]
+/// A user as stored and as shown: `{"id","email","name","created_at"}`. Read by field
+/// name (`Selectable`), checked against the table for both backends at compile time.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct User {
     pub id: UserId,
     #[schema(schema_with = schema::email)]

@@ -31,6 +31,8 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
             users::name.eq(new.name.as_str()),
             users::created_at.eq(timestamp::now()),
         ))
+        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
+        // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
         .returning(users::all_columns)
         .get_result(session.connection())
         .map_err(<Session>::error)
@@ -38,7 +40,7 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
 }
 
 pub fn find<A: Access>(session: &mut Session<A>, id: UserId) -> Result<Option<User>, DbError> {
-    session.load_optional(users::table.find(id))
+    session.load_optional(users::table.find(id).select(User::as_select()))
 }
 
 /// Users with ids after `after`, in id order.
@@ -51,7 +53,8 @@ pub fn page<A: Access>(
         users::table
             .filter(users::id.gt(after.get()))
             .order(users::id.asc())
-            .limit(limit.get() + 1),
+            .limit(limit.get() + 1)
+            .select(User::as_select()),
     )?;
     Ok(Page::from_rows(rows, limit.get(), |user: &User| {
         user.id.get()
@@ -70,6 +73,8 @@ pub fn update(
     };
     diesel::update(users::table.find(id))
         .set(&changeset)
+        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
+        // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
         .returning(users::all_columns)
         .get_result(session.connection())
         .optional()
