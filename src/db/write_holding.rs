@@ -10,9 +10,9 @@ use super::{Database, DbError, KeyLock, Pool, Session};
 /// writes nothing, so there is nothing to commit atomically, and no two-phase commit is
 /// needed. The lock on `a` is held until `b`'s writes are committed and visible, so a
 /// concurrent deletion in `a` either completes before (and `work` sees the row gone) or
-/// waits until after (and sees the new rows in `b`). Sessions are begun `a` first, as
-/// in [`super::CrossCommit`], so the two never wait for each other in a cycle (and
-/// admitted as `super::pair` says, so that neither database's outage blocks the other).
+/// waits until after (and sees the new rows in `b`). Sessions are begun and admitted by
+/// `super::pair`, which decides the lock order in one place (`pair::order`), so no two
+/// units wait for each other in a cycle and neither database's outage blocks the other.
 ///
 /// A lock in `a` lasts only as long as the server session holding it, which can end
 /// before `b` commits (a failover, a terminated backend, an idle-in-transaction

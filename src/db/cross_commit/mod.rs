@@ -6,10 +6,12 @@
 //! refers to them (db2, orders). `B` is always the *last resource*: it is never
 //! prepared, and its commit, which carries the decision record, is the commit point.
 //!
-//! 1. Both sessions do their work (A begun first, so units never wait in a cycle).
+//! 1. Both sessions do their work, begun in the lock order `pair::order` decides, so
+//!    units never wait in a cycle.
 //! 2. A is made durable without being committed:
-//!    - PostgreSQL: `PREPARE TRANSACTION '<gid>'`; its locks stay held;
-//!    - SQLite (which cannot prepare): its transaction stays open, holding the write
+//!    - with two-phase commit (`Features::two_phase_commit`, e.g. PostgreSQL):
+//!      `PREPARE TRANSACTION '<gid>'`; its locks stay held;
+//!    - without (e.g. SQLite): its transaction stays open, holding the write
 //!      lock, and the decision will carry a *redo* of its work.
 //! 3. The decision: `INSERT INTO multidb_decisions (gid, 'commit', redo)` in B's
 //!    transaction, then B commits. Before this point any failure rolls everything back.
