@@ -49,7 +49,7 @@ struct Route {
 /// Every route the service serves. Routes are registered from this table alone, so it is
 /// the list of what is served that the OpenAPI document is tested against
 /// (tests/api/openapi.rs); actix cannot list the routes of an app.
-const ROUTES: [Route; 12] = [
+const ROUTES: &[Route] = &[
     Route {
         template: "/health",
         allow: "GET",

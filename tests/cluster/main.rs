@@ -73,7 +73,8 @@ fn assert_no_partial_deletion(cluster: &Cluster, users: &[i64]) {
 }
 
 /// Three instances started at the same moment on empty databases, migrating through
-/// PgBouncer: each migration is applied once, by one of them.
+/// PgBouncer: each migration — the application's, and the layer's own schema — is
+/// applied once, by one of them.
 #[test]
 fn instances_starting_together_apply_each_migration_once() {
     let cluster = Cluster::up("migrations", 18500, &[]);
@@ -83,9 +84,11 @@ fn instances_starting_together_apply_each_migration_once() {
         let expected = std::fs::read_dir(&dir).unwrap().count();
         let recorded = cluster.count(n, "SELECT count(*) AS n FROM __diesel_schema_migrations");
         assert_eq!(recorded, i64::try_from(expected).unwrap(), "db{n}");
+        let layer = cluster.count(n, "SELECT count(*) AS n FROM multidb_layer_migrations");
+        assert_eq!(layer, 1, "db{n}: the layer's schema versions");
         assert_eq!(
             logs.matches(&format!("db{n}: applied migration")).count(),
-            expected,
+            expected + 1,
             "db{n}: applied more or less than once:\n{logs}"
         );
     }
