@@ -44,6 +44,10 @@ pub enum AppError {
     /// A database could not serve the request now; the cause is logged, not shown.
     #[error("a database is unavailable; retry shortly")]
     Unavailable(#[source] DbError),
+    /// The request was not answered within `REQUEST_TIMEOUT_MS`: a database hangs, or
+    /// is that slow. Answered as `Unavailable` is; the cause is logged.
+    #[error("a database is unavailable; retry shortly")]
+    DeadlineExceeded(#[source] DeadlineExceeded),
     /// Anything else; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -54,10 +58,18 @@ impl AppError {
     pub fn cause(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AppError::Unavailable(error) => Some(error),
+            AppError::DeadlineExceeded(deadline) => Some(deadline),
             AppError::Internal(cause) => Some(cause.as_ref()),
             _ => None,
         }
     }
+}
+
+/// No answer within the request's deadline; a write may still complete.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer from the databases within {limit:?} (REQUEST_TIMEOUT_MS); a write may still complete")]
+pub struct DeadlineExceeded {
+    pub limit: std::time::Duration,
 }
 
 impl From<DbError> for AppError {

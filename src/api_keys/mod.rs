@@ -81,12 +81,12 @@ pub fn create(
     Ok((key, minted.token))
 }
 
-pub fn find<A: Access>(session: &mut Session<A>, id: &str) -> Result<Option<ApiKey>, DbError> {
+pub fn find<M: Access>(session: &mut Session<M>, id: &str) -> Result<Option<ApiKey>, DbError> {
     session.load_optional(api_keys::table.find(id.to_owned()))
 }
 
 /// Every key, oldest first.
-pub fn list<A: Access>(session: &mut Session<A>) -> Result<Vec<ApiKey>, DbError> {
+pub fn list<M: Access>(session: &mut Session<M>) -> Result<Vec<ApiKey>, DbError> {
     session.load(api_keys::table.order((api_keys::created_at.asc(), api_keys::id.asc())))
 }
 

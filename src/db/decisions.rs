@@ -121,8 +121,8 @@ pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<D
 }
 
 /// Decisions that carry work to redo, oldest first.
-pub fn with_redo<D: Database, A: Access>(
-    session: &mut Session<D, A>,
+pub fn with_redo<D: Database, M: Access>(
+    session: &mut Session<D, M>,
 ) -> Result<Vec<Decision>, DbError> {
     session
         .load::<_, DecisionRow>(
@@ -148,8 +148,8 @@ pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result
 
 /// At most `limit` decisions without work to redo older than `age`, by the database's
 /// clock, oldest first.
-pub fn settled_before<D: Database, A: Access>(
-    session: &mut Session<D, A>,
+pub fn settled_before<D: Database, M: Access>(
+    session: &mut Session<D, M>,
     age: Duration,
     limit: i64,
 ) -> Result<Vec<String>, DbError> {

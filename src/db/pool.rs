@@ -339,25 +339,25 @@ impl<D: Database> Pool<D> {
     /// Takes a connection and, for a [`Write`](super::Write) session, begins a
     /// transaction on it. Blocks: call it on a blocking thread (see [`super::read`],
     /// [`super::write`], [`super::blocking`]).
-    pub fn begin<A: Access>(&self) -> Result<Session<D, A>, DbError> {
+    pub fn begin<M: Access>(&self) -> Result<Session<D, M>, DbError> {
         self.begin_holding(None)
     }
 
     /// Like [`begin`](Self::begin), taking `lock` as the transaction begins. Blocks.
-    pub(crate) fn begin_holding<A: Access>(
+    pub(crate) fn begin_holding<M: Access>(
         &self,
         lock: Option<&KeyLock>,
-    ) -> Result<Session<D, A>, DbError> {
+    ) -> Result<Session<D, M>, DbError> {
         self.retrying(|| Session::begin_holding(self.connection()?, &self.begin, lock))
     }
 
     /// Like [`begin`](Self::begin), on a connection already taken from this pool; if that
     /// one turns out dead, on another. Blocks.
-    pub(crate) fn begin_on<A: Access>(
+    pub(crate) fn begin_on<M: Access>(
         &self,
         conn: r2d2::PooledConnection<Manager>,
         lock: Option<&KeyLock>,
-    ) -> Result<Session<D, A>, DbError> {
+    ) -> Result<Session<D, M>, DbError> {
         match Session::begin_holding(conn, &self.begin, lock) {
             Err(DbError::ConnectionLost { .. }) => self.begin_holding(lock),
             begun => begun,
@@ -366,7 +366,7 @@ impl<D: Database> Pool<D> {
 
     /// A session for the database layer's own bookkeeping (decisions, recovery): no
     /// fault point fires in it, since it may run while unwinding from one. Blocks.
-    pub(crate) fn begin_internal<A: Access>(&self) -> Result<Session<D, A>, DbError> {
+    pub(crate) fn begin_internal<M: Access>(&self) -> Result<Session<D, M>, DbError> {
         let begin = self.begin.without_faults();
         self.retrying(|| Session::begin(self.connection()?, &begin))
     }

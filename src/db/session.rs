@@ -101,15 +101,15 @@ impl Access for Write {
 /// ```
 ///
 /// [`commit`]: Session::commit
-pub struct Session<D: Database, A: Access = Write> {
+pub struct Session<D: Database, M: Access = Write> {
     conn: PooledConnection<Manager>,
     faults: Faults,
     /// Dropped after `Drop::drop` has ended the transaction (fields drop after it).
     _own_write: Option<OwnWrite>,
-    _database: PhantomData<fn() -> (D, A)>,
+    _database: PhantomData<fn() -> (D, M)>,
 }
 
-impl<D: Database, A: Access> Session<D, A> {
+impl<D: Database, M: Access> Session<D, M> {
     pub(crate) fn begin(conn: PooledConnection<Manager>, begin: &Begin) -> Result<Self, DbError> {
         Self::begin_holding(conn, begin, None)
     }
@@ -124,7 +124,7 @@ impl<D: Database, A: Access> Session<D, A> {
         lock: Option<&KeyLock>,
     ) -> Result<Self, DbError> {
         let mut own_write = None;
-        if A::TRANSACTION {
+        if M::TRANSACTION {
             own_write = begin.own_writers.as_ref().map(|writers| writers.enter());
             conn.begin_transaction(&begin.statement, lock)
                 .map_err(|e| DbError::from_diesel(D::NAME, e))?;
@@ -281,7 +281,7 @@ pub(crate) struct CommitFailure {
     pub(crate) refused: bool,
 }
 
-impl<D: Database, A: Access> Drop for Session<D, A> {
+impl<D: Database, M: Access> Drop for Session<D, M> {
     fn drop(&mut self) {
         if !self.transaction_open() {
             return;

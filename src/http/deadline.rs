@@ -8,8 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
-use crate::db::DbError;
-use crate::error::AppError;
+use crate::error::{AppError, DeadlineExceeded};
 
 /// Answers 503 `database_unavailable` with `Retry-After` when the request is not done
 /// within `limit`. The request's blocking work is not stopped: it ends on its own
@@ -27,13 +26,6 @@ pub async fn answer_within(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     match tokio::time::timeout(limit, next.call(request)).await {
         Ok(response) => response,
-        Err(_) => Err(AppError::Unavailable(DbError::Unavailable {
-            database: "request",
-            cause: format!(
-                "no answer from the databases within {limit:?} (REQUEST_TIMEOUT_MS); a write may still complete"
-            )
-            .into(),
-        })
-        .into()),
+        Err(_) => Err(AppError::DeadlineExceeded(DeadlineExceeded { limit }).into()),
     }
 }

@@ -65,7 +65,7 @@ impl AppError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::IdempotencyKeyReused,
             ),
-            AppError::Unavailable(_) => (
+            AppError::Unavailable(_) | AppError::DeadlineExceeded(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::DatabaseUnavailable,
             ),
@@ -85,7 +85,9 @@ impl ResponseError for AppError {
         let (status, code) = self.status_and_code();
         let mut response = HttpResponse::build(status);
         match self {
-            AppError::Unavailable(_) | AppError::IdempotencyKeyInUse => {
+            AppError::Unavailable(_)
+            | AppError::DeadlineExceeded(_)
+            | AppError::IdempotencyKeyInUse => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             AppError::MethodNotAllowed { allow } => {

@@ -234,6 +234,9 @@ mod tests {
                 database: "db1",
                 cause: "x".into(),
             }),
+            AppError::DeadlineExceeded(crate::error::DeadlineExceeded {
+                limit: std::time::Duration::from_secs(1),
+            }),
             AppError::Internal("x".into()),
             AppError::Unauthorized("x"),
             AppError::Forbidden {
@@ -254,6 +257,7 @@ mod tests {
                 | AppError::Validation(_)
                 | AppError::UnknownUser(_)
                 | AppError::Unavailable(_)
+                | AppError::DeadlineExceeded(_)
                 | AppError::Internal(_)
                 | AppError::Unauthorized(_)
                 | AppError::Forbidden { .. }

@@ -14,12 +14,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 
-use crate::db::{Database, DbError};
+use crate::db::DbError;
 use crate::error::AppError;
-use crate::orders::Db2;
 use crate::request_scope::{self, Request};
 use crate::telemetry::{RequestMetrics, UNMATCHED};
-use crate::users::Db1;
 
 /// A guard on every resource that never refuses: routing checks it on the resource whose
 /// path matched, and it notes the resource's template in the request's scope, for the
@@ -63,11 +61,7 @@ fn failure(error: &actix_web::Error) -> Option<(Option<&'static str>, String)> {
     let app_error = error.as_error::<AppError>();
     match app_error.and_then(AppError::cause) {
         Some(cause) => {
-            // Only a database's name: the deadline's error names the request.
-            let database = cause
-                .downcast_ref::<DbError>()
-                .and_then(DbError::database)
-                .filter(|name| [Db1::NAME, Db2::NAME].contains(name));
+            let database = cause.downcast_ref::<DbError>().and_then(DbError::database);
             Some((database, crate::db::chain(cause)))
         }
         None if error.as_response_error().status_code().is_server_error() => {

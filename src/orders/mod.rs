@@ -30,4 +30,4 @@ impl crate::db::Database for Db2 {
 }
 
 /// A session on the orders database; writing unless `Session<Read>`.
-pub type Session<A = crate::db::Write> = crate::db::Session<Db2, A>;
+pub type Session<M = crate::db::Write> = crate::db::Session<Db2, M>;

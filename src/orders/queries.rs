@@ -25,7 +25,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         .map_err(<Session>::error)
 }
 
-pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<Order>, DbError> {
+pub fn find<M: Access>(session: &mut Session<M>, id: OrderId) -> Result<Option<Order>, DbError> {
     session.load_optional(orders::table.find(id).select(Order::as_select()))
 }
 
@@ -35,8 +35,8 @@ pub fn find<A: Access>(session: &mut Session<A>, id: OrderId) -> Result<Option<O
 /// Diesel caches a boxed query's prepared statement under its SQL text, which it then
 /// builds and hashes again on every call (6 % of the server's CPU on `GET /overview`);
 /// a static query is found by its type.
-pub fn page<A: Access>(
-    session: &mut Session<A>,
+pub fn page<M: Access>(
+    session: &mut Session<M>,
     filter: OrderFilter,
     after: AfterId,
     limit: Limit,
@@ -83,8 +83,8 @@ pub fn delete_for_user(session: &mut Session, user_id: UserId) -> Result<usize, 
 /// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,
 /// in one statement: the window aggregates are computed before the `LIMIT`, so they
 /// cover every order, from the same snapshot as the listed ones.
-pub fn for_user<A: Access>(
-    session: &mut Session<A>,
+pub fn for_user<M: Access>(
+    session: &mut Session<M>,
     user_id: UserId,
 ) -> Result<UserOrders, DbError> {
     let rows: Vec<(Order, i64, i64)> = session.load(

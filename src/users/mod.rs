@@ -28,4 +28,4 @@ impl crate::db::Database for Db1 {
 }
 
 /// A session on the users database; writing unless `Session<Read>`.
-pub type Session<A = crate::db::Write> = crate::db::Session<Db1, A>;
+pub type Session<M = crate::db::Write> = crate::db::Session<Db1, M>;

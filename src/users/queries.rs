@@ -39,13 +39,13 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
         .map_err(email_taken)
 }
 
-pub fn find<A: Access>(session: &mut Session<A>, id: UserId) -> Result<Option<User>, DbError> {
+pub fn find<M: Access>(session: &mut Session<M>, id: UserId) -> Result<Option<User>, DbError> {
     session.load_optional(users::table.find(id).select(User::as_select()))
 }
 
 /// Users with ids after `after`, in id order.
-pub fn page<A: Access>(
-    session: &mut Session<A>,
+pub fn page<M: Access>(
+    session: &mut Session<M>,
     after: AfterId,
     limit: Limit,
 ) -> Result<Page<User>, DbError> {

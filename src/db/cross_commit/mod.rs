@@ -201,7 +201,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 // process's write slot in turn, instead of for a lock held here.
                 let _slot = self.b.admit_write_if_single_writer().await?;
                 let coordinator = self.clone();
-                blocking(move || coordinator.new_gid()).await?
+                blocking(move || coordinator.gid_renewing_the_lease()).await?
             }
         };
         let coordinator = self.clone();
@@ -242,7 +242,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 
     /// A gid under this instance's lease, renewed first if it is running out. Blocks.
-    fn new_gid(&self) -> Result<Gid, DbError> {
+    fn gid_renewing_the_lease(&self) -> Result<Gid, DbError> {
         let lease = self
             .shared
             .lease
