@@ -81,10 +81,11 @@ impl From<DbError> for AppError {
             DbError::NotFound => AppError::NotFound("not found".into()),
             // A conflict that reaches here was not named by its query: a bug, not the
             // client's doing.
-            DbError::Conflict { .. }
-            | DbError::Panicked
-            | DbError::Injected(_)
-            | DbError::Other { .. } => AppError::Internal(Box::new(error)),
+            DbError::Conflict { .. } | DbError::Panicked | DbError::Other { .. } => {
+                AppError::Internal(Box::new(error))
+            }
+            #[cfg(feature = "fault-injection")]
+            DbError::Injected(_) => AppError::Internal(Box::new(error)),
         }
     }
 }

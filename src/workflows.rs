@@ -7,7 +7,7 @@ mod once;
 
 pub use once::{Created, Once};
 
-use crate::db::{self, CrossCommit, Database, DbError, LockMode, Pool, Redo};
+use crate::db::{self, CrossCommit, Database, DbError, LockMode, Pool, Redo, RedoRecord};
 use crate::domain::{ParseId, UserId};
 use crate::error::AppError;
 use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
@@ -109,19 +109,21 @@ pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: UserId) -> Result<()
         .await
 }
 
+/// The one kind of work a decision carries to redo in db1, written and read here only.
 const DELETE_USER: &str = "delete_user:";
 
-fn delete_user_redo(id: UserId) -> String {
-    format!("{DELETE_USER}{id}")
+fn delete_user_redo(id: UserId) -> RedoRecord {
+    RedoRecord::new(format!("{DELETE_USER}{id}"))
 }
 
-fn redone_user(redo: &str) -> Result<UserId, DbError> {
-    redo.strip_prefix(DELETE_USER)
+fn redone_user(redo: &RedoRecord) -> Result<UserId, DbError> {
+    redo.as_str()
+        .strip_prefix(DELETE_USER)
         .and_then(|id| UserId::parse(id).ok())
         // The record is read from db2, where the decision keeps it.
         .ok_or_else(|| DbError::Other {
             database: Db2::NAME,
-            cause: format!("unknown redo record `{redo}`").into(),
+            cause: format!("unknown redo record `{}`", redo.as_str()).into(),
         })
 }
 
@@ -134,11 +136,11 @@ pub const REDO: Redo<Db1, Db2> = Redo {
     referencing: redo_on_orders,
 };
 
-fn redo_on_users(session: &mut users::Session, redo: &str) -> Result<(), DbError> {
+fn redo_on_users(session: &mut users::Session, redo: &RedoRecord) -> Result<(), DbError> {
     users::delete(session, redone_user(redo)?).map(drop)
 }
 
-fn redo_on_orders(session: &mut orders::Session, redo: &str) -> Result<(), DbError> {
+fn redo_on_orders(session: &mut orders::Session, redo: &RedoRecord) -> Result<(), DbError> {
     let id = redone_user(redo)?;
     orders::user_orders_lock(id, LockMode::Exclusive).take(session)?;
     orders::delete_for_user(session, id).map(drop)

@@ -138,9 +138,12 @@ pub fn with_redo<D: Database, M: Access>(
 
 /// Whether a decision carrying exactly `redo` is still waiting to be applied (see
 /// `CrossCommit::redoes`). An index lookup (`multidb_decisions_pending_redo`).
-pub fn redo_pending<D: Database>(session: &mut Session<D>, redo: &str) -> Result<bool, DbError> {
+pub fn redo_pending<D: Database>(
+    session: &mut Session<D>,
+    redo: &super::cross_commit::RedoRecord,
+) -> Result<bool, DbError> {
     diesel::select(diesel::dsl::exists(
-        multidb_decisions::table.filter(multidb_decisions::redo.eq(redo)),
+        multidb_decisions::table.filter(multidb_decisions::redo.eq(redo.as_str())),
     ))
     .get_result(session.connection())
     .map_err(Session::<D>::error)

@@ -26,7 +26,9 @@ pub mod window;
 mod write_holding;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
-pub use cross_commit::{CrossCommit, Recovery, Redo, UnitOfWork, MAX_IDLE_IN_TRANSACTION};
+pub use cross_commit::{
+    CrossCommit, Recovery, Redo, RedoRecord, UnitOfWork, MAX_IDLE_IN_TRANSACTION,
+};
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};

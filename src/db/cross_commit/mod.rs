@@ -79,23 +79,40 @@ use super::{blocking, context, AnyConnection, Database, DbError, KeyLock, Pool, 
 /// them to work that did commit, or twice.
 pub struct Redo<A: Database, B: Database> {
     /// Applies the work to `A` again, in a transaction of its own.
-    pub referenced: fn(&mut Session<A>, &str) -> Result<(), DbError>,
+    pub referenced: fn(&mut Session<A>, &RedoRecord) -> Result<(), DbError>,
     /// Runs in `B`'s transaction that forgets the decision, after `A`'s half has
     /// committed: removes from `B` anything that came to refer to what `A`'s half removed.
-    pub referencing: fn(&mut Session<B>, &str) -> Result<(), DbError>,
+    pub referencing: fn(&mut Session<B>, &RedoRecord) -> Result<(), DbError>,
+}
+
+/// The work a decision carries to redo, as the application wrote it: one value both
+/// recorded with the decision and looked up by [`super::redo_pending`], so the record
+/// and its lookup cannot drift apart. The layer stores it and hands it back; only the
+/// application reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedoRecord(String);
+
+impl RedoRecord {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One write session per database, ended together by [`CrossCommit::write`].
 pub struct UnitOfWork<A: Database, B: Database> {
     pub referenced: Session<A>,
     pub referencing: Session<B>,
-    redo: Option<String>,
+    redo: Option<RedoRecord>,
 }
 
 impl<A: Database, B: Database> UnitOfWork<A, B> {
     /// Describes the work done in `referenced` for [`Redo`], in case `A` cannot
     /// prepare (SQLite). Every unit of work that writes to `A` must give one.
-    pub fn redo_referenced(&mut self, redo: String) {
+    pub fn redo_referenced(&mut self, redo: RedoRecord) {
         self.redo = Some(redo);
     }
 }
@@ -348,7 +365,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         referenced: Session<A>,
         referencing: Session<B>,
         gid: &Gid,
-        redo: &str,
+        redo: &RedoRecord,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
         // The step where A would have been prepared: its transaction just stays open.
@@ -376,7 +393,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Applies a decision's redo to A, then, in one transaction of B, its second half
     /// and the deletion of the decision.
-    fn apply_redo(&self, gid: &Gid, redo: &str) -> Result<(), DbError> {
+    fn apply_redo(&self, gid: &Gid, redo: &RedoRecord) -> Result<(), DbError> {
         self.hit("redo")?;
         let mut session = self.a.begin_internal::<Write>()?;
         (self.shared.redo.referenced)(&mut session, redo)?;
@@ -418,13 +435,14 @@ struct Undecided {
 fn decide<B: Database>(
     mut referencing: Session<B>,
     gid: &Gid,
-    redo: Option<&str>,
+    redo: Option<&RedoRecord>,
     reached: &mut Reached,
 ) -> Result<(), Undecided> {
     let certain = |error| Undecided {
         error,
         certain: true,
     };
+    let redo = redo.map(RedoRecord::as_str);
     match decisions::record(&mut referencing, gid.as_str(), Outcome::Commit, redo) {
         Err(DbError::Conflict { cause, .. }) => {
             return Err(certain(DbError::Unavailable {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double};
 
-use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, Gid};
+use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, Gid, RedoRecord};
 use crate::db::decisions::{self, Outcome};
 use crate::db::idempotency;
 use crate::db::lease;
@@ -126,9 +126,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     );
                     continue;
                 };
-                let redo = decision.redo.as_deref().unwrap_or_default();
+                let redo = RedoRecord::new(decision.redo.clone().unwrap_or_default());
                 self.settle_counted(&gid, &mut report, || {
-                    self.apply_redo(&gid, redo).map(|()| Settled::Redone)
+                    self.apply_redo(&gid, &redo).map(|()| Settled::Redone)
                 });
             }
         }

@@ -54,7 +54,8 @@ pub enum DbError {
     /// A closure on a blocking thread panicked; its session was rolled back on unwind.
     #[error("database work panicked")]
     Panicked,
-    /// A fault injected by a test at a named point.
+    /// A fault injected by a test at a named point: test builds only.
+    #[cfg(feature = "fault-injection")]
     #[error("fault injected at {0}")]
     Injected(String),
     /// Anything else; a bug or an unexpected database state.
@@ -74,7 +75,9 @@ impl DbError {
             | DbError::ConnectionLost { database, .. }
             | DbError::Conflict { database, .. }
             | DbError::Other { database, .. } => Some(database),
-            DbError::NotFound | DbError::Panicked | DbError::Injected(_) => None,
+            DbError::NotFound | DbError::Panicked => None,
+            #[cfg(feature = "fault-injection")]
+            DbError::Injected(_) => None,
         }
     }
 
