@@ -1,8 +1,6 @@
 //! Databases that go away or run out of connections, and shutting down gracefully.
 
-use std::process::{Command, Stdio};
-
-use crate::helpers::{free_port, spawn_app, spawn_app_with, Stack};
+use crate::helpers::{spawn_app, spawn_app_with, Stack};
 use multidb::db::Read;
 
 fn set_connections_allowed(database: &str, allowed: bool) {
@@ -158,39 +156,9 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     assert_eq!(app.delete(&format!("/users/{other}")).status, 204);
 }
 
-/// Starts the binary on `db1` and `db2` and returns its exit code and stderr once it
-/// exits; fails the test if it starts serving instead.
+/// The binary started on `db1` and `db2` (see [`crate::helpers::start_up_outcome`]).
 fn start_up_outcome(db1: &str, db2: &str) -> (Option<i32>, String) {
-    let address = format!("127.0.0.1:{}", free_port());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_multidb"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL_1", db1)
-        .env("DATABASE_URL_2", db2)
-        .env("BIND_ADDRESS", &address)
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let health = format!("http://{address}/health");
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        if !matches!(ureq::get(&health).call(), Err(ureq::Error::Transport(_))) {
-            let _ = server.kill();
-            let _ = server.wait();
-            panic!("started serving on {db1} and {db2}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    use std::io::Read;
-    if let Some(mut pipe) = server.stderr.take() {
-        let _ = pipe.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
+    crate::helpers::start_up_outcome(&[("DATABASE_URL_1", db1), ("DATABASE_URL_2", db2)])
 }
 
 /// Two URLs that reach one database — spelled alike or not — stop the start-up with one
@@ -358,48 +326,25 @@ fn reads_of_both_databases_waiting_for_one_leave_the_other_serving(stack: Stack)
 /// finished and answered, then the process exits 0.
 #[test]
 fn sigterm_finishes_in_flight_requests_then_exits_zero() {
-    let directory = std::env::temp_dir().join(format!("multidb-shutdown-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_multidb"))
-        .env("DATABASE_URL_1", directory.join("db1.sqlite"))
-        .env("DATABASE_URL_2", directory.join("db2.sqlite"))
-        .env("BIND_ADDRESS", &address)
+    let storage = crate::helpers::Storage::create(Stack::sqlite());
+    let server = crate::helpers::ChildServer::start(&[
+        ("DATABASE_URL_1", storage.raw_url(1)),
+        ("DATABASE_URL_2", storage.raw_url(2)),
         // Every db1 commit takes a while: a request that is surely in flight.
-        .env("MULTIDB_FAULTS", "db1.commit=sleep:1500")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server");
-    let base = format!("http://{address}");
-    let agent = ureq::AgentBuilder::new()
-        .timeout(std::time::Duration::from_secs(30))
-        .build();
-    let ready = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        agent.get(&format!("{base}/health")).call().is_ok()
-    });
-    assert!(ready, "the server did not come up");
-
+        ("MULTIDB_FAULTS", "db1.commit=sleep:1500"),
+    ]);
     let in_flight = std::thread::spawn({
-        let agent = agent.clone();
-        let base = base.clone();
+        let base = server.base_url().to_owned();
         move || {
-            agent
-                .post(&format!("{base}/users"))
+            ureq::post(&format!("{base}/users"))
                 .send_json(serde_json::json!({"email": "late@example.com", "name": "Late"}))
                 .map(|response| response.status())
                 .map_err(|error| error.to_string())
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-
+    // The fault point announces itself when the request reaches its commit.
+    assert!(server.wait_for_stderr("fault injected at db1.commit"));
+    let status = server.terminate();
     assert_eq!(
         in_flight
             .join()
@@ -407,9 +352,8 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
             .expect("the in-flight request was answered"),
         201
     );
-    let status = server.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
-    let _ = std::fs::remove_dir_all(&directory);
+    storage.remove();
 }
 
 /// With the default settings and no database server, `cargo run` works: the SQLite
@@ -424,21 +368,7 @@ fn the_embedded_default_creates_and_migrates_its_files() {
 /// Bad configuration ends the process with one line naming the setting.
 #[test]
 fn bad_configuration_exits_nonzero_naming_the_variable() {
-    let run = |vars: &[(&str, &str)]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_multidb"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default());
-        command.current_dir(std::env::temp_dir());
-        for (name, value) in vars {
-            command.env(name, value);
-        }
-        let output = command.output().unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |vars: &[(&str, &str)]| crate::helpers::start_up_outcome(vars);
     for (vars, variable) in [
         (
             vec![("DATABASE_URL_1", "mysql://root@127.0.0.1/x")],

@@ -154,6 +154,53 @@ impl ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// SIGTERM, as a supervisor stops the service, and the exit status once it is gone.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+/// Starts the binary with nothing but `env` (and `PATH`), in the temporary directory,
+/// for a start-up that must fail: its exit code and stderr once it exits. Fails the test
+/// if it starts serving instead.
+pub fn start_up_outcome(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_multidb"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDRESS", &address)
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut server = command.spawn().expect("start the server");
+    let health = format!("http://{address}/health");
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("the server's status") {
+            break status;
+        }
+        if !matches!(ureq::get(&health).call(), Err(ureq::Error::Transport(_))) {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("started serving with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = server.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (status.code(), stderr)
 }
 
 impl Drop for ChildServer {

@@ -8,7 +8,7 @@ pub mod metrics;
 mod pages;
 mod proxy;
 
-pub use child::{free_port, ChildServer};
+pub use child::{start_up_outcome, ChildServer};
 pub use client::{send, Response};
 pub use databases::{
     admin_count, admin_execute, admin_pids, count, execute, execute_in, owner_is_gone,
