@@ -28,7 +28,7 @@ diesel::table! {
 
 /// The keys being used, as locks ("mdbk"): a request holds its key's lock until its
 /// transaction ends, so a duplicate sent meanwhile waits for the answer.
-const IN_USE: KeyLocks = KeyLocks::new(0x6D64_626B);
+const IN_USE: KeyLocks = KeyLocks::new(super::key_lock::IDEMPOTENCY_CLASS);
 
 /// A request's idempotency key: who sent it, the key, and what the request was.
 #[derive(Debug, Clone)]

@@ -3,6 +3,35 @@
 
 use super::{Database, DbError, Session, Write};
 
+/// The classes (first keys) of the advisory locks the layer takes itself. A family of
+/// the application's must not use one of them (nor each other's): its own unit test
+/// checks its classes against this list, so that two families never share a class,
+/// which would make unrelated work wait for each other.
+pub const RESERVED_CLASSES: [(i32, &str); 2] = [
+    (IDEMPOTENCY_CLASS, "Idempotency-Key locks (db::idempotency)"),
+    (
+        PROBE_CLASS,
+        "the same-database probe at start-up (backend::postgres)",
+    ),
+];
+
+/// "mdbk": the lock on an `Idempotency-Key` while its request runs.
+pub(crate) const IDEMPOTENCY_CLASS: i32 = 0x6D64_626B;
+/// "mdb2": the lock the same-database probe looks for through the other pool.
+pub(crate) const PROBE_CLASS: i32 = 0x6D64_6232;
+
+/// Whether `class` is free for a family of the application's: not one of the layer's.
+pub const fn class_is_free(class: i32) -> bool {
+    let mut i = 0;
+    while i < RESERVED_CLASSES.len() {
+        if RESERVED_CLASSES[i].0 == class {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// How a key is locked: any number of shared holders, or one exclusive holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockMode {
@@ -74,4 +103,19 @@ impl KeyLock {
 fn fold(key: i64) -> i32 {
     let [a, b, c, d, ..] = (key ^ (key >> 32)).to_le_bytes();
     i32::from_le_bytes([a, b, c, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{class_is_free, RESERVED_CLASSES};
+
+    #[test]
+    fn the_layers_classes_are_distinct_and_reserved() {
+        let mut classes: Vec<i32> = RESERVED_CLASSES.iter().map(|(class, _)| *class).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        assert_eq!(classes.len(), RESERVED_CLASSES.len());
+        assert!(classes.iter().all(|class| !class_is_free(*class)));
+        assert!(class_is_free(0x6D64_6275));
+    }
 }

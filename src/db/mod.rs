@@ -33,7 +33,9 @@ pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
 pub use identity::{ensure_migrated, ensure_not_swapped, IdentityError};
-pub use key_lock::{KeyLock, KeyLocks, LockMode};
+pub use key_lock::{
+    class_is_free as key_lock_class_is_free, KeyLock, KeyLocks, LockMode, RESERVED_CLASSES,
+};
 pub use lease::MAX_LEASE;
 pub use migrations::{run_migrations, Migrations};
 pub(crate) use pool::Admission;

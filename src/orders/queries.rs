@@ -57,7 +57,11 @@ pub fn page<M: Access>(
 
 /// The orders of one user, as a lock in db2 ("mdbu"): shared while an order is added for
 /// the user, exclusive while the user's orders are deleted with the user.
-const USER_ORDERS: KeyLocks = KeyLocks::new(0x6D64_6275);
+const USER_ORDERS: KeyLocks = KeyLocks::new(USER_ORDERS_CLASS);
+const USER_ORDERS_CLASS: i32 = 0x6D64_6275;
+// The class is none of the layer's (see `db::key_lock::RESERVED_CLASSES`), checked
+// when the crate compiles.
+const _: () = assert!(crate::db::key_lock_class_is_free(USER_ORDERS_CLASS));
 
 /// The lock on the set of `user_id`'s orders, for a session to begin with (see
 /// `workflows::create_order` for why db1's lock on the user is not enough).

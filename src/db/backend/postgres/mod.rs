@@ -143,8 +143,8 @@ pub(crate) fn check_server(conn: &mut PgConnection) -> Result<(), error::English
     error::ensure_english_messages(conn)
 }
 
-/// First key of the advisory lock that the same-database probe takes ("mdb2").
-const PROBE_LOCK_CLASS: i32 = 0x6D64_6232;
+/// First key of the advisory lock that the same-database probe takes.
+const PROBE_LOCK_CLASS: i32 = crate::db::key_lock::PROBE_CLASS;
 
 #[derive(QueryableByName)]
 struct Found {
