@@ -136,6 +136,24 @@ pub fn with_redo<D: Database, M: Access>(
         .collect()
 }
 
+/// How many decisions wait for their redo, and the age in seconds of the oldest by the
+/// database's clock (the gauges' counterpart of `TwoPhase::count`).
+pub(crate) fn waiting_for_redo(
+    conn: &mut super::AnyConnection,
+    backend: super::Backend,
+) -> QueryResult<(i64, f64)> {
+    multidb_decisions::table
+        .filter(multidb_decisions::redo.is_not_null())
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::sql::<diesel::sql_types::Double>(&clock::seconds_since_oldest(
+                backend,
+                "created_at",
+            )),
+        ))
+        .get_result(conn)
+}
+
 /// Whether a decision carrying exactly `redo` is still waiting to be applied (see
 /// `CrossCommit::redoes`). An index lookup (`multidb_decisions_pending_redo`).
 pub fn redo_pending<D: Database>(

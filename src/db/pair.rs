@@ -70,6 +70,8 @@ fn order(a: &Features, b: &Features) -> Order {
 struct Pair<A: Database, B: Database> {
     a: Pool<A>,
     b: Pool<B>,
+    /// Decided once, at admission, for the checkout and the sessions alike.
+    order: Order,
     connection: PooledConnection<Manager>,
     turn: Turn,
 }
@@ -88,25 +90,26 @@ impl<A: Database, B: Database> Pair<A, B> {
             a.admit_paired(a_deadline).await?,
             b.admit_paired(b_deadline).await?,
         );
-        let (admissions, connection) =
-            if order(a.features(), b.features()).checkout_first == Side::A {
-                let a_admission = a.admit_write_by(a_deadline).await?;
-                let connection = checkout(a, a_deadline).await?;
-                (
-                    (a_admission, b.admit_write_by(b_deadline).await?),
-                    connection,
-                )
-            } else {
-                let b_admission = b.admit_write_by(b_deadline).await?;
-                let connection = checkout(b, b_deadline).await?;
-                (
-                    (a.admit_write_by(a_deadline).await?, b_admission),
-                    connection,
-                )
-            };
+        let order = order(a.features(), b.features());
+        let (admissions, connection) = if order.checkout_first == Side::A {
+            let a_admission = a.admit_write_by(a_deadline).await?;
+            let connection = checkout(a, a_deadline).await?;
+            (
+                (a_admission, b.admit_write_by(b_deadline).await?),
+                connection,
+            )
+        } else {
+            let b_admission = b.admit_write_by(b_deadline).await?;
+            let connection = checkout(b, b_deadline).await?;
+            (
+                (a.admit_write_by(a_deadline).await?, b_admission),
+                connection,
+            )
+        };
         Ok(Self {
             a: a.clone(),
             b: b.clone(),
+            order,
             connection,
             turn: Turn {
                 _admissions: admissions,
@@ -125,10 +128,10 @@ impl<A: Database, B: Database> Pair<A, B> {
         let Self {
             a,
             b,
+            order,
             connection,
             turn,
         } = self;
-        let order = order(a.features(), b.features());
         let (a_session, b_session) = match (order.checkout_first, order.begin_first) {
             (Side::B, Side::B) => {
                 let b_session = Session::begin_holding(connection, b.session_begin(), lock)?;

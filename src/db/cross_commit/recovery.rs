@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double};
+use diesel::sql_types::BigInt;
 
 use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, Gid, RedoRecord};
 use crate::db::decisions::{self, Outcome};
@@ -35,14 +35,6 @@ const CLEANED_PER_PASS: i64 = 1_000;
 /// The longest `idle_in_transaction_session_timeout` the service sets: well inside
 /// [`SETTLED_DECISIONS_KEPT`].
 pub const MAX_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(300);
-
-#[derive(QueryableByName)]
-struct InDoubt {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-    #[diesel(sql_type = Double)]
-    oldest_seconds: f64,
-}
 
 /// What a recovery pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -232,35 +224,25 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// that holds it: prepared transactions of ours in A, or decisions in B waiting
     /// for their redo when A cannot prepare. Blocks.
     pub fn look_in_doubt(&self) -> Result<(), DbError> {
-        let found = if self.a.features().two_phase_commit {
+        let (count, oldest_seconds) = if self.a.features().two_phase_commit {
             let mut conn = self.a.connection()?;
             let Some(mut two_phase) = conn.two_phase() else {
                 return Err(cannot_prepare::<A>(Gid::any_prefix()));
             };
             // The same transactions as `prepared_gids`, counted.
-            let (count, oldest_seconds) = two_phase
+            two_phase
                 .count(&Gid::any_prefix())
-                .map_err(|e| DbError::from_diesel(A::NAME, e))?;
-            InDoubt {
-                count,
-                oldest_seconds,
-            }
+                .map_err(|e| DbError::from_diesel(A::NAME, e))?
         } else {
             let mut conn = self.b.connection()?;
-            diesel::sql_query(format!(
-                "SELECT count(*) AS count, {} AS oldest_seconds FROM multidb_decisions WHERE redo IS NOT NULL",
-                clock::seconds_since_oldest(self.b.backend(), "created_at")
-            ))
-            .get_result::<InDoubt>(&mut *conn)
-            .map_err(|e| DbError::from_diesel(B::NAME, e))?
+            decisions::waiting_for_redo(&mut conn, self.b.backend())
+                .map_err(|e| DbError::from_diesel(B::NAME, e))?
         };
         let metrics = &self.shared.metrics;
         metrics
             .in_doubt_now
-            .set(f64::from(u32::try_from(found.count).unwrap_or(u32::MAX)));
-        metrics
-            .in_doubt_oldest_seconds
-            .set(found.oldest_seconds.max(0.0));
+            .set(f64::from(u32::try_from(count).unwrap_or(u32::MAX)));
+        metrics.in_doubt_oldest_seconds.set(oldest_seconds.max(0.0));
         Ok(())
     }
 
