@@ -417,8 +417,9 @@ impl<D: Database> Pool<D> {
                 database: D::NAME,
                 cause: e.into(),
             })?;
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| DbError::from_diesel(D::NAME, e))
+        conn.batch_execute("SELECT 1").map_err(|e| {
+            super::session::discard_if_lost(&mut conn, DbError::from_diesel(D::NAME, e))
+        })
     }
 
     /// The most connections the pool opens (without taking the pool's lock, as

@@ -14,6 +14,18 @@ use super::{AnyConnection, Backend, Database, DbError};
 
 type Transactions = <AnyConnection as Connection>::TransactionManager;
 
+/// `error`, met on `conn` outside a transaction; a connection it shows lost is marked
+/// broken, so that the pool discards it instead of handing it out again. Nothing else
+/// would: libpq can report a connection whose socket is gone as idle, and the pool then
+/// gave the same dead connection to every retry. (In a transaction, the failed rollback
+/// marks it.)
+pub(crate) fn discard_if_lost(conn: &mut AnyConnection, error: DbError) -> DbError {
+    if matches!(error, DbError::ConnectionLost { .. }) {
+        Transactions::transaction_manager_status_mut(conn).set_in_error();
+    }
+    error
+}
+
 /// How the sessions of one pool begin: the pool's fault points, and on PostgreSQL the
 /// batch that opens a transaction with the pool's timeouts.
 #[derive(Debug, Clone)]
@@ -157,18 +169,10 @@ impl<D: Database, M: Access> Session<D, M> {
         self.checked(loaded)
     }
 
-    /// `result` as the layer's error; a connection found lost is marked broken, so that
-    /// the pool discards it instead of handing it out again. (Outside a transaction
-    /// nothing else would: libpq can report a connection whose socket is gone as idle,
-    /// and the pool then gave the same dead connection to every retry.)
+    /// `result` as the layer's error, the connection discarded if it was found lost
+    /// (see [`discard_if_lost`]).
     fn checked<T>(&mut self, result: diesel::QueryResult<T>) -> Result<T, DbError> {
-        result.map_err(|error| {
-            let error = Self::error(error);
-            if matches!(error, DbError::ConnectionLost { .. }) {
-                Transactions::transaction_manager_status_mut(&mut self.conn).set_in_error();
-            }
-            error
-        })
+        result.map_err(|error| discard_if_lost(&mut self.conn, Self::error(error)))
     }
 
     pub fn backend(&self) -> Backend {
