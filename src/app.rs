@@ -9,10 +9,10 @@ use anyhow::Context;
 
 use crate::config::{Auth, DatabaseSettings, Settings};
 use crate::db::{self, CrossCommit, Database, Pool};
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::http::Authenticator;
-use crate::orders::Db2;
 use crate::telemetry::Metrics;
-use crate::users::Db1;
 
 /// The pools of both databases and the coordinator of writes to both.
 #[derive(Clone)]
@@ -42,12 +42,17 @@ impl Pools {
     /// configured). The pools record into `recorder`. Blocks. A failure names the
     /// setting or the step, with every cause as its source.
     pub fn connect(settings: &Settings, recorder: &dyn metrics::Recorder) -> anyhow::Result<Self> {
-        let db1 = connect_pool(&settings.db1, settings)
+        let db1 = connect_pool(&settings.db1)
             .context("DATABASE_URL_1")?
             .observed_by(recorder);
-        let db2 = connect_pool(&settings.db2, settings)
+        let db2 = connect_pool(&settings.db2)
             .context("DATABASE_URL_2")?
             .observed_by(recorder);
+        #[cfg(feature = "fault-injection")]
+        let (db1, db2) = (
+            db1.injecting(settings.faults.clone()),
+            db2.injecting(settings.faults.clone()),
+        );
         // Before migrations, which would otherwise take db2's for applied.
         db::ensure_distinct(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
         db::ensure_not_swapped(&db1, &db2).context("DATABASE_URL_1 and DATABASE_URL_2")?;
@@ -92,11 +97,8 @@ impl Pools {
     }
 }
 
-fn connect_pool<D: Database>(
-    database: &DatabaseSettings,
-    settings: &Settings,
-) -> Result<Pool<D>, db::DbError> {
-    let pool = Pool::connect(&database.url, &database.pool, settings.faults.clone())?;
+fn connect_pool<D: Database>(database: &DatabaseSettings) -> Result<Pool<D>, db::DbError> {
+    let pool = Pool::connect(&database.url, &database.pool)?;
     log::info!("{}: {} ({})", D::NAME, database.url, pool.backend());
     Ok(pool)
 }
@@ -121,6 +123,7 @@ impl Application {
     /// Connects and migrates the databases, binds the listener and builds the server.
     /// Must be called inside an actix system (`#[actix_web::main]` or `System::new()`).
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        #[cfg(feature = "fault-injection")]
         if settings.clock_skew_ms != 0 {
             crate::domain::timestamp::set_skew(settings.clock_skew_ms);
             log::warn!(
@@ -137,9 +140,13 @@ impl Application {
         let metrics = Metrics::new().context("metrics")?;
         let databases = Databases::connect(settings, metrics.recorder())?;
 
+        let idempotency_ttl = settings.idempotency_ttl;
         databases
             .cross
-            .spawn_periodic_recovery(settings.recovery_interval, settings.idempotency_ttl);
+            .spawn_periodic_recovery(settings.recovery_interval, move |db1, db2| {
+                purge_expired_keys(db1, idempotency_ttl);
+                purge_expired_keys(db2, idempotency_ttl);
+            });
         metrics.spawn_upkeep();
         let metrics = web::Data::new(metrics);
         let db1 = web::Data::new(databases.db1.clone());
@@ -211,5 +218,19 @@ impl Application {
     /// Serves until stopped by a signal (SIGTERM, SIGINT) or by the handle.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Deletes the idempotency keys of `pool`'s database that expired, on an instance's
+/// recovery turn (so one instance at a time). A failure is logged and left for the next
+/// turn: expired keys count as unused anyway.
+fn purge_expired_keys<D: Database>(pool: &Pool<D>, ttl: std::time::Duration) {
+    match db::idempotency::purge_expired(pool, ttl) {
+        Ok(0) => {}
+        Ok(purged) => log::debug!("{}: deleted {purged} expired idempotency keys", D::NAME),
+        Err(error) => log::warn!(
+            "{}: cannot delete expired idempotency keys: {error}",
+            D::NAME
+        ),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "fault-injection")]
 use crate::db::fault::Faults;
 use crate::db::{ConnectionOptions, DatabaseUrl, PoolSettings};
 
@@ -31,10 +32,13 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
-    /// Armed fault points (`MULTIDB_FAULTS`, only in builds with `fault-injection`).
+    /// Armed fault points (`MULTIDB_FAULTS`). Test builds only: release builds have no
+    /// fault points, nor a field to arm them.
+    #[cfg(feature = "fault-injection")]
     pub faults: Faults,
-    /// How far this process's own clock is set off (`MULTIDB_TEST_CLOCK_SKEW_MS`, only
-    /// in builds with `fault-injection`): for tests of instances whose clocks disagree.
+    /// How far this process's own clock is set off (`MULTIDB_TEST_CLOCK_SKEW_MS`): for
+    /// tests of instances whose clocks disagree. Test builds only.
+    #[cfg(feature = "fault-injection")]
     pub clock_skew_ms: i64,
 }
 
@@ -127,7 +131,9 @@ impl Settings {
             )?,
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", 10_000)?,
             idempotency_ttl: env.hours("IDEMPOTENCY_TTL_HOURS", 24.0)?,
+            #[cfg(feature = "fault-injection")]
             faults: env.faults()?,
+            #[cfg(feature = "fault-injection")]
             clock_skew_ms: env.clock_skew_ms()?,
         })
     }
@@ -283,11 +289,6 @@ impl Env<'_> {
         }
     }
 
-    #[cfg(not(feature = "fault-injection"))]
-    fn faults(&self) -> Result<Faults, ConfigError> {
-        Ok(Faults::none())
-    }
-
     #[cfg(feature = "fault-injection")]
     fn clock_skew_ms(&self) -> Result<i64, ConfigError> {
         const NAME: &str = "MULTIDB_TEST_CLOCK_SKEW_MS";
@@ -304,11 +305,6 @@ impl Env<'_> {
                     )
                 })
         })
-    }
-
-    #[cfg(not(feature = "fault-injection"))]
-    fn clock_skew_ms(&self) -> Result<i64, ConfigError> {
-        Ok(0)
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`db`]: the reusable database layer (typed pools, the session guard, the blocking
 //!   runner, units of work over two databases, migrations). It knows no tables.
-//! - [`users`] (db1) and [`orders`] (db2): each database's schema, model and queries.
+//! - [`db1`] and [`db2`]: each database's identity, migrations and schema.
+//! - [`users`] (db1), [`api_keys`] (db1) and [`orders`] (db2): models and queries.
 //! - [`workflows`]: operations that span both databases and keep them consistent.
 //! - [`http`]: routes and the mapping of [`error::AppError`] to responses.
 //! - [`telemetry`]: metrics and the log format; [`request_scope`]: the request a piece
@@ -14,6 +15,8 @@ pub mod api_keys;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod db1;
+pub mod db2;
 pub mod domain;
 pub mod error;
 pub mod hex;

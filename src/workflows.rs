@@ -1,17 +1,19 @@
 //! Operations that span both databases. `orders.user_id` refers to `users.id` in the
 //! other database, where no SQL foreign key reaches, so the invariant "no order ever
 //! references a user that does not exist" is kept here, by locks and commit order
-//! (see [`crate::db::write_holding`] and [`crate::db::CrossCommit`]).
+//! (see [`crate::db::holding`] and [`crate::db::CrossCommit`]).
 
 mod once;
 
 pub use once::{Created, Once};
 
 use crate::db::{self, CrossCommit, Database, DbError, LockMode, Pool, Redo, RedoRecord};
+use crate::db1::{self, Db1};
+use crate::db2::{self, Db2};
 use crate::domain::{ParseId, UserId};
 use crate::error::AppError;
-use crate::orders::{self, Db2, NewOrder, Order, UserOrders};
-use crate::users::{self, Db1, NewUser, User};
+use crate::orders::{self, NewOrder, Order, UserOrders};
+use crate::users::{self, NewUser, User};
 
 /// Writes a user. With an idempotency key, also reads and locks db2 (see [`once`]): the
 /// user is committed in db1 with the key's answer while db2's session holds the key.
@@ -21,15 +23,12 @@ pub async fn create_user(
     once: Option<Once<User>>,
 ) -> Result<Created<User>, AppError> {
     let Some(once) = once else {
-        let user = db::write(cross.referenced(), move |session| {
-            users::insert(session, &new)
-        })
-        .await?;
+        let user = db::write(cross.a(), move |session| users::insert(session, &new)).await?;
         return Ok(Created::New(user));
     };
-    db::write_under(
-        cross.referenced(),
-        cross.referencing(),
+    db::write_a_holding_b(
+        cross.a(),
+        cross.b(),
         move |users_session, orders_session| {
             if let Some(replay) = once.earlier(orders_session, users_session)? {
                 return Ok(replay);
@@ -61,9 +60,9 @@ pub async fn create_order(
     once: Option<Once<Order>>,
 ) -> Result<Created<Order>, AppError> {
     let deletion_redo = cross.redoes().then(|| delete_user_redo(new.user_id));
-    db::write_holding(
-        cross.referenced(),
-        cross.referencing(),
+    db::write_b_holding_a(
+        cross.a(),
+        cross.b(),
         orders::user_orders_lock(new.user_id, LockMode::Shared),
         move |users_session, orders_session| {
             if let Some(once) = &once {
@@ -98,11 +97,11 @@ pub async fn delete_user(cross: &CrossCommit<Db1, Db2>, id: UserId) -> Result<()
         .write(
             orders::user_orders_lock(id, LockMode::Exclusive),
             move |unit| {
-                if !users::delete(&mut unit.referenced, id)? {
+                if !users::delete(&mut unit.a, id)? {
                     return Err(AppError::NotFound(format!("user {id} not found")));
                 }
-                unit.redo_referenced(delete_user_redo(id));
-                orders::delete_for_user(&mut unit.referencing, id)?;
+                unit.redo_a(delete_user_redo(id));
+                orders::delete_for_user(&mut unit.b, id)?;
                 Ok(())
             },
         )
@@ -132,15 +131,15 @@ fn redone_user(redo: &RedoRecord) -> Result<UserId, DbError> {
 /// decision, any order that was added for the user meanwhile. Idempotent: ids are never
 /// reused.
 pub const REDO: Redo<Db1, Db2> = Redo {
-    referenced: redo_on_users,
-    referencing: redo_on_orders,
+    a: redo_on_users,
+    b: redo_on_orders,
 };
 
-fn redo_on_users(session: &mut users::Session, redo: &RedoRecord) -> Result<(), DbError> {
+fn redo_on_users(session: &mut db1::Session, redo: &RedoRecord) -> Result<(), DbError> {
     users::delete(session, redone_user(redo)?).map(drop)
 }
 
-fn redo_on_orders(session: &mut orders::Session, redo: &RedoRecord) -> Result<(), DbError> {
+fn redo_on_orders(session: &mut db2::Session, redo: &RedoRecord) -> Result<(), DbError> {
     let id = redone_user(redo)?;
     orders::user_orders_lock(id, LockMode::Exclusive).take(session)?;
     orders::delete_for_user(session, id).map(drop)

@@ -7,9 +7,9 @@ use chrono::NaiveDateTime;
 
 use super::{create, list, revoke, ApiKey, Scope};
 use crate::config::Settings;
-use crate::db::{self, fault::Faults, Pool, Read, Write};
+use crate::db::{self, Pool, Read, Write};
+use crate::db1::Db1;
 use crate::domain::Text;
-use crate::users::Db1;
 
 pub const USAGE: &str = "multidb keys create --name NAME --scope read|write
                              prints the new key's token, once: only its hash is stored
@@ -85,7 +85,7 @@ fn create_options(args: &[&str]) -> Result<(Text, Scope), CommandError> {
 }
 
 fn connect(settings: &Settings) -> Result<Pool<Db1>, CommandError> {
-    let pool = Pool::<Db1>::connect(&settings.db1.url, &settings.db1.pool, Faults::none())
+    let pool = Pool::<Db1>::connect(&settings.db1.url, &settings.db1.pool)
         .map_err(|error| CommandError::Failed(format!("DATABASE_URL_1: {}", db::chain(&error))))?;
     let which = if settings.run_migrations {
         db::Migrations::All

@@ -11,9 +11,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::{Access, Database, DbError};
+use crate::db1::schema::api_keys;
+use crate::db1::{Db1, Session};
 use crate::domain::timestamp;
-use crate::users::schema::api_keys;
-use crate::users::{Db1, Session};
 
 /// What a key may do: `read` may use `GET`, `write` every method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub fn create(
         database: Db1::NAME,
         cause: format!("no random bytes from the operating system: {error}").into(),
     })?;
-    let key = diesel::insert_into(api_keys::table)
+    let insert = diesel::insert_into(api_keys::table)
         .values((
             api_keys::id.eq(&minted.id),
             api_keys::name.eq(name),
@@ -75,10 +75,8 @@ pub fn create(
             api_keys::secret_sha256.eq(&minted.secret_sha256),
             api_keys::created_at.eq(timestamp::now()),
         ))
-        .returning(api_keys::all_columns)
-        .get_result(session.connection())
-        .map_err(<Session>::error)?;
-    Ok((key, minted.token))
+        .returning(api_keys::all_columns);
+    Ok((session.get_result(insert)?, minted.token))
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: &str) -> Result<Option<ApiKey>, DbError> {
@@ -92,31 +90,25 @@ pub fn list<M: Access>(session: &mut Session<M>) -> Result<Vec<ApiKey>, DbError>
 
 /// Revokes a key; `false` if there is no such key. Revoking twice keeps the first time.
 pub fn revoke(session: &mut Session, id: &str) -> Result<bool, DbError> {
-    let found = api_keys::table
-        .find(id)
-        .select(api_keys::id)
-        .first::<String>(session.connection())
-        .optional()
-        .map_err(<Session>::error)?;
+    let found: Option<String> =
+        session.load_optional(api_keys::table.find(id).select(api_keys::id))?;
     if found.is_none() {
         return Ok(false);
     }
-    diesel::update(
-        api_keys::table
-            .find(id)
-            .filter(api_keys::revoked_at.is_null()),
-    )
-    .set(api_keys::revoked_at.eq(timestamp::now()))
-    .execute(session.connection())
-    .map_err(<Session>::error)?;
+    session.execute(
+        diesel::update(
+            api_keys::table
+                .find(id)
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(timestamp::now())),
+    )?;
     Ok(true)
 }
 
 /// Notes that a key was used at `at` (called at most once a minute per key).
 pub fn touch(session: &mut Session, id: &str, at: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(api_keys::table.find(id))
-        .set(api_keys::last_used_at.eq(at))
-        .execute(session.connection())
+    session
+        .execute(diesel::update(api_keys::table.find(id)).set(api_keys::last_used_at.eq(at)))
         .map(drop)
-        .map_err(<Session>::error)
 }

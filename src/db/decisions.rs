@@ -95,27 +95,20 @@ pub fn record<D: Database>(
     outcome: Outcome,
     redo: Option<&str>,
 ) -> Result<(), DbError> {
-    diesel::insert_into(multidb_decisions::table)
-        .values((
+    let created_at = clock::now_timestamp(session.backend());
+    session
+        .execute(diesel::insert_into(multidb_decisions::table).values((
             multidb_decisions::gid.eq(gid),
             multidb_decisions::outcome.eq(outcome.as_str()),
             multidb_decisions::redo.eq(redo),
-            multidb_decisions::created_at.eq(diesel::dsl::sql::<Timestamp>(clock::now_timestamp(
-                session.backend(),
-            ))),
-        ))
-        .execute(session.connection())
+            multidb_decisions::created_at.eq(diesel::dsl::sql::<Timestamp>(created_at)),
+        )))
         .map(drop)
-        .map_err(Session::<D>::error)
 }
 
 pub fn find<D: Database>(session: &mut Session<D>, gid: &str) -> Result<Option<Decision>, DbError> {
-    multidb_decisions::table
-        .find(gid)
-        .select(DECISION)
-        .first::<DecisionRow>(session.connection())
-        .optional()
-        .map_err(Session::<D>::error)?
+    session
+        .load_optional::<_, DecisionRow>(multidb_decisions::table.find(gid).select(DECISION))?
         .map(DecisionRow::decision::<D>)
         .transpose()
 }
@@ -160,11 +153,9 @@ pub fn redo_pending<D: Database>(
     session: &mut Session<D>,
     redo: &super::cross_commit::RedoRecord,
 ) -> Result<bool, DbError> {
-    diesel::select(diesel::dsl::exists(
+    session.get_result(diesel::select(diesel::dsl::exists(
         multidb_decisions::table.filter(multidb_decisions::redo.eq(redo.as_str())),
-    ))
-    .get_result(session.connection())
-    .map_err(Session::<D>::error)
+    )))
 }
 
 /// At most `limit` decisions without work to redo older than `age`, by the database's
@@ -187,15 +178,15 @@ pub fn settled_before<D: Database, M: Access>(
 
 /// Deletes the decisions of `gids`.
 pub fn forget_all<D: Database>(session: &mut Session<D>, gids: &[String]) -> Result<(), DbError> {
-    diesel::delete(multidb_decisions::table.filter(multidb_decisions::gid.eq_any(gids)))
-        .execute(session.connection())
+    session
+        .execute(diesel::delete(
+            multidb_decisions::table.filter(multidb_decisions::gid.eq_any(gids)),
+        ))
         .map(drop)
-        .map_err(Session::<D>::error)
 }
 
 pub fn forget<D: Database>(session: &mut Session<D>, gid: &str) -> Result<(), DbError> {
-    diesel::delete(multidb_decisions::table.find(gid))
-        .execute(session.connection())
+    session
+        .execute(diesel::delete(multidb_decisions::table.find(gid)))
         .map(drop)
-        .map_err(Session::<D>::error)
 }

@@ -2,7 +2,12 @@
 //! retries"). A key's row is written by the transaction that does the request's work, in
 //! the same database, so a crash leaves both or neither: a retry finds the answer, or
 //! finds nothing and does the work. The table is the database layer's, in every
-//! database; what the answer says is the caller's business.
+//! database, because the row must commit in the transaction of whichever database the
+//! work writes; what the answer says is the caller's business. The layer stores an
+//! [`Answer`] as three values a replayed response needs (a status, an optional location,
+//! a body) and never reads them; the HTTP meaning (headers, JSON, which statuses are
+//! stored) is the application's (`http/idempotency.rs`, `workflows/once.rs`), as is
+//! when expired keys are deleted ([`purge_expired`], called on recovery's turns).
 
 use std::time::Duration;
 
@@ -93,39 +98,28 @@ impl Claim {
         &self,
         session: &mut Session<D, Write>,
     ) -> Result<Earlier, DbError> {
-        let found: Option<(String, Answer)> = self
-            .row()
-            .select((
-                multidb_idempotency_keys::fingerprint,
-                (
-                    multidb_idempotency_keys::status,
-                    multidb_idempotency_keys::location,
-                    multidb_idempotency_keys::body,
-                ),
-            ))
-            .first(session.connection())
-            .optional()
-            .map_err(Session::<D>::error)?;
+        let found: Option<(String, Answer)> = session.load_optional(self.row().select((
+            multidb_idempotency_keys::fingerprint,
+            (
+                multidb_idempotency_keys::status,
+                multidb_idempotency_keys::location,
+                multidb_idempotency_keys::body,
+            ),
+        )))?;
         let Some((fingerprint, answer)) = found else {
             return Ok(Earlier::Unused);
         };
         session.fault_point("idempotency_found")?;
         let expired = clock::timestamp_ago(session.backend(), self.ttl);
-        let deleted = diesel::delete(self.row().filter(
+        let deleted = session.execute(diesel::delete(self.row().filter(
             multidb_idempotency_keys::created_at.lt(diesel::dsl::sql::<Timestamp>(&expired)),
-        ))
-        .execute(session.connection())
-        .map_err(Session::<D>::error)?;
+        )))?;
         // Nothing deleted: the answer is live — unless the purge deleted it since the
         // lookup (it deletes only expired answers), which the key's lock does not stop.
         // Either way an expired answer counts as absent.
         let gone = deleted == 0
-            && self
-                .row()
-                .select(multidb_idempotency_keys::status)
-                .first::<i32>(session.connection())
-                .optional()
-                .map_err(Session::<D>::error)?
+            && session
+                .load_optional::<_, i32>(self.row().select(multidb_idempotency_keys::status))?
                 .is_none();
         Ok(if deleted > 0 || gone {
             Earlier::Unused
@@ -143,18 +137,15 @@ impl Claim {
         session: &mut Session<D, Write>,
         answer: &Answer,
     ) -> Result<(), DbError> {
-        diesel::insert_into(multidb_idempotency_keys::table)
-            .values((
-                multidb_idempotency_keys::owner.eq(&self.owner),
-                multidb_idempotency_keys::idempotency_key.eq(&self.key),
-                multidb_idempotency_keys::fingerprint.eq(&self.fingerprint),
-                multidb_idempotency_keys::status.eq(answer.status),
-                multidb_idempotency_keys::location.eq(answer.location.as_deref()),
-                multidb_idempotency_keys::body.eq(&answer.body),
-            ))
-            .execute(session.connection())
-            .map(drop)
-            .map_err(Session::<D>::error)
+        let insert = diesel::insert_into(multidb_idempotency_keys::table).values((
+            multidb_idempotency_keys::owner.eq(&self.owner),
+            multidb_idempotency_keys::idempotency_key.eq(&self.key),
+            multidb_idempotency_keys::fingerprint.eq(&self.fingerprint),
+            multidb_idempotency_keys::status.eq(answer.status),
+            multidb_idempotency_keys::location.eq(answer.location.as_deref()),
+            multidb_idempotency_keys::body.eq(&answer.body),
+        ));
+        session.execute(insert).map(drop)
     }
 
     fn row(&self) -> diesel::dsl::Find<multidb_idempotency_keys::table, (&str, &str)> {
@@ -201,21 +192,19 @@ pub fn purge_expired<D: Database>(pool: &Pool<D>, ttl: Duration) -> Result<usize
         };
         // The batch is the oldest PURGE_BATCH expired rows, bounded by the creation time of
         // the last of them (rows created at that same instant go too).
-        let last_of_batch: Option<NaiveDateTime> = expired()
-            .select(multidb_idempotency_keys::created_at)
-            .order(multidb_idempotency_keys::created_at.asc())
-            .offset(PURGE_BATCH - 1)
-            .first(session.connection())
-            .optional()
-            .map_err(Session::<D>::error)?;
+        let last_of_batch: Option<NaiveDateTime> = session.load_optional(
+            expired()
+                .select(multidb_idempotency_keys::created_at)
+                .order(multidb_idempotency_keys::created_at.asc())
+                .offset(PURGE_BATCH - 1)
+                .limit(1),
+        )?;
         let deleted = match last_of_batch {
-            Some(last) => {
-                diesel::delete(expired().filter(multidb_idempotency_keys::created_at.le(last)))
-                    .execute(session.connection())
-            }
-            None => diesel::delete(expired()).execute(session.connection()),
-        }
-        .map_err(Session::<D>::error)?;
+            Some(last) => session.execute(diesel::delete(
+                expired().filter(multidb_idempotency_keys::created_at.le(last)),
+            )),
+            None => session.execute(diesel::delete(expired())),
+        }?;
         session.commit()?;
         purged += deleted;
         if last_of_batch.is_none() {

@@ -57,7 +57,7 @@ impl KeyLocks {
         Self { class }
     }
 
-    /// `key` in `mode`, to be taken by a session as it begins (see [`super::write_holding`]
+    /// `key` in `mode`, to be taken by a session as it begins (see [`super::holding`]
     /// and [`super::CrossCommit::write`]): on PostgreSQL in the same round trip as its
     /// `BEGIN`.
     pub fn key(&self, key: i64, mode: LockMode) -> KeyLock {

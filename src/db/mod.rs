@@ -9,6 +9,7 @@ mod decisions;
 mod distinct;
 mod error;
 pub mod fault;
+mod holding;
 pub mod idempotency;
 mod identity;
 mod key_lock;
@@ -23,7 +24,6 @@ mod runner;
 mod session;
 pub(crate) mod sync;
 pub mod window;
-mod write_holding;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
 pub use cross_commit::{
@@ -32,6 +32,7 @@ pub use cross_commit::{
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};
 pub use error::{chain, context, Cause, DbError};
+pub use holding::{write_a_holding_b, write_b_holding_a};
 pub use identity::{ensure_migrated, ensure_not_swapped, IdentityError};
 pub use key_lock::{
     class_is_free as key_lock_class_is_free, KeyLock, KeyLocks, LockMode, RESERVED_CLASSES,
@@ -42,7 +43,6 @@ pub(crate) use pool::Admission;
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};
-pub use write_holding::{write_holding, write_under};
 
 use diesel_migrations::EmbeddedMigrations;
 

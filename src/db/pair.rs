@@ -18,7 +18,7 @@
 //! **The lock order**, on which freedom from deadlock rests, is decided here and only
 //! here ([`order`]): `B`'s key lock before any lock of `A`, then `A`'s locks before
 //! `B`'s rows; on two single-writer databases, `A`'s write lock before `B`'s. Every
-//! other module that begins sessions on both (`write_holding`, `cross_commit`) does so
+//! other module that begins sessions on both (`holding`, `cross_commit`) does so
 //! through [`run`].
 //! - **Such requests hold at most three quarters of either pool** (`Pool::admit_paired`):
 //!   when the database taken second is down, requests waiting for it while holding the

@@ -79,11 +79,7 @@ impl<D: Database> Clone for Pool<D> {
 impl<D: Database> Pool<D> {
     /// Builds the pool and checks that the database answers, so that a wrong URL stops
     /// the service at start-up instead of failing its first requests. Blocks.
-    pub fn connect(
-        url: &DatabaseUrl,
-        settings: &PoolSettings,
-        faults: Faults,
-    ) -> Result<Self, DbError> {
+    pub fn connect(url: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, DbError> {
         let unavailable = |doing: String, cause: Cause| DbError::Unavailable {
             database: D::NAME,
             cause: context(doing, cause),
@@ -125,7 +121,7 @@ impl<D: Database> Pool<D> {
             upkeep,
             backend: url.backend(),
             begin: Begin {
-                faults,
+                faults: Faults::none(),
                 statement: url.backend().begin_statement(&settings.connection).into(),
                 own_writers: single_writer.then(Default::default),
             },
@@ -141,6 +137,14 @@ impl<D: Database> Pool<D> {
             .get()
             .map_err(|e| unavailable(format!("cannot connect to {url}"), e.into()))?;
         Ok(pool)
+    }
+
+    /// This pool, stopping at the fault points armed in `faults` (test builds only).
+    /// Call before the pool is cloned, as [`Pool::observed_by`].
+    #[cfg(feature = "fault-injection")]
+    pub fn injecting(mut self, faults: Faults) -> Self {
+        self.begin.faults = faults;
+        self
     }
 
     /// This pool, recording its waits and timeouts into `recorder` (see

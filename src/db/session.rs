@@ -2,8 +2,8 @@ use std::marker::PhantomData;
 
 use diesel::connection::TransactionManager;
 use diesel::query_builder::SelectQuery;
-use diesel::query_dsl::methods::LoadQuery;
-use diesel::{Connection, OptionalExtension};
+use diesel::query_dsl::methods::{ExecuteDsl, LoadQuery};
+use diesel::{Connection, OptionalExtension, RunQueryDsl};
 use r2d2::PooledConnection;
 
 use super::backend::Manager;
@@ -89,7 +89,7 @@ impl Access for Write {
 ///
 /// ```compile_fail
 /// # use multidb::db::{Read, Session};
-/// # use multidb::{domain::{ParseId, UserId}, users::{self, Db1}};
+/// # use multidb::{domain::{ParseId, UserId}, db1::Db1, users};
 /// fn delete_in_a_read_session(session: &mut Session<Db1, Read>) {
 ///     let _ = users::delete(session, UserId::new(1).unwrap()); // needs Session<Db1, Write>
 /// }
@@ -97,7 +97,7 @@ impl Access for Write {
 ///
 /// ```compile_fail
 /// # use multidb::db::{Read, Session};
-/// # use multidb::{domain::{ParseId, UserId}, orders::Db2, users};
+/// # use multidb::{domain::{ParseId, UserId}, db2::Db2, users};
 /// fn users_query_on_the_orders_database(session: &mut Session<Db2, Read>) {
 ///     let _ = users::find(session, UserId::new(1).unwrap()); // needs Session<Db1, _>
 /// }
@@ -105,7 +105,7 @@ impl Access for Write {
 ///
 /// ```
 /// # use multidb::db::{Read, Session, Write};
-/// # use multidb::{domain::{ParseId, UserId}, users::{self, Db1}};
+/// # use multidb::{domain::{ParseId, UserId}, db1::Db1, users};
 /// fn the_right_sessions(read: &mut Session<Db1, Read>, write: &mut Session<Db1, Write>) {
 ///     let _ = users::find(read, UserId::new(1).unwrap());
 ///     let _ = users::delete(write, UserId::new(1).unwrap());
@@ -205,7 +205,7 @@ impl<D: Database> Session<D, Write> {
     ///
     /// ```compile_fail
     /// # use multidb::db::{Read, Session};
-    /// # use multidb::users::Db1;
+    /// # use multidb::db1::Db1;
     /// fn write_through_a_read_session(session: &mut Session<Db1, Read>) {
     ///     let _ = session.connection(); // only Session<Db1, Write> has it
     /// }
@@ -213,7 +213,7 @@ impl<D: Database> Session<D, Write> {
     ///
     /// ```compile_fail
     /// # use multidb::db::{Read, Session};
-    /// # use multidb::users::Db1;
+    /// # use multidb::db1::Db1;
     /// #[derive(diesel::QueryableByName)]
     /// struct Deleted {
     ///     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -226,6 +226,37 @@ impl<D: Database> Session<D, Write> {
     /// ```
     pub fn connection(&mut self) -> &mut AnyConnection {
         &mut self.conn
+    }
+
+    /// Runs a statement (an `INSERT`, `UPDATE` or `DELETE` built with Diesel's query
+    /// builder, or a `sql_query`): how many rows it touched. Writes have doors as reads
+    /// do ([`load`](Session::load)), which give this session's errors. (A connection lost
+    /// in a transaction needs no marking: its failed rollback marks it.)
+    pub fn execute<Q>(&mut self, statement: Q) -> Result<usize, DbError>
+    where
+        Q: RunQueryDsl<AnyConnection> + ExecuteDsl<AnyConnection>,
+    {
+        statement.execute(&mut *self.conn).map_err(Self::error)
+    }
+
+    /// Runs a statement that yields one row (`… RETURNING`, `SELECT` of an expression).
+    pub fn get_result<'q, Q, U>(&mut self, statement: Q) -> Result<U, DbError>
+    where
+        Q: LoadQuery<'q, AnyConnection, U>,
+    {
+        statement.get_result(&mut *self.conn).map_err(Self::error)
+    }
+
+    /// Like [`get_result`](Self::get_result), for a statement that yields at most one
+    /// row (an `UPDATE … RETURNING` of a row that may not be there).
+    pub fn get_optional<'q, Q, U>(&mut self, statement: Q) -> Result<Option<U>, DbError>
+    where
+        Q: LoadQuery<'q, AnyConnection, U>,
+    {
+        statement
+            .get_result(&mut *self.conn)
+            .optional()
+            .map_err(Self::error)
     }
 
     /// Commits the transaction. On failure the transaction is rolled back by `Drop`.

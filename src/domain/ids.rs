@@ -123,7 +123,7 @@ typed_id! {
     ///
     /// ```compile_fail
     /// # use multidb::db::Session;
-    /// # use multidb::{orders::Order, users::{self, Db1}};
+    /// # use multidb::{orders::Order, db1::Db1, users};
     /// fn delete_by_an_order_id(session: &mut Session<Db1>, order: &Order) {
     ///     let _ = users::delete(session, order.id); // an OrderId, not a UserId
     /// }
@@ -131,7 +131,7 @@ typed_id! {
     ///
     /// ```
     /// # use multidb::db::Session;
-    /// # use multidb::{orders::Order, users::{self, Db1}};
+    /// # use multidb::{orders::Order, db1::Db1, users};
     /// fn delete_the_orders_user(session: &mut Session<Db1>, order: &Order) {
     ///     let _ = users::delete(session, order.user_id);
     /// }

@@ -17,9 +17,9 @@ use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use crate::api_keys::{self, Presented, Scope};
 use crate::db::sync::lock;
 use crate::db::{self, Database, DbError, Pool};
+use crate::db1::Db1;
 use crate::domain::timestamp;
 use crate::error::AppError;
-use crate::users::Db1;
 
 /// How long a key's row is trusted, counted from when the lookup that read it was
 /// *sent*: a row read by a slow reply is no fresher than the request that asked for it.

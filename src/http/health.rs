@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::{self, Database, DbError, Pool};
-use crate::orders::Db2;
-use crate::users::Db1;
+use crate::db1::Db1;
+use crate::db2::Db2;
 
 /// The whole check answers within this, even when a database hangs: the probes run
 /// concurrently and each gives up after it.

@@ -129,15 +129,16 @@ pub(super) fn created<T: Serialize>(location: String, value: &T) -> Result<Answe
 /// The answer to a create: a new resource as JSON with its `Location` (a request without
 /// a key), or a stored answer byte for byte as stored, with `Idempotent-Replayed: true`
 /// when it answered an earlier request.
-pub(super) fn respond<T: Serialize>(
+pub(super) fn respond<T, B: Serialize>(
     created: Created<T>,
     location: fn(&T) -> String,
+    body: fn(T) -> B,
 ) -> Result<HttpResponse, AppError> {
     let (answer, replayed) = match created {
         Created::New(value) => {
             return Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, location(&value)))
-                .json(value))
+                .json(body(value)))
         }
         Created::Stored(answer) => (answer, false),
         Created::Replayed(answer) => (answer, true),

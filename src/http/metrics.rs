@@ -2,9 +2,9 @@ use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::{web, HttpResponse};
 
 use crate::db::{Database, Pool};
-use crate::orders::Db2;
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::telemetry::Metrics;
-use crate::users::Db1;
 
 /// The exposition format's media type (Prometheus text format 0.0.4).
 static EXPOSITION: HeaderValue =

@@ -2,6 +2,7 @@
 //! [`AppError`](crate::error::AppError) to responses. Handlers only translate.
 
 mod auth;
+mod bodies;
 mod deadline;
 mod docs;
 mod error;

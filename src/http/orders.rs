@@ -2,6 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::bodies::{page_of, OrderBody};
 use super::extract::{integer, path_id, JsonBody, PageQuery, Violations};
 use super::idempotency;
 use super::responses::{
@@ -10,10 +11,11 @@ use super::responses::{
 };
 use crate::db::idempotency::Answer;
 use crate::db::{self, CrossCommit, Pool};
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::domain::{schema, Cents, OrderId, Page, ParseId, Quantity, Text, UserId};
 use crate::error::AppError;
-use crate::orders::{self, Db2, NewOrder, Order, OrderFilter};
-use crate::users::Db1;
+use crate::orders::{self, NewOrder, Order, OrderFilter};
 use crate::workflows;
 
 #[derive(Deserialize, ToSchema)]
@@ -77,7 +79,7 @@ fn order_not_found(id: OrderId) -> AppError {
     operation_id = "list_orders",
     params(OrderQuery, PageQuery),
     responses(
-        (status = 200, description = "Orders in ascending order of id", body = Page<Order>),
+        (status = 200, description = "Orders in ascending order of id", body = Page<OrderBody>),
         (status = 400, response = BadRequest),
         (status = 503, response = Unavailable),
         (status = 500, response = Internal),
@@ -99,7 +101,7 @@ pub(super) async fn list(
         orders::page(session, filter, after, limit)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page_of::<_, OrderBody>(page)))
 }
 
 /// Create an order for an existing user
@@ -115,7 +117,7 @@ pub(super) async fn list(
             status = 201,
             description = "Created (or, with `Idempotent-Replayed`, the stored answer of an \
                 earlier request with the same `Idempotency-Key`)",
-            body = Order,
+            body = OrderBody,
             headers(
                 ("Location" = String, description = "`/orders/{id}`"),
                 ("Idempotent-Replayed" = String, description = "`true` on a stored answer replayed"),
@@ -137,7 +139,11 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, AppError> {
     let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    idempotency::respond(workflows::create_order(&cross, new, once).await?, location)
+    idempotency::respond(
+        workflows::create_order(&cross, new, once).await?,
+        location,
+        OrderBody::from,
+    )
 }
 
 fn location(order: &Order) -> String {
@@ -146,7 +152,7 @@ fn location(order: &Order) -> String {
 
 /// The answer to a created order, as stored for its idempotency key.
 fn created(order: &Order) -> Result<Answer, AppError> {
-    idempotency::created(location(order), order)
+    idempotency::created(location(order), &OrderBody::from(order.clone()))
 }
 
 /// An order
@@ -157,7 +163,7 @@ fn created(order: &Order) -> Result<Answer, AppError> {
     operation_id = "get_order",
     params(OrderPath),
     responses(
-        (status = 200, description = "The order", body = Order),
+        (status = 200, description = "The order", body = OrderBody),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 503, response = Unavailable),
@@ -170,7 +176,7 @@ pub(super) async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id: OrderId = path_id(&id)?;
     let order = db::read(&db2, move |session| orders::find(session, id)).await?;
-    Ok(HttpResponse::Ok().json(order.ok_or_else(|| order_not_found(id))?))
+    Ok(HttpResponse::Ok().json(OrderBody::from(order.ok_or_else(|| order_not_found(id))?)))
 }
 
 /// Delete an order

@@ -2,12 +2,13 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::bodies::{bodies, OrderBody, UserBody};
 use super::responses::{BadRequest, Internal, Unavailable};
 use crate::db::Pool;
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::domain::{schema, Limit};
 use crate::error::AppError;
-use crate::orders::{Db2, Order};
-use crate::users::{Db1, User};
 use crate::workflows;
 
 #[derive(Deserialize, IntoParams)]
@@ -22,9 +23,9 @@ pub(super) struct OverviewQuery {
 #[schema(as = Overview)]
 pub(super) struct OverviewBody {
     /// The first `limit` users by id (db1).
-    data1: Vec<User>,
+    data1: Vec<UserBody>,
     /// The first `limit` orders by id (db2).
-    data2: Vec<Order>,
+    data2: Vec<OrderBody>,
 }
 
 /// The first users and orders by id
@@ -51,7 +52,7 @@ pub(super) async fn overview(
     let limit = Limit::parse(query.limit.as_deref()).map_err(AppError::BadRequest)?;
     let (users, orders) = workflows::overview(&db1, &db2, limit).await?;
     Ok(HttpResponse::Ok().json(OverviewBody {
-        data1: users,
-        data2: orders,
+        data1: bodies(users),
+        data2: bodies(orders),
     }))
 }

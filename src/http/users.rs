@@ -2,6 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::bodies::{bodies, page_of, OrderBody, UserBody};
 use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
 use super::idempotency;
 use super::responses::{
@@ -10,10 +11,11 @@ use super::responses::{
 };
 use crate::db::idempotency::Answer;
 use crate::db::{self, CrossCommit, Pool};
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::domain::{schema, Email, Page, Text, UserId};
 use crate::error::AppError;
-use crate::orders::{Db2, Order};
-use crate::users::{self, Db1, NewUser, User, UserChanges};
+use crate::users::{self, NewUser, User, UserChanges};
 use crate::workflows;
 
 #[derive(Deserialize, ToSchema)]
@@ -88,7 +90,7 @@ fn user_not_found(id: impl std::fmt::Display) -> AppError {
     operation_id = "list_users",
     params(PageQuery),
     responses(
-        (status = 200, description = "Users in ascending order of id", body = Page<User>),
+        (status = 200, description = "Users in ascending order of id", body = Page<UserBody>),
         (status = 400, response = BadRequest),
         (status = 503, response = Unavailable),
         (status = 500, response = Internal),
@@ -100,7 +102,7 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, AppError> {
     let (after, limit) = query.parse()?;
     let page = db::read(&db1, move |session| users::page(session, after, limit)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page_of::<_, UserBody>(page)))
 }
 
 /// Create a user
@@ -116,7 +118,7 @@ pub(super) async fn list(
             status = 201,
             description = "Created (or, with `Idempotent-Replayed`, the stored answer of an \
                 earlier request with the same `Idempotency-Key`)",
-            body = User,
+            body = UserBody,
             headers(
                 ("Location" = String, description = "`/users/{id}`"),
                 ("Idempotent-Replayed" = String, description = "`true` on a stored answer replayed"),
@@ -138,7 +140,11 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, AppError> {
     let once = idempotency::once(&request, body.raw(), created)?;
     let new = body.0.parse()?;
-    idempotency::respond(workflows::create_user(&cross, new, once).await?, location)
+    idempotency::respond(
+        workflows::create_user(&cross, new, once).await?,
+        location,
+        UserBody::from,
+    )
 }
 
 fn location(user: &User) -> String {
@@ -147,7 +153,7 @@ fn location(user: &User) -> String {
 
 /// The answer to a created user, as stored for its idempotency key.
 fn created(user: &User) -> Result<Answer, AppError> {
-    idempotency::created(location(user), user)
+    idempotency::created(location(user), &UserBody::from(user.clone()))
 }
 
 /// A user
@@ -158,7 +164,7 @@ fn created(user: &User) -> Result<Answer, AppError> {
     operation_id = "get_user",
     params(UserPath),
     responses(
-        (status = 200, description = "The user", body = User),
+        (status = 200, description = "The user", body = UserBody),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 503, response = Unavailable),
@@ -171,7 +177,7 @@ pub(super) async fn get(
 ) -> Result<HttpResponse, AppError> {
     let id: UserId = path_id(&id)?;
     let user = db::read(&db1, move |session| users::find(session, id)).await?;
-    Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
+    Ok(HttpResponse::Ok().json(UserBody::from(user.ok_or_else(|| user_not_found(id))?)))
 }
 
 /// Change a user's email or name
@@ -183,7 +189,7 @@ pub(super) async fn get(
     params(UserPath),
     request_body(content = PatchUser, content_type = "application/json"),
     responses(
-        (status = 200, description = "The user as changed", body = User),
+        (status = 200, description = "The user as changed", body = UserBody),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
@@ -202,7 +208,7 @@ pub(super) async fn update(
     let id: UserId = path_id(&id)?;
     let changes = body.0.parse()?;
     let user = db::write(&db1, move |session| users::update(session, id, &changes)).await?;
-    Ok(HttpResponse::Ok().json(user.ok_or_else(|| user_not_found(id))?))
+    Ok(HttpResponse::Ok().json(UserBody::from(user.ok_or_else(|| user_not_found(id))?)))
 }
 
 /// Delete a user and all of their orders
@@ -235,10 +241,10 @@ pub(super) async fn delete(
 #[derive(Serialize, ToSchema)]
 #[schema(as = UserSummary)]
 pub(super) struct SummaryBody {
-    user: User,
+    user: UserBody,
     /// The newest orders (`orders::SUMMARY_ORDERS`), newest first.
     #[schema(max_items = 100)]
-    orders: Vec<Order>,
+    orders: Vec<OrderBody>,
     /// All of the user's orders.
     #[schema(minimum = 0)]
     order_count: i64,
@@ -270,8 +276,8 @@ pub(super) async fn summary(
     let id: UserId = path_id(&id)?;
     let summary = workflows::user_summary(&db1, &db2, id).await?;
     Ok(HttpResponse::Ok().json(SummaryBody {
-        user: summary.user,
-        orders: summary.orders.newest,
+        user: summary.user.into(),
+        orders: bodies(summary.orders.newest),
         order_count: summary.orders.count,
         total_cents: summary.orders.total_cents,
     }))

@@ -1,27 +1,20 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::schema::orders;
-use crate::domain::{schema, timestamp, Cents, OrderId, Quantity, Text, UserId};
+use crate::db2::schema::orders;
+use crate::domain::{Cents, OrderId, Quantity, Text, UserId};
 
-/// An order as stored and as shown. Read by field name (`Selectable`), checked against
-/// the table for both backends at compile time.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+/// An order as stored. Read by field name (`Selectable`), checked against the table for
+/// both backends at compile time; the API shows it as `http::bodies::OrderBody`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Order {
     pub id: OrderId,
     /// The user (in db1) the order belongs to: always one that exists.
     pub user_id: UserId,
-    #[schema(schema_with = schema::text)]
     pub item: String,
-    #[schema(schema_with = schema::quantity)]
     pub quantity: i32,
-    #[schema(schema_with = schema::cents)]
     pub amount_cents: i64,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
 }
 

@@ -1,16 +1,17 @@
 use diesel::prelude::*;
 
-use super::schema::orders;
-use super::{NewOrder, Order, OrderFilter, Session, UserOrders};
+use super::{NewOrder, Order, OrderFilter, UserOrders};
 use crate::db::window::{CountOver, SumOver};
 use crate::db::{Access, DbError, KeyLock, KeyLocks, LockMode};
+use crate::db2::schema::orders;
+use crate::db2::Session;
 use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 
 /// How many orders a user summary lists; its count and total cover all of them.
 pub const SUMMARY_ORDERS: i64 = 100;
 
 pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
-    diesel::insert_into(orders::table)
+    let insert = diesel::insert_into(orders::table)
         .values((
             orders::user_id.eq(new.user_id),
             orders::item.eq(new.item.as_str()),
@@ -20,9 +21,8 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         ))
         // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
         // query fragment of its MultiBackend only); `all_columns` is in `Order`'s field order.
-        .returning(orders::all_columns)
-        .get_result(session.connection())
-        .map_err(<Session>::error)
+        .returning(orders::all_columns);
+    session.get_result(insert)
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: OrderId) -> Result<Option<Order>, DbError> {
@@ -71,17 +71,15 @@ pub fn user_orders_lock(user_id: UserId, mode: LockMode) -> KeyLock {
 
 /// Deletes one order; `false` when there was none.
 pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
-    let deleted = diesel::delete(orders::table.find(id))
-        .execute(session.connection())
-        .map_err(<Session>::error)?;
+    let deleted = session.execute(diesel::delete(orders::table.find(id)))?;
     Ok(deleted > 0)
 }
 
 /// Deletes every order of a user and returns how many there were.
 pub fn delete_for_user(session: &mut Session, user_id: UserId) -> Result<usize, DbError> {
-    diesel::delete(orders::table.filter(orders::user_id.eq(user_id)))
-        .execute(session.connection())
-        .map_err(<Session>::error)
+    session.execute(diesel::delete(
+        orders::table.filter(orders::user_id.eq(user_id)),
+    ))
 }
 
 /// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,

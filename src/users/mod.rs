@@ -1,31 +1,7 @@
-//! db1: the users database — its identity, schema, model and queries.
+//! The users, in db1 (see [`crate::db1`]): their model and queries.
 
 mod model;
 mod queries;
-pub(crate) mod schema;
 
 pub use model::{NewUser, User, UserChanges};
 pub use queries::{delete, find, insert, lock_existing, page, update, WriteError};
-
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
-
-use crate::db::Backend;
-
-/// The users database (`DATABASE_URL_1`).
-pub struct Db1;
-
-impl crate::db::Database for Db1 {
-    const NAME: &'static str = "db1";
-    fn migrations(backend: Backend) -> EmbeddedMigrations {
-        const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
-        const SQLITE: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
-        match backend {
-            Backend::Postgres => POSTGRES,
-            Backend::Sqlite => SQLITE,
-        }
-    }
-    const OWN_TABLE: &'static str = "users";
-}
-
-/// A session on the users database; writing unless `Session<Read>`.
-pub type Session<M = crate::db::Write> = crate::db::Session<Db1, M>;

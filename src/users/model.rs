@@ -1,23 +1,17 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::schema::users;
-use crate::domain::{schema, timestamp, Email, Text, UserId};
+use crate::db1::schema::users;
+use crate::domain::{Email, Text, UserId};
 
-/// A user as stored and as shown: `{"id","email","name","created_at"}`. Read by field
-/// name (`Selectable`), checked against the table for both backends at compile time.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+/// A user as stored. Read by field name (`Selectable`), checked against the table for
+/// both backends at compile time; the API shows it as `http::bodies::UserBody`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct User {
     pub id: UserId,
-    #[schema(schema_with = schema::email)]
     pub email: String,
-    #[schema(schema_with = schema::text)]
     pub name: String,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(schema_with = schema::timestamp)]
     pub created_at: NaiveDateTime,
 }
 

@@ -1,9 +1,10 @@
 use diesel::prelude::*;
 
 use super::model::UserChangeset;
-use super::schema::users;
-use super::{NewUser, Session, User, UserChanges};
+use super::{NewUser, User, UserChanges};
 use crate::db::{Access, AnyConnection, DbError};
+use crate::db1::schema::users;
+use crate::db1::Session;
 use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
 
 /// Why a user could not be written.
@@ -25,7 +26,7 @@ fn email_taken(error: DbError) -> WriteError {
 
 /// Inserts a user.
 pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> {
-    diesel::insert_into(users::table)
+    let insert = diesel::insert_into(users::table)
         .values((
             users::email.eq(new.email.as_str()),
             users::name.eq(new.name.as_str()),
@@ -33,10 +34,8 @@ pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> 
         ))
         // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
         // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
-        .returning(users::all_columns)
-        .get_result(session.connection())
-        .map_err(<Session>::error)
-        .map_err(email_taken)
+        .returning(users::all_columns);
+    session.get_result(insert).map_err(email_taken)
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: UserId) -> Result<Option<User>, DbError> {
@@ -71,22 +70,17 @@ pub fn update(
         email: changes.email.as_ref().map(|email| email.as_str()),
         name: changes.name.as_ref().map(|name| name.as_str()),
     };
-    diesel::update(users::table.find(id))
+    let update = diesel::update(users::table.find(id))
         .set(&changeset)
         // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
         // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
-        .returning(users::all_columns)
-        .get_result(session.connection())
-        .optional()
-        .map_err(<Session>::error)
-        .map_err(email_taken)
+        .returning(users::all_columns);
+    session.get_optional(update).map_err(email_taken)
 }
 
 /// Deletes the user; `false` when there was none.
 pub fn delete(session: &mut Session, id: UserId) -> Result<bool, DbError> {
-    let deleted = diesel::delete(users::table.find(id))
-        .execute(session.connection())
-        .map_err(<Session>::error)?;
+    let deleted = session.execute(diesel::delete(users::table.find(id)))?;
     Ok(deleted > 0)
 }
 

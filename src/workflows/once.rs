@@ -21,9 +21,9 @@
 
 use crate::db::idempotency::{Answer, Claim, Earlier};
 use crate::db::{Database, DbError, Session};
+use crate::db1::Db1;
+use crate::db2::Db2;
 use crate::error::AppError;
-use crate::orders::Db2;
-use crate::users::Db1;
 
 /// A create that may carry an idempotency key.
 pub enum Created<T> {

@@ -3,8 +3,9 @@
 
 use crate::helpers::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
 use multidb::db::{self, DbError, Pool, Write};
+use multidb::db1::Db1;
 use multidb::domain::{Email, Text};
-use multidb::users::{self, Db1, NewUser, WriteError};
+use multidb::users::{self, NewUser, WriteError};
 
 fn new_user(email: &str) -> NewUser {
     NewUser {

@@ -31,9 +31,7 @@ fn failed_writes_are_rolled_back_in_every_database_they_touched(stack: Stack) {
     let ada = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
-    let order = app.create_order(ada, "book", 1, 1999)["id"]
-        .as_i64()
-        .unwrap();
+    let order = app.order(ada).cents(1999).create()["id"].as_i64().unwrap();
     let before = snapshot(&app);
 
     // db2 fails after its writes, before its commit.
@@ -64,7 +62,7 @@ fn failed_writes_are_rolled_back_in_every_database_they_touched(stack: Stack) {
     assert_unchanged(&app, &before);
 
     app.faults.disarm_all();
-    app.create_order(ada, "pen", 1, 5);
+    app.order(ada).item("pen").cents(5).create();
     assert_eq!(app.delete(&format!("/users/{ada}")).status, 204);
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
     app.assert_pools_idle();
@@ -76,7 +74,7 @@ fn a_panic_inside_a_session_rolls_back_and_answers_500(stack: Stack) {
     let ada = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
-    app.create_order(ada, "book", 1, 1999);
+    app.order(ada).cents(1999).create();
     let before = snapshot(&app);
 
     app.faults.arm("db2.commit", FaultAction::Panic);
@@ -93,7 +91,7 @@ fn a_panic_inside_a_session_rolls_back_and_answers_500(stack: Stack) {
     assert_eq!(snapshot(&app), before);
 
     // The connections that were out during the panics were discarded, not reused dirty.
-    app.create_order(ada, "pen", 1, 5);
+    app.order(ada).item("pen").cents(5).create();
     assert_eq!(app.count_orders(), 2);
     app.assert_pools_idle();
     assert_eq!(app.idle_in_transaction(), 0);
@@ -130,7 +128,7 @@ fn many_failing_requests_leave_every_pool_full_and_no_transaction_open(stack: St
     assert!(db1.connections <= db1.max_size && db2.connections <= db2.max_size);
     assert_eq!(app.idle_in_transaction(), 0);
     // And the pools still serve.
-    app.create_order(ada, "book", 1, 1);
+    app.order(ada).cents(1).create();
 }
 
 fn racing_orders_and_deletions_never_leave_an_orphan_order(stack: Stack) {
@@ -184,7 +182,7 @@ on_every_stack!(
 /// Ada, with one order: the user the cross-database tests delete or order for.
 fn ada_with_an_order(app: &TestApp) -> i64 {
     let ada = id_of(&app.create_user("ada@example.com", "Ada"));
-    app.create_order(ada, "book", 1, 1999);
+    app.order(ada).cents(1999).create();
     ada
 }
 
@@ -267,7 +265,7 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
             Vec::<String>::new(),
             "failed at {fault}: left prepared"
         );
-        app.create_order(user, "pen", 1, 5);
+        app.order(user).item("pen").cents(5).create();
     }
     assert_eq!((app.count_users(), app.count_orders()), (1, 3));
     app.assert_pools_idle();

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use multidb::db::Database;
-use multidb::orders::Db2;
-use multidb::users::Db1;
+use multidb::db1::Db1;
+use multidb::db2::Db2;
 
 use crate::helpers::{Backend, Stack, Storage};
 
@@ -152,8 +152,8 @@ where
 fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
     let storage = Storage::create(stack);
     let expected = [
-        declared(include_str!("../../src/users/schema.rs")),
-        declared(include_str!("../../src/orders/schema.rs")),
+        declared(include_str!("../../src/db1/schema.rs")),
+        declared(include_str!("../../src/db2/schema.rs")),
     ]
     .map(|columns| {
         let mut with_decisions = declared(include_str!("../../src/db/decisions.rs"));
@@ -222,14 +222,13 @@ on_both_backends!(the_migrations_run_revert_and_match_schema_rs);
 /// The layer's own schema applied to db`n` of `storage`, as at every start of the service.
 fn apply_layer_schema(storage: &Storage, n: u8) -> Vec<String> {
     let settings = multidb::config::Settings::from_lookup(|_| None).unwrap();
-    let faults = multidb::db::fault::Faults::none();
     let which = multidb::db::Migrations::LayerOnly;
     let url = storage.url(n);
     let applied = if n == 1 {
-        multidb::db::Pool::<Db1>::connect(&url, &settings.db1.pool, faults)
+        multidb::db::Pool::<Db1>::connect(&url, &settings.db1.pool)
             .and_then(|pool| multidb::db::run_migrations(&pool, which))
     } else {
-        multidb::db::Pool::<Db2>::connect(&url, &settings.db2.pool, faults)
+        multidb::db::Pool::<Db2>::connect(&url, &settings.db2.pool)
             .and_then(|pool| multidb::db::run_migrations(&pool, which))
     };
     applied.unwrap_or_else(|e| panic!("db{n}: {}", multidb::db::chain(&e)))

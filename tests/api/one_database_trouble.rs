@@ -21,7 +21,7 @@ use crate::helpers::{
 fn a_slow_db1_does_not_block_db2_writes_during_recovery(stack: Stack) {
     let (app, proxy) = spawn_app_behind_proxy(stack, 1, |_| {});
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
-    let order = id_of(&app.create_order(user, "book", 1, 100));
+    let order = id_of(&app.order(user).create());
     execute(
         &app.databases.db2,
         "INSERT INTO multidb_decisions (gid, outcome, redo, created_at) \
@@ -54,7 +54,7 @@ fn a_decision_db2_refuses_rolls_back_the_prepared_transaction_at_once(stack: Sta
         settings.db1.pool.min_idle = 1;
     });
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
-    app.create_order(user, "book", 1, 100);
+    app.order(user).create();
     let db1 = app.postgres_database(1).unwrap();
     let db2 = app.postgres_database(2).unwrap();
     execute_in(
@@ -67,7 +67,7 @@ fn a_decision_db2_refuses_rolls_back_the_prepared_transaction_at_once(stack: Sta
     let deletion = app.delete(&format!("/users/{user}"));
     deletion.assert_error(500, "internal");
     assert_eq!(prepared_transactions(&db1), Vec::<String>::new());
-    app.create_order(user, "pen", 1, 5);
+    app.order(user).item("pen").cents(5).create();
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
     execute_in(&db2, "DROP TRIGGER refuse_decisions ON multidb_decisions");
 }
@@ -140,8 +140,8 @@ fn a_deletion_that_outlives_the_lease_completes_on_sqlite(stack: Stack) {
     });
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
     let other = id_of(&app.create_user("bob@example.com", "Bob"));
-    let kept = id_of(&app.create_order(other, "pen", 1, 5));
-    let doomed = id_of(&app.create_order(other, "cup", 1, 5));
+    let kept = id_of(&app.order(other).item("pen").cents(5).create());
+    let doomed = id_of(&app.order(other).item("cup").cents(5).create());
     execute(
         &app.databases.db2,
         &format!(
@@ -330,7 +330,7 @@ fn every_prepared_transaction_slot_taken_is_503_and_a_free_one_204() {
             settings.db1.url = multidb::db::DatabaseUrl::parse(&db1_url).unwrap();
         });
         let user = id_of(&app.create_user("ada@example.com", "Ada"));
-        app.create_order(user, "book", 1, 100);
+        app.order(user).create();
         for slot in ["filler_1", "filler_2"] {
             filler
                 .batch_execute(&format!("BEGIN; PREPARE TRANSACTION '{slot}'"))
@@ -364,7 +364,7 @@ fn health_answers_while_requests_hold_every_connection(stack: Stack) {
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
     app.faults.arm("db2.commit", FaultAction::Sleep(3000));
     std::thread::scope(|scope| {
-        let order = scope.spawn(|| app.create_order(user, "book", 1, 100));
+        let order = scope.spawn(|| app.order(user).create());
         eventually("the order holding db2's one connection", || {
             (app.databases.db2.status().idle == 0).then_some(())
         });

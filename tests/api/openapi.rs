@@ -82,7 +82,7 @@ fn the_document_lists_exactly_the_routes_and_methods_served() {
         "documented paths against served ones"
     );
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
-    let order = id_of(&app.create_order(user, "book", 1, 100));
+    let order = id_of(&app.order(user).create());
     for template in served {
         let path = concrete(template, user, order);
         for method in METHODS {

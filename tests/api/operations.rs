@@ -22,7 +22,7 @@ fn every_series_is_there_with_its_labels_after_traffic(stack: Stack) {
     let user = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
-    app.create_order(user, "book", 1, 100);
+    app.order(user).create();
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
     assert_eq!(app.get(&format!("/users/{user}/summary")).status, 200);
     assert_eq!(app.get("/no/such/route/12345").status, 404);

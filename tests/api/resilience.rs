@@ -50,7 +50,7 @@ fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
     // Connections are re-established on demand: the next requests succeed.
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
     assert_eq!(app.get("/health").status, 200);
-    app.create_order(user, "book", 1, 100);
+    app.order(user).create();
     assert_eq!(app.count_orders(), 1);
 }
 
@@ -72,13 +72,11 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     let other = app.create_user("bob@example.com", "Bob")["id"]
         .as_i64()
         .unwrap();
-    let order = app.create_order(user, "book", 1, 100)["id"]
-        .as_i64()
-        .unwrap();
+    let order = app.order(user).create()["id"].as_i64().unwrap();
     // Orders for db2-only writes during a db1 outage, one deleted per round.
     let mut spare_orders: Vec<i64> = (0..if down == 1 { 40 } else { 0 })
         .map(|_| {
-            app.create_order(user, "spare", 1, 1)["id"]
+            app.order(user).item("spare").cents(1).create()["id"]
                 .as_i64()
                 .unwrap()
         })
@@ -152,7 +150,7 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     assert!(served > 0, "nothing was asked during the outage");
 
     set_connections_allowed(&down_database, true);
-    app.create_order(user, "pen", 1, 5);
+    app.order(user).item("pen").cents(5).create();
     assert_eq!(app.delete(&format!("/users/{other}")).status, 204);
 }
 
@@ -250,7 +248,7 @@ fn an_exhausted_pool_answers_503_and_does_not_block_the_other_database(stack: St
     let user = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
-    app.create_order(user, "book", 1, 100);
+    app.order(user).create();
 
     let held = app.databases.db1.begin::<Read>().unwrap();
     let response = app.get(&format!("/users/{user}"));
@@ -432,7 +430,7 @@ fn without_prepared_transactions_cross_database_writes_are_refused() {
         let user = app.create_user("ada@example.com", "Ada")["id"]
             .as_i64()
             .unwrap();
-        app.create_order(user, "book", 1, 100);
+        app.order(user).create();
         let response = app.delete(&format!("/users/{user}"));
         response.assert_error(503, "database_unavailable");
         assert_eq!(response.header("retry-after"), Some("1"));

@@ -26,7 +26,7 @@
 //! rows that A is deleting, and nothing can be added for a row A is deleting. Where A
 //! cannot prepare, its lock ends with its lost commit, before the redo is applied: in
 //! that window, work in B that refers to A's rows must ask [`super::redo_pending`]
-//! inside its own transaction, and the redo's second half ([`Redo::referencing`]) runs in
+//! inside its own transaction, and the redo's second half ([`Redo::b`]) runs in
 //! the transaction that forgets the decision.
 //!
 //! A failure before the decision settles the prepared transaction on the connection that
@@ -79,10 +79,10 @@ use super::{blocking, context, AnyConnection, Database, DbError, KeyLock, Pool, 
 /// them to work that did commit, or twice.
 pub struct Redo<A: Database, B: Database> {
     /// Applies the work to `A` again, in a transaction of its own.
-    pub referenced: fn(&mut Session<A>, &RedoRecord) -> Result<(), DbError>,
+    pub a: fn(&mut Session<A>, &RedoRecord) -> Result<(), DbError>,
     /// Runs in `B`'s transaction that forgets the decision, after `A`'s half has
     /// committed: removes from `B` anything that came to refer to what `A`'s half removed.
-    pub referencing: fn(&mut Session<B>, &RedoRecord) -> Result<(), DbError>,
+    pub b: fn(&mut Session<B>, &RedoRecord) -> Result<(), DbError>,
 }
 
 /// The work a decision carries to redo, as the application wrote it: one value both
@@ -104,15 +104,15 @@ impl RedoRecord {
 
 /// One write session per database, ended together by [`CrossCommit::write`].
 pub struct UnitOfWork<A: Database, B: Database> {
-    pub referenced: Session<A>,
-    pub referencing: Session<B>,
+    pub a: Session<A>,
+    pub b: Session<B>,
     redo: Option<RedoRecord>,
 }
 
 impl<A: Database, B: Database> UnitOfWork<A, B> {
-    /// Describes the work done in `referenced` for [`Redo`], in case `A` cannot
+    /// Describes the work done in `a` for [`Redo`], in case `A` cannot
     /// prepare (SQLite). Every unit of work that writes to `A` must give one.
-    pub fn redo_referenced(&mut self, redo: RedoRecord) {
+    pub fn redo_a(&mut self, redo: RedoRecord) {
         self.redo = Some(redo);
     }
 }
@@ -193,7 +193,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
 
     /// Runs `work` in a unit of work on a blocking thread and commits it by the
     /// protocol above; an `Err` or a panic from `work` rolls both databases back. B's
-    /// session begins holding `guard` (see [`super::write_holding`]).
+    /// session begins holding `guard` (see [`super::holding`]).
     pub async fn write<T, E, F>(&self, guard: KeyLock, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut UnitOfWork<A, B>) -> Result<T, E> + Send + 'static,
@@ -222,31 +222,22 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             }
         };
         let coordinator = self.clone();
-        pair::run(
-            &self.a,
-            &self.b,
-            Some(guard),
-            move |referenced, referencing| {
-                let mut unit = UnitOfWork {
-                    referenced,
-                    referencing,
-                    redo: None,
-                };
-                let value = work(&mut unit)?;
-                coordinator.commit(unit, &gid)?;
-                Ok(value)
-            },
-        )
+        pair::run(&self.a, &self.b, Some(guard), move |a, b| {
+            let mut unit = UnitOfWork { a, b, redo: None };
+            let value = work(&mut unit)?;
+            coordinator.commit(unit, &gid)?;
+            Ok(value)
+        })
         .await
     }
 
     /// The pool of the database whose rows the other refers to.
-    pub fn referenced(&self) -> &Pool<A> {
+    pub fn a(&self) -> &Pool<A> {
         &self.a
     }
 
     /// The pool of the database that refers to the other's rows.
-    pub fn referencing(&self) -> &Pool<B> {
+    pub fn b(&self) -> &Pool<B> {
         &self.b
     }
 
@@ -303,14 +294,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         reached: &mut Reached,
     ) -> Result<(), DbError> {
         let UnitOfWork {
-            referenced,
-            referencing,
+            a: a_session,
+            b: b_session,
             redo,
         } = unit;
         let _in_flight = InFlight::enter(&self.shared, gid);
         self.hit("after_work")?;
         if self.a.features().two_phase_commit {
-            self.commit_prepared(referenced, referencing, gid, reached)?;
+            self.commit_prepared(a_session, b_session, gid, reached)?;
         } else {
             let redo = redo.ok_or_else(|| DbError::Other {
                 database: A::NAME,
@@ -318,25 +309,25 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                     "a unit of work wrote to a database that cannot prepare without giving a redo"
                         .into(),
             })?;
-            self.commit_unprepared(referenced, referencing, gid, &redo, reached)?;
+            self.commit_unprepared(a_session, b_session, gid, &redo, reached)?;
         }
         self.hit("after_commit")
     }
 
     fn commit_prepared(
         &self,
-        mut referenced: Session<A>,
-        referencing: Session<B>,
+        mut a_session: Session<A>,
+        b_session: Session<B>,
         gid: &Gid,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
-        referenced.prepare(gid.as_str())?;
+        a_session.prepare(gid.as_str())?;
         // From here on every way out — an error, an injected fault, a panic — settles the
         // prepared transaction when `prepared` drops, or it would keep its locks.
         let mut prepared = Prepared {
             coordinator: self,
             gid,
-            session: Some(referenced),
+            session: Some(a_session),
             settle: Settle::Abort,
         };
         self.hit("after_prepare")?;
@@ -344,7 +335,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         // on a failure settles by what B holds. `decide` consumes B's session, so B's
         // connection is back in its pool before that is read.
         prepared.settle = Settle::ByDecision;
-        if let Err(undecided) = decide(referencing, gid, None, reached) {
+        if let Err(undecided) = decide(b_session, gid, None, reached) {
             if undecided.certain {
                 // B reported the failure itself: the decision is not there and cannot
                 // land later, so A is rolled back now, on the connection in hand.
@@ -362,17 +353,17 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// as [`DbError::Unavailable`].
     fn commit_unprepared(
         &self,
-        referenced: Session<A>,
-        referencing: Session<B>,
+        a_session: Session<A>,
+        b_session: Session<B>,
         gid: &Gid,
         redo: &RedoRecord,
         reached: &mut Reached,
     ) -> Result<(), DbError> {
         // The step where A would have been prepared: its transaction just stays open.
         self.hit("after_prepare")?;
-        decide(referencing, gid, Some(redo), reached).map_err(|undecided| undecided.error)?;
+        decide(b_session, gid, Some(redo), reached).map_err(|undecided| undecided.error)?;
         self.hit("after_decision")?;
-        if let Err(error) = referenced.commit() {
+        if let Err(error) = a_session.commit() {
             log::warn!(
                 "{gid}: decided, but {} did not commit; redoing: {error}",
                 A::NAME
@@ -396,10 +387,10 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     fn apply_redo(&self, gid: &Gid, redo: &RedoRecord) -> Result<(), DbError> {
         self.hit("redo")?;
         let mut session = self.a.begin_internal::<Write>()?;
-        (self.shared.redo.referenced)(&mut session, redo)?;
+        (self.shared.redo.a)(&mut session, redo)?;
         session.commit()?;
         let mut session = self.b.begin_internal::<Write>()?;
-        (self.shared.redo.referencing)(&mut session, redo)?;
+        (self.shared.redo.b)(&mut session, redo)?;
         decisions::forget(&mut session, gid.as_str())?;
         session.commit()
     }
@@ -433,7 +424,7 @@ struct Undecided {
 /// decision already there is a recovery's "abort", claimed because this write looked
 /// abandoned (its instance paused, say): the write did not happen and may be retried.
 fn decide<B: Database>(
-    mut referencing: Session<B>,
+    mut b_session: Session<B>,
     gid: &Gid,
     redo: Option<&RedoRecord>,
     reached: &mut Reached,
@@ -443,7 +434,7 @@ fn decide<B: Database>(
         certain: true,
     };
     let redo = redo.map(RedoRecord::as_str);
-    match decisions::record(&mut referencing, gid.as_str(), Outcome::Commit, redo) {
+    match decisions::record(&mut b_session, gid.as_str(), Outcome::Commit, redo) {
         Err(DbError::Conflict { cause, .. }) => {
             return Err(certain(DbError::Unavailable {
                 database: B::NAME,
@@ -456,7 +447,7 @@ fn decide<B: Database>(
         recorded => recorded.map_err(certain)?,
     }
     *reached = Reached::Decision;
-    referencing.commit_telling().map_err(|failure| {
+    b_session.commit_telling().map_err(|failure| {
         if failure.refused {
             *reached = Reached::Work;
         }

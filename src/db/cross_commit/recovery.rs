@@ -8,9 +8,8 @@ use diesel::sql_types::BigInt;
 
 use super::{cannot_prepare, finish_prepared_on, lock, CrossCommit, Gid, RedoRecord};
 use crate::db::decisions::{self, Outcome};
-use crate::db::idempotency;
 use crate::db::lease;
-use crate::db::{blocking, chain, clock, Database, DbError, Read, Write};
+use crate::db::{blocking, chain, clock, Database, DbError, Pool, Read, Write};
 
 diesel::table! {
     /// Declared for the schema check; queried with SQL, since `next_pass_ms` is computed
@@ -316,23 +315,14 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         .map_err(|e| DbError::from_diesel(B::NAME, e))
     }
 
-    /// A pass if it is this instance's turn (and then the deletion of expired
-    /// idempotency keys in both databases), else the look at its own transactions. A
-    /// deletion that fails is logged and left for the next pass; it is not recovery's
-    /// failure (expired keys count as unused anyway).
-    fn take_turn(&self, spacing: Duration, idempotency_ttl: Duration) -> Result<(), DbError> {
+    /// A pass if it is this instance's turn (and then `on_turn`, whatever its
+    /// outcome), else the look at its own transactions.
+    fn take_turn(&self, spacing: Duration, on_turn: &OnTurn<A, B>) -> Result<(), DbError> {
         if !self.claim_turn(spacing)? {
             return self.recover_own();
         }
         let recovered = self.recover().map(drop);
-        purge_logged(
-            A::NAME,
-            idempotency::purge_expired(&self.a, idempotency_ttl),
-        );
-        purge_logged(
-            B::NAME,
-            idempotency::purge_expired(&self.b, idempotency_ttl),
-        );
+        on_turn(&self.a, &self.b);
         recovered
     }
 
@@ -342,20 +332,28 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// B's clock runs it and makes the next one due `interval / 2` later. So a pass runs
     /// somewhere at least every `interval`, and one instance or ten cost the databases
     /// the same scans; each look also counts what is in doubt (one aggregate query) for
-    /// the instance's gauges. The pass also deletes the idempotency keys older than
-    /// `idempotency_ttl` (see [`idempotency`]).
+    /// the instance's gauges.
+    ///
+    /// After each pass, `on_turn` runs with the same pools: for other upkeep that one
+    /// instance at a time should do (the application deletes expired idempotency keys
+    /// there). It handles its own failures; they are not recovery's.
     /// The passes take their connections from the pools' upkeep connection (see
     /// [`Pool::for_upkeep`](crate::db::Pool::for_upkeep)), never the requests'.
-    pub fn spawn_periodic_recovery(&self, interval: Duration, idempotency_ttl: Duration) {
+    pub fn spawn_periodic_recovery<F>(&self, interval: Duration, on_turn: F)
+    where
+        F: Fn(&Pool<A>, &Pool<B>) + Send + Sync + 'static,
+    {
         let coordinator = self.for_upkeep();
+        let on_turn: std::sync::Arc<OnTurn<A, B>> = std::sync::Arc::new(on_turn);
         actix_web::rt::spawn(async move {
             loop {
                 actix_web::rt::time::sleep(jittered(interval)).await;
                 let pass = coordinator.clone();
+                let on_turn = on_turn.clone();
                 let outcome = blocking(move || {
                     // The look runs even when the pass failed: the gauges must go on
                     // ageing while recovery cannot do its work.
-                    let passed = pass.take_turn(interval / 2, idempotency_ttl);
+                    let passed = pass.take_turn(interval / 2, &*on_turn);
                     let looked = pass.look_in_doubt();
                     let failed = [passed.is_err(), looked.is_err()];
                     let failed = failed.into_iter().filter(|failed| *failed).count();
@@ -375,14 +373,9 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     }
 }
 
-/// Logs what the deletion of expired idempotency keys in `database` did.
-fn purge_logged(database: &str, purged: Result<usize, DbError>) {
-    match purged {
-        Ok(0) => {}
-        Ok(purged) => log::debug!("{database}: deleted {purged} expired idempotency keys"),
-        Err(error) => log::warn!("{database}: cannot delete expired idempotency keys: {error}"),
-    }
-}
+/// Upkeep run on an instance's recovery turns (see
+/// [`CrossCommit::spawn_periodic_recovery`]).
+type OnTurn<A, B> = dyn Fn(&Pool<A>, &Pool<B>) + Send + Sync;
 
 /// A random wait from `interval / 8` to `3 * interval / 8`.
 fn jittered(interval: Duration) -> Duration {

@@ -205,24 +205,16 @@ impl TestApp {
         response.body
     }
 
-    /// Creates an order and returns it, asserting the 201.
-    pub fn create_order(
-        &self,
-        user_id: i64,
-        item: &str,
-        quantity: i64,
-        amount_cents: i64,
-    ) -> Value {
-        let response = self.post(
-            "/orders",
-            json!({ "user_id": user_id, "item": item, "quantity": quantity, "amount_cents": amount_cents }),
-        );
-        assert_eq!(
-            response.status, 201,
-            "creating order for user {user_id}: {}",
-            response.text
-        );
-        response.body
+    /// An order for `user_id` to create: one "book" for 100 cents unless told otherwise,
+    /// e.g. `app.order(ada).item("pen").quantity(2).cents(250).create()`.
+    pub fn order(&self, user_id: i64) -> OrderRequest<'_> {
+        OrderRequest {
+            app: self,
+            user_id,
+            item: "book".to_owned(),
+            quantity: 1,
+            amount_cents: 100,
+        }
     }
 
     /// Rows in db1's `users`, read directly from the database.
@@ -379,4 +371,51 @@ macro_rules! on_stacks {
             )*
         }
     };
+}
+
+/// An order being described for [`TestApp::order`].
+pub struct OrderRequest<'a> {
+    app: &'a TestApp,
+    user_id: i64,
+    item: String,
+    quantity: i64,
+    amount_cents: i64,
+}
+
+impl OrderRequest<'_> {
+    pub fn item(mut self, item: &str) -> Self {
+        self.item = item.to_owned();
+        self
+    }
+
+    pub fn quantity(mut self, quantity: i64) -> Self {
+        self.quantity = quantity;
+        self
+    }
+
+    pub fn cents(mut self, amount_cents: i64) -> Self {
+        self.amount_cents = amount_cents;
+        self
+    }
+
+    /// Creates the order and returns it, asserting the 201.
+    pub fn create(self) -> Value {
+        let Self {
+            app,
+            user_id,
+            item,
+            quantity,
+            amount_cents,
+        } = self;
+        let response = app.post(
+            "/orders",
+            json!({ "user_id": user_id, "item": item, "quantity": quantity, "amount_cents": amount_cents }),
+        );
+        assert_eq!(
+            response.status, 201,
+            "creating order for user {user_id}: {}",
+            response.text
+        );
+        response.body
+    }
 }

@@ -75,7 +75,7 @@ fn a_key_reused_for_another_request_is_refused_and_the_first_still_replays(stack
     let Create::Orders(owner) = orders else {
         unreachable!()
     };
-    let spare = app.create_order(owner, "spare", 1, 1);
+    let spare = app.order(owner).item("spare").cents(1).create();
     for key in ["reuse-u", "reuse-o"] {
         let headers = [(KEY, key)];
         for path in [

@@ -12,9 +12,20 @@ fn deleting_a_user_removes_their_orders_everywhere_and_keeps_other_users_orders(
     let mut bobs = Vec::new();
     for n in 0..7 {
         if n % 2 == 0 {
-            adas.push(app.create_order(ada_id, &format!("ada {n}"), 1, 100 + n));
+            adas.push(
+                app.order(ada_id)
+                    .item(&format!("ada {n}"))
+                    .cents(100 + n)
+                    .create(),
+            );
         } else {
-            bobs.push(app.create_order(bob_id, &format!("bob {n}"), 2, 200 + n));
+            bobs.push(
+                app.order(bob_id)
+                    .item(&format!("bob {n}"))
+                    .quantity(2)
+                    .cents(200 + n)
+                    .create(),
+            );
         }
     }
     assert_eq!(app.count_orders(), 7);

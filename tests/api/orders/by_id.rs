@@ -7,9 +7,9 @@ fn an_order_is_read_by_id_and_missing_or_malformed_ids_are_refused(stack: Stack)
     let ada = id_of(&app.create_user("ada@example.com", "Ada"));
     let bob = id_of(&app.create_user("bob@example.com", "Bob"));
     let orders = [
-        app.create_order(ada, "book", 2, 1999),
-        app.create_order(bob, "lamp", 1, 4500),
-        app.create_order(ada, "pen", 10, 99),
+        app.order(ada).quantity(2).cents(1999).create(),
+        app.order(bob).item("lamp").cents(4500).create(),
+        app.order(ada).item("pen").quantity(10).cents(99).create(),
     ];
     for order in &orders {
         let response = app.get(&format!("/orders/{}", id_of(order)));
@@ -50,10 +50,15 @@ fn deleting_an_order_removes_only_that_order(stack: Stack) {
     let app = spawn_app(stack);
     let ada = app.create_user("ada@example.com", "Ada");
     let bob = app.create_user("bob@example.com", "Bob");
-    let first = app.create_order(id_of(&ada), "book", 2, 1999);
-    let doomed = app.create_order(id_of(&ada), "pen", 1, 250);
-    let third = app.create_order(id_of(&bob), "lamp", 1, 4500);
-    let last = app.create_order(id_of(&ada), "ink", 3, 300);
+    let first = app.order(id_of(&ada)).quantity(2).cents(1999).create();
+    let doomed = app.order(id_of(&ada)).item("pen").cents(250).create();
+    let third = app.order(id_of(&bob)).item("lamp").cents(4500).create();
+    let last = app
+        .order(id_of(&ada))
+        .item("ink")
+        .quantity(3)
+        .cents(300)
+        .create();
 
     let path = format!("/orders/{}", id_of(&doomed));
     let response = app.delete(&path);

@@ -44,7 +44,7 @@ fn order_for_a_missing_user_is_refused_and_not_written(stack: Stack) {
     assert_eq!(app.count_orders(), 0);
 
     let ada = id_of(&app.create_user("ada@example.com", "Ada"));
-    let kept = app.create_order(ada, "book", 1, 100);
+    let kept = app.order(ada).create();
     for missing in [ada + 1, ada + 1000, i64::MAX] {
         assert_order_refused(
             &app,
@@ -56,7 +56,7 @@ fn order_for_a_missing_user_is_refused_and_not_written(stack: Stack) {
 
     // A user who existed but was deleted is as unknown as one who never did.
     let bob = id_of(&app.create_user("bob@example.com", "Bob"));
-    app.create_order(bob, "lamp", 1, 4500);
+    app.order(bob).item("lamp").cents(4500).create();
     assert_eq!(app.count_orders(), 2);
     let deleted = app.delete(&format!("/users/{bob}"));
     assert_eq!(deleted.status, 204, "{}", deleted.text);

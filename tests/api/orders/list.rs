@@ -11,12 +11,10 @@ fn orders_are_listed_in_pages_by_ascending_id_without_gaps_or_duplicates(stack: 
     let users = create_users(&app, "buyer", 2);
     let orders: Vec<Value> = (0..51)
         .map(|n| {
-            app.create_order(
-                id_of(&users[n % 2]),
-                &format!("item {n}"),
-                1,
-                i64::try_from(n).unwrap(),
-            )
+            app.order(id_of(&users[n % 2]))
+                .item(&format!("item {n}"))
+                .cents(i64::try_from(n).unwrap())
+                .create()
         })
         .collect();
     let ids = ids_of(&orders);
@@ -75,9 +73,20 @@ fn order_listing_filters_by_user_and_paginates_within_that_user(stack: Stack) {
     let mut bobs = Vec::new();
     for n in 0..12 {
         if n % 3 == 2 {
-            bobs.push(app.create_order(bob, &format!("bob {n}"), 1, 10 * n));
+            bobs.push(
+                app.order(bob)
+                    .item(&format!("bob {n}"))
+                    .cents(10 * n)
+                    .create(),
+            );
         } else {
-            adas.push(app.create_order(ada, &format!("ada {n}"), 2, 100 * n));
+            adas.push(
+                app.order(ada)
+                    .item(&format!("ada {n}"))
+                    .quantity(2)
+                    .cents(100 * n)
+                    .create(),
+            );
         }
     }
     assert_eq!((adas.len(), bobs.len()), (8, 4));
@@ -123,7 +132,7 @@ fn order_listing_filters_by_user_and_paginates_within_that_user(stack: Stack) {
 fn order_listing_refuses_bad_query_parameters(stack: Stack) {
     let app = spawn_app(stack);
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
-    let order = app.create_order(user, "book", 1, 100);
+    let order = app.order(user).create();
 
     let mut queries = Vec::new();
     for bad in BAD_IDS.iter().chain(&[""]) {

@@ -11,12 +11,10 @@ fn overview_shows_the_first_users_and_orders_by_id(stack: Stack) {
     // Orders of later users first, so that order ids and user ids do not line up.
     let orders: Vec<Value> = (0..52)
         .map(|n| {
-            app.create_order(
-                id_of(&users[52 - n]),
-                &format!("item {n}"),
-                1,
-                i64::try_from(n).unwrap(),
-            )
+            app.order(id_of(&users[52 - n]))
+                .item(&format!("item {n}"))
+                .cents(i64::try_from(n).unwrap())
+                .create()
         })
         .collect();
 
@@ -51,7 +49,7 @@ fn overview_shows_the_first_users_and_orders_by_id(stack: Stack) {
 fn overview_refuses_limits_outside_1_to_500(stack: Stack) {
     let app = spawn_app(stack);
     let user = app.create_user("ada@example.com", "Ada");
-    let order = app.create_order(id_of(&user), "book", 1, 100);
+    let order = app.order(id_of(&user)).create();
     for bad in [
         "0",
         "501",

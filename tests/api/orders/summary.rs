@@ -12,9 +12,20 @@ fn user_summary_lists_orders_newest_first_with_count_and_total(stack: Stack) {
         .into_iter()
         .enumerate()
     {
-        adas.push(app.create_order(id_of(&ada), &format!("ada {n}"), 1, amount));
+        adas.push(
+            app.order(id_of(&ada))
+                .item(&format!("ada {n}"))
+                .cents(amount)
+                .create(),
+        );
         if n % 2 == 0 {
-            bobs.push(app.create_order(id_of(&bob), &format!("bob {n}"), 2, amount + 1));
+            bobs.push(
+                app.order(id_of(&bob))
+                    .item(&format!("bob {n}"))
+                    .quantity(2)
+                    .cents(amount + 1)
+                    .create(),
+            );
         }
     }
 
@@ -38,7 +49,7 @@ fn user_summary_lists_orders_newest_first_with_count_and_total(stack: Stack) {
     let removed = adas.remove(3);
     let gone = app.delete(&format!("/orders/{}", id_of(&removed)));
     assert_eq!(gone.status, 204, "{}", gone.text);
-    adas.push(app.create_order(id_of(&ada), "late", 1, 1));
+    adas.push(app.order(id_of(&ada)).item("late").cents(1).create());
     assert_summary(&app, &ada, &adas);
     assert_summary(&app, &bob, &bobs);
     assert_no_orphans(&app);
@@ -53,9 +64,20 @@ fn user_summary_lists_the_newest_100_orders_but_counts_and_sums_all(stack: Stack
     for n in 1..=130_i64 {
         // Large amounts: the total is far beyond 32 bits.
         let amount = 1_000_000_000_000 - n * 7;
-        adas.push(app.create_order(id_of(&ada), &format!("order {n}"), n % 7 + 1, amount));
+        adas.push(
+            app.order(id_of(&ada))
+                .item(&format!("order {n}"))
+                .quantity(n % 7 + 1)
+                .cents(amount)
+                .create(),
+        );
         if n % 10 == 0 {
-            bobs.push(app.create_order(id_of(&bob), &format!("bob {n}"), 1, n));
+            bobs.push(
+                app.order(id_of(&bob))
+                    .item(&format!("bob {n}"))
+                    .cents(n)
+                    .create(),
+            );
         }
         if [1, 99, 100, 101, 130].contains(&n) {
             assert_summary(&app, &ada, &adas);
@@ -81,7 +103,7 @@ fn user_summary_of_a_user_without_orders_is_empty_and_missing_users_are_refused(
     let app = spawn_app(stack);
     let ada = app.create_user("ada@example.com", "Ada");
     let bob = app.create_user("bob@example.com", "Bob");
-    app.create_order(id_of(&bob), "book", 1, 100);
+    app.order(id_of(&bob)).create();
 
     let summary = get_summary(&app, id_of(&ada));
     assert_eq!(

@@ -21,7 +21,7 @@ use super::{Database, DbError, KeyLock, Pool, Session};
 /// deletion in `a` takes too, exclusively, before it deletes what refers to it in `b`
 /// (see [`super::KeyLocks`]). Both take `guard` before `a`'s lock, so they never wait
 /// for each other in a cycle.
-pub async fn write_holding<A, B, T, E, F>(
+pub async fn write_b_holding_a<A, B, T, E, F>(
     a: &Pool<A>,
     b: &Pool<B>,
     guard: KeyLock,
@@ -45,10 +45,10 @@ where
 
 /// Runs `work` with a write session of each database and commits `a`'s, then rolls `b`'s
 /// back: for writes to `a` that must look at `b` under locks taken in `b` (as
-/// [`write_holding`] does for writes to `b`), so that both kinds of writes take their
+/// [`write_b_holding_a`] does for writes to `b`), so that both kinds of writes take their
 /// locks in the same database and never miss each other. `b` writes nothing. Sessions are
-/// begun and admitted as in [`write_holding`].
-pub async fn write_under<A, B, T, E, F>(a: &Pool<A>, b: &Pool<B>, work: F) -> Result<T, E>
+/// begun and admitted as in [`write_b_holding_a`].
+pub async fn write_a_holding_b<A, B, T, E, F>(a: &Pool<A>, b: &Pool<B>, work: F) -> Result<T, E>
 where
     A: Database,
     B: Database,
