@@ -2,6 +2,7 @@
 //! migrations, cross-database commit, key locks and fault points. Nothing in here knows about users or orders; a database
 //! is identified only by a type implementing [`Database`].
 
+mod admission;
 mod backend;
 mod clock;
 mod cross_commit;
@@ -20,6 +21,7 @@ mod migrations;
 mod own_writers;
 mod pair;
 mod pool;
+mod retry;
 mod runner;
 mod session;
 pub(crate) mod sync;
@@ -39,7 +41,6 @@ pub use key_lock::{
 };
 pub use lease::MAX_LEASE;
 pub use migrations::{run_migrations, Migrations};
-pub(crate) use pool::Admission;
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};

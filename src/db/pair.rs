@@ -28,9 +28,11 @@
 use r2d2::PooledConnection;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::admission::Admission;
 use super::backend::Manager;
 use super::key_lock::KeyLock;
-use super::{blocking, Admission, Database, DbError, Features, Pool, Session, Write};
+use super::retry::OnLostConnection;
+use super::{blocking, Database, DbError, Features, Pool, Session, Write};
 
 /// One of the two databases of a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,24 +87,25 @@ struct Turn {
 impl<A: Database, B: Database> Pair<A, B> {
     /// Waits for a turn on both databases, each up to its checkout timeout.
     async fn admit(a: &Pool<A>, b: &Pool<B>) -> Result<Self, DbError> {
-        let (a_deadline, b_deadline) = (a.deadline(), b.deadline());
+        let (a_admissions, b_admissions) = (a.admissions(), b.admissions());
+        let (a_deadline, b_deadline) = (a_admissions.deadline(), b_admissions.deadline());
         let shares = (
-            a.admit_paired(a_deadline).await?,
-            b.admit_paired(b_deadline).await?,
+            a_admissions.admit_paired(a_deadline).await?,
+            b_admissions.admit_paired(b_deadline).await?,
         );
         let order = order(a.features(), b.features());
         let (admissions, connection) = if order.checkout_first == Side::A {
-            let a_admission = a.admit_write_by(a_deadline).await?;
+            let a_admission = a_admissions.admit_write_by(a_deadline).await?;
             let connection = checkout(a, a_deadline).await?;
             (
-                (a_admission, b.admit_write_by(b_deadline).await?),
+                (a_admission, b_admissions.admit_write_by(b_deadline).await?),
                 connection,
             )
         } else {
-            let b_admission = b.admit_write_by(b_deadline).await?;
+            let b_admission = b_admissions.admit_write_by(b_deadline).await?;
             let connection = checkout(b, b_deadline).await?;
             (
-                (a.admit_write_by(a_deadline).await?, b_admission),
+                (a_admissions.admit_write_by(a_deadline).await?, b_admission),
                 connection,
             )
         };
@@ -192,7 +195,7 @@ where
     E: From<DbError> + Send + 'static,
 {
     let mut work = work;
-    let mut tries_left = a.max_size().max(b.max_size()) + 1;
+    let mut policy = OnLostConnection::for_pools_of(a.max_size().max(b.max_size()));
     loop {
         let pair = Pair::admit(a, b).await?;
         let attempt = blocking(move || {
@@ -210,9 +213,7 @@ where
         .await?;
         match attempt {
             Attempt::Ran(outcome) => return outcome,
-            Attempt::ConnectionLost(unrun, lost) if tries_left > 0 => {
-                log::debug!("starting over on other connections: {lost}");
-                tries_left -= 1;
+            Attempt::ConnectionLost(unrun, lost) if policy.again(&lost) => {
                 work = unrun;
             }
             Attempt::ConnectionLost(_, lost) => return Err(lost.into()),

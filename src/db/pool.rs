@@ -2,12 +2,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use super::admission::Admissions;
 use super::backend::Manager;
 use super::fault::Faults;
 use super::key_lock::KeyLock;
 use super::metrics::PoolMetrics;
+use super::retry::OnLostConnection;
 use super::session::Begin;
 use super::{
     context, Access, AnyConnection, Backend, Cause, ConnectionOptions, Database, DatabaseUrl,
@@ -45,15 +45,9 @@ pub struct Pool<D: Database> {
     begin: Begin,
     /// Opens connections outside the pool, set up like the pool's.
     opener: std::sync::Arc<Manager>,
-    /// One permit per connection: see [`Pool::admit`].
-    permits: Arc<Semaphore>,
-    /// On a single-writer backend: one permit, for the one writer it allows at a time.
-    writer: Option<Arc<Semaphore>>,
-    /// Permits for requests that use this database and the other one too: fewer than
-    /// the connections, so that such requests, stuck waiting for the other database, never
-    /// hold all of this one (see [`super::pair`]).
-    paired: Arc<Semaphore>,
-    checkout_timeout: Duration,
+    /// Requests' turns on the connections, taken before a blocking thread is (see
+    /// [`super::admission`]).
+    admissions: Admissions,
     metrics: PoolMetrics,
     _database: PhantomData<fn() -> D>,
 }
@@ -66,10 +60,7 @@ impl<D: Database> Clone for Pool<D> {
             backend: self.backend,
             begin: self.begin.clone(),
             opener: self.opener.clone(),
-            permits: self.permits.clone(),
-            writer: self.writer.clone(),
-            paired: self.paired.clone(),
-            checkout_timeout: self.checkout_timeout,
+            admissions: self.admissions.clone(),
             metrics: self.metrics.clone(),
             _database: PhantomData,
         }
@@ -126,10 +117,12 @@ impl<D: Database> Pool<D> {
                 own_writers: single_writer.then(Default::default),
             },
             opener: std::sync::Arc::new(manager),
-            permits: Arc::new(Semaphore::new(settings.max_size as usize)),
-            writer: single_writer.then(|| Arc::new(Semaphore::new(1))),
-            paired: Arc::new(Semaphore::new(paired_share(settings.max_size))),
-            checkout_timeout: settings.checkout_timeout,
+            admissions: Admissions::new(
+                D::NAME,
+                settings.max_size,
+                single_writer,
+                settings.checkout_timeout,
+            ),
             metrics: PoolMetrics::none(),
             _database: PhantomData,
         };
@@ -152,133 +145,13 @@ impl<D: Database> Pool<D> {
     /// recording nothing.
     pub fn observed_by(mut self, recorder: &dyn metrics::Recorder) -> Self {
         self.metrics = PoolMetrics::new(recorder, D::NAME);
+        self.admissions.observed_by(self.metrics.clone());
         self
     }
 
-    /// Waits, without blocking a thread, until this request may use one of the pool's
-    /// connections; 503 after the checkout timeout. Requests queue here in FIFO order,
-    /// on the async side, instead of on r2d2's condition variable inside blocking
-    /// threads: a burst larger than the pool then occupies no blocking thread while it
-    /// waits, and is served in arrival order (this took the p99 of `GET /users/{id}` at
-    /// 32 concurrent requests from hundreds of ms to single-digit ms; see BENCHMARKS.md).
-    pub(crate) async fn admit(&self) -> Result<Admission, DbError> {
-        self.admit_by(self.deadline()).await
-    }
-
-    /// This request's turn on this pool's connections and its share of them for work on
-    /// both databases, if both are free now, without waiting (and without passing
-    /// anyone queued: a released permit goes to the first waiter, never to a try).
-    pub(crate) fn try_admit_paired(&self) -> Option<(Admission, OwnedSemaphorePermit)> {
-        let share = self.paired.clone().try_acquire_owned().ok()?;
-        let connection = self.permits.clone().try_acquire_owned().ok()?;
-        Some((
-            Admission {
-                _writer: None,
-                _connection: connection,
-            },
-            share,
-        ))
-    }
-
-    pub(crate) async fn admit_by(
-        &self,
-        deadline: tokio::time::Instant,
-    ) -> Result<Admission, DbError> {
-        let connection = self.acquire(&self.permits, deadline).await?;
-        self.record_wait(deadline);
-        Ok(Admission {
-            _writer: None,
-            _connection: connection,
-        })
-    }
-
-    /// Like [`admit`](Self::admit), for a session that will write. On SQLite, which
-    /// allows one writer at a time, writers first queue for that one place here, in
-    /// order, instead of polling the file lock in SQLite's busy handler, whose sleeps
-    /// made the p99 of `POST /orders` on SQLite 0.7–2 s under load (see BENCHMARKS.md).
-    pub(crate) async fn admit_write(&self) -> Result<Admission, DbError> {
-        self.admit_write_by(self.deadline()).await
-    }
-
-    /// When a wait for this pool that starts now must give up. Every wait of a request
-    /// for this pool (its share, the SQLite write slot, a connection) runs to the same
-    /// deadline, so the time since the deadline was set is the request's whole wait.
-    pub(crate) fn deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now() + self.checkout_timeout
-    }
-
-    /// One sample of `db_pool_wait_seconds` for a request admitted now, which has waited
-    /// since its `deadline` was set.
-    fn record_wait(&self, deadline: tokio::time::Instant) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.metrics
-            .wait
-            .record(self.checkout_timeout.saturating_sub(left));
-    }
-
-    /// The sample of a request admitted without waiting (see [`try_admit_paired`]).
-    ///
-    /// [`try_admit_paired`]: Self::try_admit_paired
-    pub(crate) fn record_no_wait(&self) {
-        self.metrics.wait.record(0.0);
-    }
-
-    pub(crate) async fn admit_write_by(
-        &self,
-        deadline: tokio::time::Instant,
-    ) -> Result<Admission, DbError> {
-        let writer = match &self.writer {
-            Some(writer) => Some(self.acquire(writer, deadline).await?),
-            None => None,
-        };
-        let connection = self.acquire(&self.permits, deadline).await?;
-        self.record_wait(deadline);
-        Ok(Admission {
-            _writer: writer,
-            _connection: connection,
-        })
-    }
-
-    /// On SQLite, this process's one write slot (see [`admit_write`](Self::admit_write)),
-    /// for a write on a connection outside the pool; `None` on a backend with many
-    /// writers.
-    pub(crate) async fn admit_write_if_single_writer(
-        &self,
-    ) -> Result<Option<OwnedSemaphorePermit>, DbError> {
-        match &self.writer {
-            Some(writer) => Ok(Some(self.acquire(writer, self.deadline()).await?)),
-            None => Ok(None),
-        }
-    }
-
-    /// This database's share of requests that use both databases (see `paired`).
-    pub(crate) async fn admit_paired(
-        &self,
-        deadline: tokio::time::Instant,
-    ) -> Result<OwnedSemaphorePermit, DbError> {
-        self.acquire(&self.paired, deadline).await
-    }
-
-    async fn acquire(
-        &self,
-        semaphore: &Arc<Semaphore>,
-        deadline: tokio::time::Instant,
-    ) -> Result<OwnedSemaphorePermit, DbError> {
-        match tokio::time::timeout_at(deadline, semaphore.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_closed)) => Err(DbError::Unavailable {
-                database: D::NAME,
-                cause: "the pool is closed".into(),
-            }),
-            Err(_elapsed) => {
-                self.metrics.timeouts.increment(1);
-                self.metrics.wait.record(self.checkout_timeout);
-                Err(DbError::Unavailable {
-                    database: D::NAME,
-                    cause: format!("no connection free within {:?}", self.checkout_timeout).into(),
-                })
-            }
-        }
+    /// Requests' turns on this pool's connections.
+    pub(crate) fn admissions(&self) -> &Admissions {
+        &self.admissions
     }
 
     pub fn backend(&self) -> Backend {
@@ -376,21 +249,15 @@ impl<D: Database> Pool<D> {
     }
 
     /// Runs `attempt` again while it fails because its connection turned out to be dead
-    /// (the server restarted, or the connection was terminated). Such a connection is
-    /// discarded by the pool, so each try takes another one, or opens a new one. This
-    /// is what lets checkouts skip r2d2's validation query: the first statement of a
-    /// session validates the connection instead, at no extra round trip.
+    /// (see [`OnLostConnection`]).
     pub(crate) fn retrying<T>(
         &self,
         mut attempt: impl FnMut() -> Result<T, DbError>,
     ) -> Result<T, DbError> {
-        let mut tries_left = self.inner.max_size() + 1;
+        let mut policy = OnLostConnection::for_pools_of(self.max_size());
         loop {
             match attempt() {
-                Err(error @ DbError::ConnectionLost { .. }) if tries_left > 0 => {
-                    log::debug!("{}: retrying on another connection: {error}", D::NAME);
-                    tries_left -= 1;
-                }
+                Err(error) if policy.again(&error) => {}
                 outcome => return outcome,
             }
         }
@@ -442,13 +309,6 @@ impl<D: Database> Pool<D> {
     }
 }
 
-/// How many of a pool's `max_size` connections requests that use both databases may
-/// hold at once: all but a quarter (at least one, since a pool of one cannot keep any back).
-fn paired_share(max_size: u32) -> usize {
-    let kept_back = max_size.div_ceil(4);
-    max_size.saturating_sub(kept_back).max(1) as usize
-}
-
 /// Logs a failed connection attempt as one line naming the database.
 #[derive(Debug)]
 struct ConnectionErrorLog(&'static str);
@@ -457,24 +317,4 @@ impl<E: std::error::Error + 'static> r2d2::HandleError<E> for ConnectionErrorLog
     fn handle_error(&self, error: E) {
         log::warn!("{}: {}", self.0, super::chain(&error));
     }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn requests_on_both_databases_leave_a_quarter_of_each_pool() {
-        let shares: Vec<usize> = [1, 2, 3, 4, 5, 8, 10, 100]
-            .into_iter()
-            .map(super::paired_share)
-            .collect();
-        assert_eq!(shares, [1, 1, 2, 3, 3, 6, 7, 75]);
-    }
-}
-
-/// A request's turn to use a pool (and, for a SQLite writer, the database's one write
-/// slot), held until the work on the blocking thread is done.
-#[derive(Debug)]
-pub(crate) struct Admission {
-    _writer: Option<OwnedSemaphorePermit>,
-    _connection: OwnedSemaphorePermit,
 }

@@ -26,7 +26,7 @@ where
     F: Fn(&mut Session<D, Read>) -> Result<T, DbError> + Send + 'static,
     T: Send + 'static,
 {
-    let admission = pool.admit().await?;
+    let admission = pool.admissions().admit().await?;
     let pool = pool.clone();
     blocking(move || read_admitted(&pool, admission, &work)).await
 }
@@ -60,9 +60,13 @@ where
     TA: Send + 'static,
     TB: Send + 'static,
 {
-    if let Some((a_turn, b_turn)) = a.try_admit_paired().zip(b.try_admit_paired()) {
-        a.record_no_wait();
-        b.record_no_wait();
+    let (a_admissions, b_admissions) = (a.admissions(), b.admissions());
+    if let Some((a_turn, b_turn)) = a_admissions
+        .try_admit_paired()
+        .zip(b_admissions.try_admit_paired())
+    {
+        a_admissions.record_no_wait();
+        b_admissions.record_no_wait();
         let (a, b) = (a.clone(), b.clone());
         let (a_value, b_value) = futures_util::future::join(
             blocking(move || read_admitted(&a, a_turn, &work_a)),
@@ -71,13 +75,13 @@ where
         .await;
         return Ok((a_value?, b_value?));
     }
-    let (a_deadline, b_deadline) = (a.deadline(), b.deadline());
+    let (a_deadline, b_deadline) = (a_admissions.deadline(), b_admissions.deadline());
     let shares = (
-        a.admit_paired(a_deadline).await?,
-        b.admit_paired(b_deadline).await?,
+        a_admissions.admit_paired(a_deadline).await?,
+        b_admissions.admit_paired(b_deadline).await?,
     );
-    let a_turn = (a.admit_by(a_deadline).await?, shares.0);
-    let b_turn = (b.admit_by(b_deadline).await?, shares.1);
+    let a_turn = (a_admissions.admit_by(a_deadline).await?, shares.0);
+    let b_turn = (b_admissions.admit_by(b_deadline).await?, shares.1);
     let (a, b) = (a.clone(), b.clone());
     blocking(move || {
         let a_value = read_admitted(&a, a_turn, &work_a)?;
@@ -111,7 +115,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    let admission = pool.admit_write().await?;
+    let admission = pool.admissions().admit_write().await?;
     let pool = pool.clone();
     blocking(move || {
         let _admission = admission;

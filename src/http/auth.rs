@@ -152,7 +152,7 @@ impl Authenticator {
         if let Some(verdict) = fresh(&lock(&key.known)) {
             return Ok(verdict);
         }
-        let deadline = self.db1.deadline();
+        let deadline = self.db1.admissions().deadline();
         let looked_up = match tokio::time::timeout_at(deadline, key.lookup.lock()).await {
             Ok(_in_flight) => {
                 // Whoever held the lookup before may have answered for this request too.

@@ -57,9 +57,12 @@ pub struct Features {
     /// when it begins (so that writers queue for it in this process, see `Pool`).
     pub single_writer: bool,
     /// Locks on application keys that other transactions wait for (advisory locks).
-    /// Without them a write transaction already excludes every other writer.
+    /// Without them, a write transaction must exclude every other writer (a
+    /// `single_writer` backend): the key locks the layer takes (`KeyLock`) are then
+    /// held by the write lock itself, and taking one is a no-op.
     pub key_locks: bool,
-    /// Row locks (`SELECT … FOR KEY SHARE`, `FOR UPDATE`).
+    /// Row locks (`SELECT … FOR KEY SHARE`, `FOR UPDATE`). Without them, as without key
+    /// locks, only a `single_writer` backend keeps a row from changing under a writer.
     pub row_locks: bool,
     /// Two-phase commit: a transaction prepared on one connection survives it, and any
     /// connection commits or rolls it back later (see [`TwoPhase`]).
@@ -74,6 +77,9 @@ pub struct Features {
 }
 
 impl Backend {
+    /// Every backend, for what must hold of each (see the tests below).
+    pub const ALL: [Backend; 2] = [Backend::Postgres, Backend::Sqlite];
+
     pub fn features(self) -> &'static Features {
         match self {
             Backend::Postgres => &postgres::FEATURES,
@@ -239,6 +245,29 @@ impl TwoPhase<'_> {
     pub(crate) fn unavailable(&mut self) -> QueryResult<Option<String>> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::unavailable(pg),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    /// The layer's locking rests on this: a lock it cannot take is stood in for by the
+    /// single writer's lock on the whole database. A backend that has neither kind of
+    /// lock and many writers could not keep "no order for a missing user".
+    #[test]
+    fn a_backend_without_key_or_row_locks_has_a_single_writer() {
+        for backend in Backend::ALL {
+            let features = backend.features();
+            assert!(
+                features.key_locks || features.single_writer,
+                "{backend}: no key locks and many writers"
+            );
+            assert!(
+                features.row_locks || features.single_writer,
+                "{backend}: no row locks and many writers"
+            );
         }
     }
 }

@@ -216,7 +216,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
             None => {
                 // On SQLite, renewing is a write like any other: it waits for this
                 // process's write slot in turn, instead of for a lock held here.
-                let _slot = self.b.admit_write_if_single_writer().await?;
+                let _slot = self.b.admissions().admit_write_if_single_writer().await?;
                 let coordinator = self.clone();
                 blocking(move || coordinator.gid_renewing_the_lease()).await?
             }
