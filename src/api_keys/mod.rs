@@ -67,16 +67,25 @@ pub fn create(
         database: Db1::NAME,
         cause: format!("no random bytes from the operating system: {error}").into(),
     })?;
-    let insert = diesel::insert_into(api_keys::table)
-        .values((
-            api_keys::id.eq(&minted.id),
-            api_keys::name.eq(name),
-            api_keys::scope.eq(scope.as_str()),
-            api_keys::secret_sha256.eq(&minted.secret_sha256),
-            api_keys::created_at.eq(timestamp::now()),
-        ))
-        .returning(api_keys::all_columns);
-    Ok((session.get_result(insert)?, minted.token))
+    // Every value is known before the insert (the id is minted here), so nothing needs
+    // to be read back: no RETURNING, which not every backend has.
+    let key = ApiKey {
+        id: minted.id,
+        name: name.to_owned(),
+        scope: scope.as_str().to_owned(),
+        secret_sha256: minted.secret_sha256,
+        created_at: timestamp::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    session.execute(diesel::insert_into(api_keys::table).values((
+        api_keys::id.eq(&key.id),
+        api_keys::name.eq(&key.name),
+        api_keys::scope.eq(&key.scope),
+        api_keys::secret_sha256.eq(&key.secret_sha256),
+        api_keys::created_at.eq(key.created_at),
+    )))?;
+    Ok((key, minted.token))
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: &str) -> Result<Option<ApiKey>, DbError> {

@@ -247,6 +247,31 @@ impl<D: Database> Session<D, Write> {
         statement.get_result(&mut *self.conn).map_err(Self::error)
     }
 
+    /// A write that gives back the row it wrote: `returning`, the statement with its
+    /// RETURNING clause, where the backend has one (`Features::returning`); elsewhere
+    /// `without`, which runs the statement without the clause and reads the row back in
+    /// this transaction (after an `INSERT`, by [`last_insert_id`](Self::last_insert_id)).
+    /// `None` when the statement wrote no row.
+    pub fn write_returning<'q, R, U>(
+        &mut self,
+        returning: R,
+        without: impl FnOnce(&mut Self) -> Result<Option<U>, DbError>,
+    ) -> Result<Option<U>, DbError>
+    where
+        R: LoadQuery<'q, diesel::pg::PgConnection, U>
+            + LoadQuery<'q, diesel::sqlite::SqliteConnection, U>,
+    {
+        match self.conn.load_returning(returning) {
+            Some(loaded) => loaded.map_err(Self::error),
+            None => without(self),
+        }
+    }
+
+    /// The key this session's last `INSERT` generated, as an SQL expression.
+    pub fn last_insert_id(&self) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+        diesel::dsl::sql(self.backend().dialect().last_insert_id())
+    }
+
     /// Like [`get_result`](Self::get_result), for a statement that yields at most one
     /// row (an `UPDATE … RETURNING` of a row that may not be there).
     pub fn get_optional<'q, Q, U>(&mut self, statement: Q) -> Result<Option<U>, DbError>

@@ -2,27 +2,45 @@ use diesel::prelude::*;
 
 use super::{NewOrder, Order, OrderFilter, UserOrders};
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, DbError, KeyLock, KeyLocks, LockMode};
+use crate::db::{Access, Database, DbError, KeyLock, KeyLocks, LockMode};
 use crate::db2::schema::orders;
-use crate::db2::Session;
+use crate::db2::{Db2, Session};
 use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 
 /// How many orders a user summary lists; its count and total cover all of them.
 pub const SUMMARY_ORDERS: i64 = 100;
 
 pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
-    let insert = diesel::insert_into(orders::table)
-        .values((
+    let created_at = timestamp::now();
+    let insert = || {
+        diesel::insert_into(orders::table).values((
             orders::user_id.eq(new.user_id),
             orders::item.eq(new.item.as_str()),
             orders::quantity.eq(new.quantity.get()),
             orders::amount_cents.eq(new.amount_cents.get()),
-            orders::created_at.eq(timestamp::now()),
+            orders::created_at.eq(created_at),
         ))
-        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
-        // query fragment of its MultiBackend only); `all_columns` is in `Order`'s field order.
-        .returning(orders::all_columns);
-    session.get_result(insert)
+    };
+    session
+        .write_returning(
+            // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it
+            // is a query fragment of its MultiBackend only); `all_columns` is in
+            // `Order`'s field order.
+            insert().returning(orders::all_columns),
+            |session| {
+                session.execute(insert())?;
+                let id = session.last_insert_id();
+                session.load_optional(
+                    orders::table
+                        .filter(orders::id.eq(id))
+                        .select(Order::as_select()),
+                )
+            },
+        )?
+        .ok_or_else(|| DbError::Other {
+            database: Db2::NAME,
+            cause: "an INSERT into orders gave back no row".into(),
+        })
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: OrderId) -> Result<Option<Order>, DbError> {

@@ -2,9 +2,10 @@ use diesel::prelude::*;
 
 use super::model::UserChangeset;
 use super::{NewUser, User, UserChanges};
+use crate::db::Database;
 use crate::db::{Access, AnyConnection, DbError};
 use crate::db1::schema::users;
-use crate::db1::Session;
+use crate::db1::{Db1, Session};
 use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
 
 /// Why a user could not be written.
@@ -26,16 +27,40 @@ fn email_taken(error: DbError) -> WriteError {
 
 /// Inserts a user.
 pub fn insert(session: &mut Session, new: &NewUser) -> Result<User, WriteError> {
-    let insert = diesel::insert_into(users::table)
-        .values((
+    let created_at = timestamp::now();
+    let insert = || {
+        diesel::insert_into(users::table).values((
             users::email.eq(new.email.as_str()),
             users::name.eq(new.name.as_str()),
-            users::created_at.eq(timestamp::now()),
+            users::created_at.eq(created_at),
         ))
-        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
-        // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
-        .returning(users::all_columns);
-    session.get_result(insert).map_err(email_taken)
+    };
+    session
+        .write_returning(
+            // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it
+            // is a query fragment of its MultiBackend only); `all_columns` is in `User`'s
+            // field order.
+            insert().returning(users::all_columns),
+            |session| {
+                session.execute(insert())?;
+                let id = session.last_insert_id();
+                session.load_optional(
+                    users::table
+                        .filter(users::id.eq(id))
+                        .select(User::as_select()),
+                )
+            },
+        )
+        .map_err(email_taken)?
+        .ok_or_else(|| WriteError::Database(inserted_nothing()))
+}
+
+/// An `INSERT` that reported no row: the database broke its own contract.
+fn inserted_nothing() -> DbError {
+    DbError::Other {
+        database: Db1::NAME,
+        cause: "an INSERT into users gave back no row".into(),
+    }
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: UserId) -> Result<Option<User>, DbError> {
@@ -70,12 +95,19 @@ pub fn update(
         email: changes.email.as_ref().map(|email| email.as_str()),
         name: changes.name.as_ref().map(|name| name.as_str()),
     };
-    let update = diesel::update(users::table.find(id))
-        .set(&changeset)
-        // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it is a
-        // query fragment of its MultiBackend only); `all_columns` is in `User`'s field order.
-        .returning(users::all_columns);
-    session.get_optional(update).map_err(email_taken)
+    let update = || diesel::update(users::table.find(id)).set(&changeset);
+    session
+        .write_returning(
+            // Positional, as in `insert`.
+            update().returning(users::all_columns),
+            |session| {
+                // Read back by key whatever the count says: a backend without RETURNING
+                // (MySQL) counts only rows whose values changed.
+                session.execute(update())?;
+                session.load_optional(users::table.find(id).select(User::as_select()))
+            },
+        )
+        .map_err(email_taken)
 }
 
 /// Deletes the user; `false` when there was none.

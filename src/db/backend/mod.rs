@@ -22,7 +22,11 @@ pub(crate) mod sqlite;
 use std::fmt;
 use std::time::Duration;
 
+use diesel::pg::PgConnection;
+use diesel::query_dsl::methods::LoadQuery;
 use diesel::result::QueryResult;
+use diesel::sqlite::SqliteConnection;
+use diesel::OptionalExtension;
 
 pub use connection::{AnyConnection, ConnectionOptions, DatabaseUrl};
 pub(crate) use connection::{ConnectError, Manager};
@@ -126,6 +130,9 @@ pub(crate) trait Dialect: Sync {
     fn seconds_since_oldest(&self, column: &str) -> String;
     /// A query with one text parameter, the table's name, answering `present`.
     fn table_exists(&self) -> &'static str;
+    /// The key the connection's last `INSERT` generated, as a `BIGINT`: how a backend
+    /// without RETURNING reads back the row it inserted.
+    fn last_insert_id(&self) -> &'static str;
 }
 
 impl AnyConnection {
@@ -133,6 +140,26 @@ impl AnyConnection {
         match self {
             AnyConnection::Postgresql(_) => Backend::Postgres,
             AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `statement`, an `INSERT` or `UPDATE` with a RETURNING clause, and loads the
+    /// row it returns, where the backend has RETURNING; `None` where it has not
+    /// (`Features::returning`), for the caller to run the statement without the clause
+    /// and read the row back (see `Session::write_returning`). It runs on the concrete
+    /// connection, and the bounds name the backends that have RETURNING, because
+    /// Diesel's MultiConnection compiles a RETURNING clause only if every one of its
+    /// backends has it.
+    pub(crate) fn load_returning<'q, R, U>(
+        &mut self,
+        statement: R,
+    ) -> Option<QueryResult<Option<U>>>
+    where
+        R: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
+    {
+        match self {
+            AnyConnection::Postgresql(pg) => Some(statement.get_result(pg).optional()),
+            AnyConnection::Sqlite(sqlite) => Some(statement.get_result(sqlite).optional()),
         }
     }
 

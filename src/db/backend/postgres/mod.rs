@@ -289,6 +289,10 @@ impl Dialect for Postgres {
     fn table_exists(&self) -> &'static str {
         "SELECT to_regclass($1) IS NOT NULL AS present"
     }
+
+    fn last_insert_id(&self) -> &'static str {
+        "lastval()"
+    }
 }
 
 #[cfg(test)]

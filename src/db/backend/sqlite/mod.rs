@@ -127,4 +127,8 @@ impl Dialect for Sqlite {
     fn table_exists(&self) -> &'static str {
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1) AS present"
     }
+
+    fn last_insert_id(&self) -> &'static str {
+        "last_insert_rowid()"
+    }
 }
