@@ -21,7 +21,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Bool, Text, Timestamp};
 
 use super::{clock, context, Database, DbError, Session, Write};
 
@@ -85,14 +85,15 @@ pub(crate) fn apply<D: Database>(session: &mut Session<D, Write>) -> Result<Vec<
         let label = format!("layer {:03}_{}", migration.version, migration.name);
         conn.batch_execute(migration.up)
             .map_err(|e| failed(format!("{label} failed"), e))?;
-        diesel::sql_query(format!(
-            "INSERT INTO multidb_layer_migrations (version, name, applied_at) VALUES ($1, $2, {})",
-            clock::now_timestamp(backend)
-        ))
-        .bind::<BigInt, _>(migration.version)
-        .bind::<Text, _>(migration.name)
-        .execute(conn)
-        .map_err(|e| failed(format!("cannot record {label}"), e))?;
+        diesel::insert_into(multidb_layer_migrations::table)
+            .values((
+                multidb_layer_migrations::version.eq(migration.version),
+                multidb_layer_migrations::name.eq(migration.name),
+                multidb_layer_migrations::applied_at
+                    .eq(diesel::dsl::sql::<Timestamp>(clock::now_timestamp(backend))),
+            ))
+            .execute(conn)
+            .map_err(|e| failed(format!("cannot record {label}"), e))?;
         names.push(label);
     }
     forget_adopted_versions(conn, backend).map_err(|e| {

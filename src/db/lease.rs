@@ -15,14 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::BigInt;
 
 use super::{clock, AnyConnection, Database, DbError, Pool};
 
 diesel::table! {
-    /// Declared for the schema check; queried with SQL, since every time in it is
-    /// computed by the database ([`super::clock`]).
+    /// Every time in it is computed by the database ([`super::clock`]): the queries
+    /// compare and set it with the backend's SQL for "now" ([`now_ms`]).
     multidb_instances (id) {
         id -> BigInt,
         host -> Text,
@@ -64,18 +65,6 @@ struct Current {
     /// clock stops) or a step of the database's clock can make it wrong, and then the
     /// decision row still keeps both databases in agreement.
     holds_until: Instant,
-}
-
-#[derive(QueryableByName)]
-struct Taken {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-#[derive(QueryableByName)]
-struct Live {
-    #[diesel(sql_type = Bool)]
-    live: bool,
 }
 
 impl<D: Database> Lease<D> {
@@ -247,33 +236,47 @@ fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// "Now" in milliseconds, by `conn`'s database, as an expression.
+fn now_ms(conn: &AnyConnection) -> SqlLiteral<BigInt> {
+    diesel::dsl::sql(clock::now_ms(conn.backend()))
+}
+
 fn take(conn: &mut AnyConnection, ttl: Duration) -> QueryResult<LeaseId> {
-    let now = clock::now_ms(conn.backend());
-    diesel::sql_query(format!(
-        "INSERT INTO multidb_instances (host, started_at_ms, lease_until_ms) \
-         VALUES ($1, {now}, {now} + $2) RETURNING id"
-    ))
-    .bind::<Text, _>(host())
-    .bind::<BigInt, _>(ttl_ms(ttl))
-    .get_result::<Taken>(conn)
-    .map(|taken| taken.id)
+    let insert = |now: SqlLiteral<BigInt>| {
+        diesel::insert_into(multidb_instances::table).values((
+            multidb_instances::host.eq(host()),
+            multidb_instances::started_at_ms.eq(now.clone()),
+            multidb_instances::lease_until_ms.eq(now + ttl_ms(ttl)),
+        ))
+    };
+    let now = now_ms(conn);
+    match conn.load_returning(insert(now.clone()).returning(multidb_instances::id)) {
+        Some(taken) => taken?.ok_or(diesel::result::Error::NotFound),
+        None => {
+            insert(now).execute(conn)?;
+            let last = conn.backend().dialect().last_insert_id();
+            diesel::select(diesel::dsl::sql::<BigInt>(last)).get_result(conn)
+        }
+    }
 }
 
 /// Renews lease `id` if it has not expired; otherwise takes a new one. Also forgets
 /// leases long expired.
 fn renew_or_retake(conn: &mut AnyConnection, id: LeaseId, ttl: Duration) -> QueryResult<LeaseId> {
-    let now = clock::now_ms(conn.backend());
-    let renewed = diesel::sql_query(format!(
-        "UPDATE multidb_instances SET lease_until_ms = {now} + $1 \
-         WHERE id = $2 AND lease_until_ms > {now}"
-    ))
-    .bind::<BigInt, _>(ttl_ms(ttl))
-    .bind::<BigInt, _>(id)
+    let now = now_ms(conn);
+    let renewed = diesel::update(
+        multidb_instances::table.filter(
+            multidb_instances::id
+                .eq(id)
+                .and(multidb_instances::lease_until_ms.gt(now.clone())),
+        ),
+    )
+    .set(multidb_instances::lease_until_ms.eq(now.clone() + ttl_ms(ttl)))
     .execute(conn)?;
-    diesel::sql_query(format!(
-        "DELETE FROM multidb_instances WHERE lease_until_ms < {now} - $1"
-    ))
-    .bind::<BigInt, _>(EXPIRED_ROWS_KEPT_MS)
+    diesel::delete(
+        multidb_instances::table
+            .filter(multidb_instances::lease_until_ms.lt(now - EXPIRED_ROWS_KEPT_MS)),
+    )
     .execute(conn)?;
     if renewed == 1 {
         Ok(id)
@@ -283,8 +286,8 @@ fn renew_or_retake(conn: &mut AnyConnection, id: LeaseId, ttl: Duration) -> Quer
 }
 
 fn release(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<()> {
-    diesel::sql_query("UPDATE multidb_instances SET lease_until_ms = 0 WHERE id = $1")
-        .bind::<BigInt, _>(id)
+    diesel::update(multidb_instances::table.find(id))
+        .set(multidb_instances::lease_until_ms.eq(0))
         .execute(conn)
         .map(drop)
 }
@@ -292,12 +295,14 @@ fn release(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<()> {
 /// Whether lease `id` is still held, by the database's clock. A lease with no row (long
 /// expired and forgotten) is not.
 pub(crate) fn is_live(conn: &mut AnyConnection, id: LeaseId) -> QueryResult<bool> {
-    let now = clock::now_ms(conn.backend());
-    diesel::sql_query(format!(
-        "SELECT EXISTS (SELECT 1 FROM multidb_instances WHERE id = $1 AND lease_until_ms > {now} AND lease_until_ms <= {now} + $2) AS live"
+    let now = now_ms(conn);
+    diesel::select(diesel::dsl::exists(
+        multidb_instances::table.filter(
+            multidb_instances::id
+                .eq(id)
+                .and(multidb_instances::lease_until_ms.gt(now.clone()))
+                .and(multidb_instances::lease_until_ms.le(now + ttl_ms(MAX_LEASE))),
+        ),
     ))
-    .bind::<BigInt, _>(id)
-    .bind::<BigInt, _>(ttl_ms(MAX_LEASE))
-    .get_result::<Live>(conn)
-    .map(|row| row.live)
+    .get_result(conn)
 }

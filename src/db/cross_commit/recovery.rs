@@ -12,8 +12,7 @@ use crate::db::lease;
 use crate::db::{blocking, chain, clock, Database, DbError, Pool, Read, Write};
 
 diesel::table! {
-    /// Declared for the schema check; queried with SQL, since `next_pass_ms` is computed
-    /// by the database.
+    /// `next_pass_ms` is computed and compared by the database's clock.
     multidb_recovery_turn (id) {
         id -> BigInt,
         next_pass_ms -> BigInt,
@@ -299,17 +298,21 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// sets when the one after it is due. Instances take turns instead of all scanning.
     fn claim_turn(&self, spacing: Duration) -> Result<bool, DbError> {
         let mut conn = self.b.connection()?;
-        let now = clock::now_ms(self.b.backend());
+        let now = || diesel::dsl::sql::<BigInt>(clock::now_ms(self.b.backend()));
         let spacing_ms = i64::try_from(spacing.as_millis()).unwrap_or(i64::MAX);
         // A turn set further ahead than one spacing was not written by this protocol's
         // clock as it is now (B's clock was stepped back since): it is due at once,
         // instead of stopping recovery everywhere for as long as the step.
-        diesel::sql_query(format!(
-            "UPDATE multidb_recovery_turn SET next_pass_ms = {now} + $1 \
-             WHERE id = 1 AND (next_pass_ms <= {now} OR next_pass_ms > {now} + $2)"
-        ))
-        .bind::<BigInt, _>(spacing_ms)
-        .bind::<BigInt, _>(spacing_ms)
+        diesel::update(
+            multidb_recovery_turn::table.filter(
+                multidb_recovery_turn::id.eq(1).and(
+                    multidb_recovery_turn::next_pass_ms
+                        .le(now())
+                        .or(multidb_recovery_turn::next_pass_ms.gt(now() + spacing_ms)),
+                ),
+            ),
+        )
+        .set(multidb_recovery_turn::next_pass_ms.eq(now() + spacing_ms))
         .execute(&mut *conn)
         .map(|claimed| claimed == 1)
         .map_err(|e| DbError::from_diesel(B::NAME, e))
