@@ -4,6 +4,7 @@
 use crate::helpers::{spawn_app, spawn_app_with, Backend, Stack, TestApp};
 use multidb::db::{self, DbError, Pool, Write};
 use multidb::db1::Db1;
+use multidb::domain::ParseId;
 use multidb::domain::{Email, Text};
 use multidb::users::{self, NewUser, WriteError};
 
@@ -148,7 +149,33 @@ on_both_backends!(
     a_panic_inside_the_blocking_runner_rolls_back_and_discards_the_connection,
     an_error_inside_the_blocking_runner_rolls_back,
     connections_get_their_backend_settings,
+    the_key_of_an_insert_is_read_back_without_returning,
 );
+
+/// How a backend without RETURNING reads back the row it inserted (see
+/// `Session::write_returning`): a plain insert, then the key by
+/// `Session::last_insert_id`, in the same transaction. Checked here on the backends that
+/// have RETURNING too, so that each backend's `last_insert_id` is known to be right.
+fn the_key_of_an_insert_is_read_back_without_returning(stack: Stack) {
+    let app = spawn_app(stack);
+    let mut session = app.databases.db1.begin::<Write>().unwrap();
+    users::insert(&mut session, &new_user("first@example.com")).unwrap();
+    let inserted = session
+        .execute(diesel::sql_query(
+            "INSERT INTO users (email, name, created_at) \
+             VALUES ('plain@example.com', 'Plain', CURRENT_TIMESTAMP)",
+        ))
+        .unwrap();
+    assert_eq!(inserted, 1);
+    let key = session.last_insert_id();
+    let id: i64 = session.get_result(diesel::select(key)).unwrap();
+    let found = users::find(&mut session, multidb::domain::UserId::new(id).unwrap())
+        .unwrap()
+        .expect("the row of the last insert");
+    assert_eq!(found.email, "plain@example.com");
+    session.commit().unwrap();
+    assert_clean(&app);
+}
 
 #[derive(diesel::QueryableByName)]
 struct JournalMode {
