@@ -447,7 +447,7 @@ mod tests {
     fn errors_name_the_variable() {
         let error = settings(&[("DB2_POOL_SIZE", "ten")]).unwrap_err();
         assert_eq!(error.variable, "DB2_POOL_SIZE");
-        let error = settings(&[("DATABASE_URL_1", "mysql://x")]).unwrap_err();
+        let error = settings(&[("DATABASE_URL_1", "oracle://x")]).unwrap_err();
         assert_eq!(error.variable, "DATABASE_URL_1");
         let error = settings(&[("DB1_POOL_SIZE", "2"), ("DB1_POOL_MIN_IDLE", "3")]).unwrap_err();
         assert_eq!(error.variable, "DB1_POOL_MIN_IDLE");

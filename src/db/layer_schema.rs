@@ -23,7 +23,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text, Timestamp};
 
-use super::{clock, context, Database, DbError, Session, Write};
+use super::{clock, context, AnyConnection, Database, DbError};
 
 /// One version of the layer's schema, in one backend's dialect.
 pub(crate) struct LayerMigration {
@@ -57,15 +57,15 @@ struct Present {
     present: bool,
 }
 
-/// Applies the layer's versions not yet applied, in `session` (a write session holding
-/// the migrations' lock), and returns their names. Blocks.
-pub(crate) fn apply<D: Database>(session: &mut Session<D, Write>) -> Result<Vec<String>, DbError> {
-    let backend = session.backend();
+/// Applies the layer's versions not yet applied, on `conn` (which holds the migrations'
+/// lock: in a transaction where DDL is transactional, else for the connection's life),
+/// and returns their names. Blocks.
+pub(crate) fn apply<D: Database>(conn: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    let backend = conn.backend();
     let failed = |doing: String, cause: diesel::result::Error| DbError::Other {
         database: D::NAME,
         cause: context(doing, cause),
     };
-    let conn = session.connection();
     conn.batch_execute(
         "CREATE TABLE IF NOT EXISTS multidb_layer_migrations (\
              version BIGINT PRIMARY KEY NOT NULL, \

@@ -240,5 +240,11 @@ mod tests {
         assert_eq!(of(file, server), both(Side::B, Side::B));
         assert_eq!(of(server, file), both(Side::A, Side::A));
         assert_eq!(of(file, file), both(Side::B, Side::A));
+        // MySQL is a server with many writers, as PostgreSQL is.
+        let mysql = Backend::Mysql;
+        assert_eq!(of(mysql, mysql), both(Side::B, Side::B));
+        assert_eq!(of(mysql, server), both(Side::B, Side::B));
+        assert_eq!(of(file, mysql), both(Side::B, Side::B));
+        assert_eq!(of(mysql, file), both(Side::A, Side::A));
     }
 }

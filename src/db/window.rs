@@ -6,8 +6,11 @@ use diesel::backend::Backend;
 use diesel::expression::{
     is_aggregate, AppearsOnTable, Expression, SelectableExpression, ValidGrouping,
 };
+use diesel::mysql::Mysql;
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
 use diesel::QueryResult;
 
 /// `COUNT(*) OVER ()`: how many rows the query matches, computed before any `LIMIT`.
@@ -15,8 +18,10 @@ use diesel::QueryResult;
 pub struct CountOver;
 
 /// `CAST(SUM(expr) OVER () AS BIGINT)`: the sum over every row the query matches,
-/// computed before any `LIMIT`. The cast gives one type on both backends (PostgreSQL's
-/// `SUM(bigint)` is `NUMERIC`).
+/// computed before any `LIMIT`. The cast gives one type on every backend (PostgreSQL's
+/// `SUM(bigint)` is `NUMERIC`, MySQL's `DECIMAL`); MySQL spells it `AS SIGNED`, so the
+/// fragment is written per backend, and the MultiConnection's backend dispatches to
+/// the connection's.
 #[derive(Debug, Clone, Copy, QueryId)]
 pub struct SumOver<E>(pub E);
 
@@ -35,12 +40,45 @@ impl<DB: Backend> QueryFragment<DB> for CountOver {
     }
 }
 
-impl<DB: Backend, E: QueryFragment<DB>> QueryFragment<DB> for SumOver<E> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("CAST(SUM(");
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql(") OVER () AS BIGINT)");
-        Ok(())
+type AnyBackend = <crate::db::AnyConnection as diesel::Connection>::Backend;
+
+impl<E> QueryFragment<AnyBackend> for SumOver<E>
+where
+    Self: QueryFragment<Pg> + QueryFragment<Sqlite> + QueryFragment<Mysql>,
+{
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, AnyBackend>) -> QueryResult<()> {
+        AnyBackend::walk_variant_ast(self, out)
+    }
+}
+
+fn sum_over<'b, DB: Backend, E: QueryFragment<DB>>(
+    expr: &'b E,
+    mut out: AstPass<'_, 'b, DB>,
+    as_type: &str,
+) -> QueryResult<()> {
+    out.push_sql("CAST(SUM(");
+    expr.walk_ast(out.reborrow())?;
+    out.push_sql(") OVER () AS ");
+    out.push_sql(as_type);
+    out.push_sql(")");
+    Ok(())
+}
+
+impl<E: QueryFragment<Pg>> QueryFragment<Pg> for SumOver<E> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        sum_over(&self.0, out, "BIGINT")
+    }
+}
+
+impl<E: QueryFragment<Sqlite>> QueryFragment<Sqlite> for SumOver<E> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        sum_over(&self.0, out, "BIGINT")
+    }
+}
+
+impl<E: QueryFragment<Mysql>> QueryFragment<Mysql> for SumOver<E> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        sum_over(&self.0, out, "SIGNED")
     }
 }
 

@@ -15,9 +15,11 @@ impl crate::db::Database for Db1 {
     fn migrations(backend: Backend) -> EmbeddedMigrations {
         const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations_db1/postgres");
         const SQLITE: EmbeddedMigrations = embed_migrations!("migrations_db1/sqlite");
+        const MYSQL: EmbeddedMigrations = embed_migrations!("migrations_db1/mysql");
         match backend {
             Backend::Postgres => POSTGRES,
             Backend::Sqlite => SQLITE,
+            Backend::Mysql => MYSQL,
         }
     }
     const OWN_TABLE: &'static str = "users";

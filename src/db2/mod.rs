@@ -15,9 +15,11 @@ impl crate::db::Database for Db2 {
     fn migrations(backend: Backend) -> EmbeddedMigrations {
         const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations_db2/postgres");
         const SQLITE: EmbeddedMigrations = embed_migrations!("migrations_db2/sqlite");
+        const MYSQL: EmbeddedMigrations = embed_migrations!("migrations_db2/mysql");
         match backend {
             Backend::Postgres => POSTGRES,
             Backend::Sqlite => SQLITE,
+            Backend::Mysql => MYSQL,
         }
     }
     const OWN_TABLE: &'static str = "orders";

@@ -123,14 +123,29 @@ pub fn delete(session: &mut Session, id: UserId) -> Result<bool, DbError> {
 /// but not with other orders for the same user or with updates of name and email.
 /// SQLite has no row locks; the session must be a write session, whose `BEGIN IMMEDIATE`
 /// already holds the database's write lock, so no deletion can start meanwhile.
+/// MySQL: `LOCK IN SHARE MODE`, which also makes a change of the user's name or email
+/// wait for the order's commit (MySQL has no key-share mode). Diesel's `for_share`
+/// writes `FOR SHARE`, which MariaDB rejects, hence the SQL text.
 ///
 /// The one place the application names a backend: Diesel implements `for_key_share`
 /// for PostgreSQL's query builder only, so the lock needs the concrete connection.
 pub fn lock_existing(session: &mut Session, id: UserId) -> Result<bool, DbError> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
     let query = users::table.find(id).select(users::id);
-    let found: Option<UserId> = match session.connection() {
+    let found: Option<i64> = match session.connection() {
         AnyConnection::Postgresql(pg) => query.for_key_share().first(pg).optional(),
         AnyConnection::Sqlite(sqlite) => query.first(sqlite).optional(),
+        AnyConnection::Mysql(mysql) => {
+            diesel::sql_query("SELECT id FROM users WHERE id = ? LOCK IN SHARE MODE")
+                .bind::<diesel::sql_types::BigInt, _>(id.get())
+                .get_result::<Locked>(mysql)
+                .optional()
+                .map(|locked| locked.map(|row| row.id))
+        }
     }
     .map_err(<Session>::error)?;
     Ok(found.is_some())

@@ -184,7 +184,7 @@ struct JournalMode {
 }
 
 /// Connections are set up per backend when opened: WAL and a busy timeout on SQLite,
-/// the statement timeout on PostgreSQL.
+/// the statement timeout on PostgreSQL and MySQL.
 fn connections_get_their_backend_settings(stack: Stack) {
     use diesel::RunQueryDsl;
     let app = spawn_app_with(stack, |settings| {
@@ -200,6 +200,11 @@ fn connections_get_their_backend_settings(stack: Stack) {
         }
         Backend::Postgres => {
             let slow = diesel::sql_query("SELECT pg_sleep(2)").execute(session.connection());
+            let error = DbError::from_diesel("db1", slow.unwrap_err());
+            assert!(matches!(error, DbError::Unavailable { .. }), "{error:?}");
+        }
+        Backend::Mysql => {
+            let slow = diesel::sql_query("SELECT SLEEP(2)").execute(session.connection());
             let error = DbError::from_diesel("db1", slow.unwrap_err());
             assert!(matches!(error, DbError::Unavailable { .. }), "{error:?}");
         }

@@ -82,7 +82,9 @@ fn diesel_type(column: &CatalogColumn) -> String {
         "integer" if column.primary_key => "BigInt",
         "integer" => "Integer",
         "bigint" => "BigInt",
-        "text" => "Text",
+        "text" | "varchar" | "mediumtext" => "Text",
+        "int" => "Integer",
+        "datetime" => "Timestamp",
         "timestamp" | "timestamp without time zone" => "Timestamp",
         other => panic!("a column of a type schema.rs cannot hold: {other}"),
     };
@@ -130,6 +132,20 @@ fn postgres_schema(conn: &mut PgConnection) -> Columns {
                        ON t.constraint_name = k.constraint_name AND t.constraint_type = 'PRIMARY KEY' \
                      WHERE k.table_name = c.table_name AND k.column_name = c.column_name) AS primary_key \
              FROM information_schema.columns c WHERE c.table_schema = 'public'",
+        )
+        .load(conn)
+        .unwrap(),
+    )
+}
+
+fn mysql_schema(conn: &mut MysqlConnection) -> Columns {
+    catalog_columns(
+        diesel::sql_query(
+            "SELECT table_name AS table_name, column_name AS column_name, \
+             data_type AS data_type, is_nullable = 'YES' AS nullable, \
+             column_key = 'PRI' AS primary_key \
+             FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name <> 'multidb_key_locks'",
         )
         .load(conn)
         .unwrap(),
@@ -207,6 +223,12 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
                 layer_schema();
                 postgres_schema(&mut conn)
             }
+            Backend::Mysql => {
+                let mut conn = MysqlConnection::establish(storage.raw_url(n)).unwrap();
+                migrate_round_trip(&mut conn, || migrations(n), &name);
+                layer_schema();
+                mysql_schema(&mut conn)
+            }
         };
         assert_eq!(
             schema,
@@ -217,7 +239,7 @@ fn the_migrations_run_revert_and_match_schema_rs(stack: Stack) {
     storage.remove();
 }
 
-on_both_backends!(the_migrations_run_revert_and_match_schema_rs);
+on_every_backend!(the_migrations_run_revert_and_match_schema_rs);
 
 /// The layer's own schema applied to db`n` of `storage`, as at every start of the service.
 fn apply_layer_schema(storage: &Storage, n: u8) -> Vec<String> {

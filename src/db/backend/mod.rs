@@ -16,6 +16,7 @@
 //! docs/architecture.md.
 
 mod connection;
+pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
@@ -40,6 +41,7 @@ use super::layer_schema::LayerMigration;
 pub enum Backend {
     Postgres,
     Sqlite,
+    Mysql,
 }
 
 impl fmt::Display for Backend {
@@ -47,6 +49,7 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Postgres => "postgres",
             Backend::Sqlite => "sqlite",
+            Backend::Mysql => "mysql",
         })
     }
 }
@@ -82,12 +85,13 @@ pub struct Features {
 
 impl Backend {
     /// Every backend, for what must hold of each (see the tests below).
-    pub const ALL: [Backend; 2] = [Backend::Postgres, Backend::Sqlite];
+    pub const ALL: [Backend; 3] = [Backend::Postgres, Backend::Sqlite, Backend::Mysql];
 
     pub fn features(self) -> &'static Features {
         match self {
             Backend::Postgres => &postgres::FEATURES,
             Backend::Sqlite => &sqlite::FEATURES,
+            Backend::Mysql => &mysql::FEATURES,
         }
     }
 
@@ -96,6 +100,7 @@ impl Backend {
         match self {
             Backend::Postgres => &postgres::Postgres,
             Backend::Sqlite => &sqlite::Sqlite,
+            Backend::Mysql => &mysql::Mysql,
         }
     }
 
@@ -104,6 +109,7 @@ impl Backend {
         match self {
             Backend::Postgres => postgres::LAYER_MIGRATIONS,
             Backend::Sqlite => sqlite::LAYER_MIGRATIONS,
+            Backend::Mysql => mysql::LAYER_MIGRATIONS,
         }
     }
 
@@ -112,6 +118,7 @@ impl Backend {
         match self {
             Backend::Postgres => postgres::begin_statement(options),
             Backend::Sqlite => sqlite::BEGIN_STATEMENT.to_owned(),
+            Backend::Mysql => mysql::BEGIN_STATEMENT.to_owned(),
         }
     }
 }
@@ -140,6 +147,7 @@ impl AnyConnection {
         match self {
             AnyConnection::Postgresql(_) => Backend::Postgres,
             AnyConnection::Sqlite(_) => Backend::Sqlite,
+            AnyConnection::Mysql(_) => Backend::Mysql,
         }
     }
 
@@ -160,6 +168,7 @@ impl AnyConnection {
         match self {
             AnyConnection::Postgresql(pg) => Some(statement.get_result(pg).optional()),
             AnyConnection::Sqlite(sqlite) => Some(statement.get_result(sqlite).optional()),
+            AnyConnection::Mysql(_) => None,
         }
     }
 
@@ -173,6 +182,7 @@ impl AnyConnection {
         match self {
             AnyConnection::Postgresql(pg) => postgres::begin(pg, statement, lock),
             AnyConnection::Sqlite(sqlite) => sqlite::begin(sqlite, statement),
+            AnyConnection::Mysql(mysql) => mysql::begin(mysql, statement, lock),
         }
     }
 
@@ -182,6 +192,7 @@ impl AnyConnection {
         match self {
             AnyConnection::Postgresql(pg) => postgres::take_key_lock(pg, lock),
             AnyConnection::Sqlite(_) => Ok(()),
+            AnyConnection::Mysql(mysql) => mysql::take_key_lock(mysql, lock),
         }
     }
 
@@ -191,6 +202,8 @@ impl AnyConnection {
             AnyConnection::Postgresql(pg) => postgres::lock_for_migrations(pg),
             // The write transaction's lock is the whole database's.
             AnyConnection::Sqlite(_) => Ok(()),
+            // A session lock, on a connection of the migrations' own (see `migrations`).
+            AnyConnection::Mysql(mysql) => mysql::lock_for_migrations(mysql),
         }
     }
 
@@ -198,7 +211,8 @@ impl AnyConnection {
     pub(crate) fn check_server(&mut self) -> Result<(), Cause> {
         match self {
             AnyConnection::Postgresql(pg) => postgres::check_server(pg).map_err(Into::into),
-            AnyConnection::Sqlite(_) => Ok(()),
+            // English is set per session (see `mysql::connect`).
+            AnyConnection::Sqlite(_) | AnyConnection::Mysql(_) => Ok(()),
         }
     }
 
@@ -206,7 +220,7 @@ impl AnyConnection {
     pub(crate) fn two_phase(&mut self) -> Option<TwoPhase<'_>> {
         match self {
             AnyConnection::Postgresql(pg) => Some(TwoPhase::Postgres(pg)),
-            AnyConnection::Sqlite(_) => None,
+            AnyConnection::Sqlite(_) | AnyConnection::Mysql(_) => None,
         }
     }
 }
@@ -219,6 +233,7 @@ pub(crate) fn same_database(a: &mut AnyConnection, b: &mut AnyConnection) -> Res
             Ok(postgres::same_database(a, b)?)
         }
         (AnyConnection::Sqlite(a), AnyConnection::Sqlite(b)) => sqlite::same_database(a, b),
+        (AnyConnection::Mysql(a), AnyConnection::Mysql(b)) => Ok(mysql::same_database(a, b)?),
         _ => Ok(false),
     }
 }
@@ -226,7 +241,9 @@ pub(crate) fn same_database(a: &mut AnyConnection, b: &mut AnyConnection) -> Res
 /// The class of a message Diesel reported without a kind of its own, as whichever
 /// backend's module recognises it (their messages do not overlap).
 pub(crate) fn class_of_message(message: &str) -> Option<Class> {
-    postgres::error::class_of(message).or_else(|| sqlite::error::class_of(message))
+    postgres::error::class_of(message)
+        .or_else(|| sqlite::error::class_of(message))
+        .or_else(|| mysql::error::class_of(message))
 }
 
 /// A connection of a backend that can prepare transactions, with the two-phase verbs

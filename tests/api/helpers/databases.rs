@@ -13,6 +13,11 @@ use multidb::db::{Database, DatabaseUrl, Pool, Write};
 /// skipped, except under CI (`CI` set), where that would hide a broken set-up.
 pub const POSTGRES_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_URL";
 
+/// The variable naming a MySQL/MariaDB server where tests may create and drop
+/// databases, e.g. `mysql://root@127.0.0.1:3306/mysql`; skipped without it, except
+/// under CI.
+pub const MYSQL_URL_VAR: &str = "MULTIDB_TEST_MYSQL_URL";
+
 pub use multidb::db::Backend;
 
 /// The backends of db1 and db2 for one test.
@@ -31,6 +36,9 @@ impl Stack {
             "postgres" => Self::postgres(),
             "postgres_sqlite" => Self::postgres_sqlite(),
             "sqlite_postgres" => Self::sqlite_postgres(),
+            "mysql" => Self::mysql(),
+            "mysql_sqlite" => Self::mysql_sqlite(),
+            "sqlite_mysql" => Self::sqlite_mysql(),
             other => panic!("no stack is named {other}"),
         }
     }
@@ -65,6 +73,30 @@ impl Stack {
         })
     }
 
+    /// MySQL/MariaDB for both.
+    pub fn mysql() -> Option<Self> {
+        mysql_admin_url().map(|_| Self {
+            db1: Backend::Mysql,
+            db2: Backend::Mysql,
+        })
+    }
+
+    /// MySQL users with SQLite orders.
+    pub fn mysql_sqlite() -> Option<Self> {
+        mysql_admin_url().map(|_| Self {
+            db1: Backend::Mysql,
+            db2: Backend::Sqlite,
+        })
+    }
+
+    /// SQLite users with MySQL orders.
+    pub fn sqlite_mysql() -> Option<Self> {
+        mysql_admin_url().map(|_| Self {
+            db1: Backend::Sqlite,
+            db2: Backend::Mysql,
+        })
+    }
+
     pub fn backend(&self, n: u8) -> Backend {
         if n == 1 {
             self.db1
@@ -72,6 +104,98 @@ impl Stack {
             self.db2
         }
     }
+}
+
+pub fn mysql_admin_url() -> Option<String> {
+    match std::env::var(MYSQL_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{MYSQL_URL_VAR} must be set under CI: MySQL tests would be skipped")
+        }
+        _ => {
+            eprintln!("{MYSQL_URL_VAR} is not set: skipping a MySQL test");
+            None
+        }
+    }
+}
+
+/// A connection to the MySQL test server as administrator.
+fn mysql_admin() -> MysqlConnection {
+    let url = mysql_admin_url().expect("MySQL test without a server");
+    MysqlConnection::establish(&url).expect("connect to the test MySQL server")
+}
+
+pub fn mysql_admin_execute(sql: &str) {
+    mysql_admin()
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Transactions left open on the MySQL databases `quoted` (a list of quoted names): those
+/// idle between statements now and still, the same ones, a moment later. The service's
+/// own background work (a recovery pass's session between two statements) moves on; a
+/// transaction left open on a pooled connection does not.
+pub fn mysql_idle_in_transaction(quoted: &str) -> i64 {
+    #[derive(QueryableByName, PartialEq)]
+    struct Trx {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    let idle = || {
+        diesel::sql_query(format!(
+            "SELECT CAST(t.trx_id AS CHAR) AS id FROM information_schema.innodb_trx t \
+             JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+             WHERE p.command = 'Sleep' AND p.db IN ({quoted})"
+        ))
+        .load::<Trx>(&mut mysql_admin())
+        .expect("list idle MySQL transactions")
+    };
+    let first = idle();
+    if first.is_empty() {
+        return 0;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let later = idle();
+    let still = first.iter().filter(|trx| later.contains(trx)).count();
+    i64::try_from(still).unwrap_or(i64::MAX)
+}
+
+/// What the transactions open on the MySQL databases `names` are doing, for a message.
+pub fn mysql_transactions(names: &[String]) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    // Read through `Debug`, into the message.
+    #[allow(dead_code)]
+    #[derive(QueryableByName, Debug)]
+    struct Open {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        state: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        started: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        command: Option<String>,
+        #[diesel(sql_type = BigInt)]
+        rows_locked: i64,
+        #[diesel(sql_type = BigInt)]
+        rows_modified: i64,
+    }
+    let list = names
+        .iter()
+        .map(|name| format!("'{name}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::sql_query(format!(
+        "SELECT t.trx_state AS state, CAST(t.trx_started AS CHAR) AS started, p.command AS command, \
+         CAST(t.trx_rows_locked AS SIGNED) AS rows_locked, \
+         CAST(t.trx_rows_modified AS SIGNED) AS rows_modified \
+         FROM information_schema.innodb_trx t \
+         JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id \
+         WHERE p.db IN ({list})"
+    ))
+    .load::<Open>(&mut mysql_admin())
+    .map(|open| format!("{open:?}"))
+    .unwrap_or_else(|e| e.to_string())
 }
 
 pub fn postgres_admin_url() -> Option<String> {
@@ -161,6 +285,7 @@ pub fn execute<D: Database>(pool: &Pool<D>, sql: &str) {
 pub struct Storage {
     directory: PathBuf,
     postgres: Vec<String>,
+    mysql: Vec<String>,
     urls: [String; 2],
 }
 
@@ -196,6 +321,24 @@ pub fn remove_leftovers() {
             }
         }
     }
+    if mysql_admin_url().is_some() {
+        #[derive(QueryableByName)]
+        struct Schema {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let names = diesel::sql_query(
+            "SELECT schema_name AS name FROM information_schema.schemata \
+             WHERE schema_name LIKE 'multidb\\_test\\_%'",
+        )
+        .load::<Schema>(&mut mysql_admin())
+        .expect("list MySQL test databases");
+        for name in names.into_iter().map(|row| row.name) {
+            if owner_is_gone(&name) {
+                mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+            }
+        }
+    }
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -226,7 +369,15 @@ impl Storage {
         remove_leftovers_once();
         let directory = std::env::temp_dir().join(unique_name(0));
         let mut postgres = Vec::new();
+        let mut mysql = Vec::new();
         let mut url = |n: u8| match stack.backend(n) {
+            Backend::Mysql => {
+                let name = unique_name(n);
+                mysql_admin_execute(&format!("CREATE DATABASE {name}"));
+                let admin_url = mysql_admin_url().expect("MySQL test without a server");
+                mysql.push(name.clone());
+                postgres_url_for(&admin_url, &name)
+            }
             Backend::Sqlite => {
                 std::fs::create_dir_all(&directory).expect("create test directory");
                 directory
@@ -246,6 +397,7 @@ impl Storage {
         Self {
             directory,
             postgres,
+            mysql,
             urls,
         }
     }
@@ -270,8 +422,21 @@ impl Storage {
             .then(|| url.rsplit('/').next().unwrap_or("").to_owned())
     }
 
+    /// The MySQL database name of db`n`, if it is on MySQL.
+    pub fn mysql_name(&self, n: u8) -> Option<String> {
+        let url = &self.urls[usize::from(n - 1)];
+        url.starts_with("mysql")
+            .then(|| url.rsplit('/').next().unwrap_or("").to_owned())
+    }
+
     /// Runs `sql` on db`n` directly, whatever its backend, bypassing the service.
     pub fn execute(&self, n: u8, sql: &str) {
+        if self.mysql_name(n).is_some() {
+            return MysqlConnection::establish(self.raw_url(n))
+                .expect("connect to a MySQL test database")
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         match self.postgres_name(n) {
             Some(name) => execute_in(&name, sql),
             // Waiting for the service's own writers, as any writer would (the default
@@ -290,6 +455,9 @@ impl Storage {
                 execute_in(name, &format!("ROLLBACK PREPARED '{gid}'"));
             }
             admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+        for name in &self.mysql {
+            mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
         }
         let _ = std::fs::remove_dir_all(&self.directory);
     }

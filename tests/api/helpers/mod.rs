@@ -248,16 +248,35 @@ impl TestApp {
         );
     }
 
-    /// Sessions left `idle in transaction` on this test's PostgreSQL databases.
+    /// Sessions left `idle in transaction` on this test's PostgreSQL and MySQL databases.
     pub fn idle_in_transaction(&self) -> i64 {
-        let names: Vec<String> = (1..=2).filter_map(|n| self.postgres_database(n)).collect();
-        if names.is_empty() {
-            return 0;
+        let quoted = |names: Vec<String>| {
+            names
+                .iter()
+                .map(|name| format!("'{name}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let postgres: Vec<String> = (1..=2).filter_map(|n| self.postgres_database(n)).collect();
+        let mysql: Vec<String> = (1..=2).filter_map(|n| self.mysql_database(n)).collect();
+        let mut idle = 0;
+        if !postgres.is_empty() {
+            idle += databases::admin_count(&format!(
+                "SELECT COUNT(*) AS count FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname IN ({})",
+                quoted(postgres)
+            ));
         }
-        databases::admin_count(&format!(
-            "SELECT COUNT(*) AS count FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname IN ({})",
-            names.iter().map(|name| format!("'{name}'")).collect::<Vec<_>>().join(", ")
-        ))
+        if !mysql.is_empty() {
+            idle += databases::mysql_idle_in_transaction(&quoted(mysql));
+        }
+        idle
+    }
+
+    /// The MySQL database name of db`n`, when db`n` is on MySQL.
+    pub fn mysql_database(&self, n: u8) -> Option<String> {
+        self.storage
+            .as_ref()
+            .and_then(|storage| storage.mysql_name(n))
     }
 
     /// Orders whose user does not exist in db1: must always be zero.
@@ -283,8 +302,10 @@ impl TestApp {
         }
         let idle_in_transaction = self.idle_in_transaction();
         if idle_in_transaction != 0 {
+            let mysql: Vec<String> = (1..=2).filter_map(|n| self.mysql_database(n)).collect();
             broken.push(format!(
-                "{idle_in_transaction} sessions idle in transaction"
+                "{idle_in_transaction} sessions idle in transaction {}",
+                databases::mysql_transactions(&mysql)
             ));
         }
         for database in (1..=2).filter_map(|n| self.postgres_database(n)) {
@@ -335,6 +356,19 @@ macro_rules! on_every_stack {
         }
         mod sqlite_postgres {
             $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::sqlite_postgres() { super::$name(stack) } } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::mysql() { super::$name(stack) } } )*
+        }
+    };
+}
+
+/// One `#[test]` per backend, both databases on it: SQLite, PostgreSQL, MySQL.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        on_both_backends!($($name),*);
+        mod mysql {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::mysql() { super::$name(stack) } } )*
         }
     };
 }

@@ -49,6 +49,10 @@ fn age_keys(app: &TestApp, stack: Stack, prefix: &str) {
              SET created_at = strftime('%Y-%m-%d %H:%M:%f', created_at, '-2 hours') \
              WHERE idempotency_key LIKE '{prefix}%'"
         ),
+        Backend::Mysql => format!(
+            "UPDATE {KEYS_TABLE} SET created_at = created_at - INTERVAL 2 HOUR \
+             WHERE idempotency_key LIKE '{prefix}%'"
+        ),
     };
     execute(&app.databases.db1, &age(stack.db1));
     execute(&app.databases.db2, &age(stack.db2));

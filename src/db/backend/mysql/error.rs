@@ -1,0 +1,59 @@
+//! MySQL's and MariaDB's errors that Diesel reports without a kind of its own, told by
+//! their message. Diesel keeps only the message of such an error, not its number; the
+//! message is the server's English text, because every connection sets
+//! `lc_messages = 'en_US'` for its session (see `connect`), whatever the server's
+//! default language.
+
+use crate::db::error::Class;
+
+/// Worth retrying later: a lock wait or a statement that ran past its timeout (1205,
+/// 1969 on MariaDB, 3024 on MySQL), or a server that has no connection to give (1040).
+const TRANSIENT: [&str; 4] = [
+    "Lock wait timeout exceeded",
+    "max_statement_time exceeded",
+    "maximum statement execution time exceeded",
+    "Too many connections",
+];
+
+/// The connection is gone (client errors 2006, 2013; server 1927 after `KILL`, 1053
+/// during shutdown).
+const CONNECTION_LOST: [&str; 5] = [
+    "server has gone away",
+    "Lost connection to",
+    "Connection was killed",
+    "Server shutdown in progress",
+    "Can't connect to",
+];
+
+pub(crate) fn class_of(message: &str) -> Option<Class> {
+    let has = |texts: &[&str]| texts.iter().any(|text| message.contains(text));
+    if has(&CONNECTION_LOST) {
+        Some(Class::ConnectionLost)
+    } else if has(&TRANSIENT) {
+        Some(Class::Transient)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{class_of, Class};
+
+    #[test]
+    fn timeouts_are_transient_and_lost_connections_lost() {
+        assert_eq!(
+            class_of("Lock wait timeout exceeded; try restarting transaction"),
+            Some(Class::Transient)
+        );
+        assert_eq!(
+            class_of("Query execution was interrupted (max_statement_time exceeded)"),
+            Some(Class::Transient)
+        );
+        assert_eq!(
+            class_of("MySQL server has gone away"),
+            Some(Class::ConnectionLost)
+        );
+        assert_eq!(class_of("Table 'd.users' doesn't exist"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! MySQL and MariaDB: a server, many writers at once, row locks; no RETURNING, and DDL
+//! that commits implicitly. Everything the layer does differently on MySQL is here; the
+//! rest of the layer reaches it through [`super`]'s dispatch and [`FEATURES`].
+//!
+//! Tested against MariaDB 10.11 (Debian 12). Session settings are MariaDB's
+//! (`max_statement_time`, `idle_transaction_timeout`); docs/architecture.md says what
+//! differs on MySQL 8.
+
+pub(crate) mod error;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::mysql::MysqlConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::{ConnectError, ConnectionOptions, Dialect, Features};
+use crate::db::key_lock::{KeyLock, LockMode};
+use crate::db::layer_schema::LayerMigration;
+
+/// The layer's own tables (see `layer_schema`), in this backend's dialect.
+pub(crate) const LAYER_MIGRATIONS: &[LayerMigration] = &[LayerMigration {
+    version: 1,
+    name: "layer_tables",
+    up: include_str!("schema/001_layer_tables.sql"),
+}];
+
+pub(crate) const FEATURES: Features = Features {
+    server: true,
+    single_writer: false,
+    // Lock rows taken inside the transaction (see `take_key_lock`), not GET_LOCK.
+    key_locks: true,
+    row_locks: true,
+    // XA is MySQL's two-phase commit; until the layer drives it, a unit of work whose
+    // first database is MySQL commits by the redo path, as on SQLite.
+    two_phase_commit: false,
+    returning: false,
+    transactional_ddl: false,
+    file_database: false,
+};
+
+/// Whole seconds, at least one: what `innodb_lock_wait_timeout` and
+/// `idle_transaction_timeout` take.
+fn whole_seconds(duration: Duration) -> u64 {
+    let partial = u64::from(duration.subsec_nanos() > 0);
+    (duration.as_secs() + partial).max(1)
+}
+
+/// Opens a connection and sets the session up. Every setting the layer relies on is set
+/// here, never taken from the server's defaults: READ COMMITTED (InnoDB defaults to
+/// REPEATABLE READ, whose gap locks and snapshots the code does not expect), English
+/// messages (errors are told by their text, see [`error`]), strict modes, and the
+/// statement, lock-wait and idle-transaction timeouts. Diesel sets UTC and utf8mb4.
+pub(crate) fn connect(
+    target: &str,
+    options: &ConnectionOptions,
+) -> Result<MysqlConnection, ConnectError> {
+    let mut conn = MysqlConnection::establish(target).map_err(ConnectError::Connect)?;
+    conn.batch_execute(&format!(
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+         SET SESSION lc_messages = 'en_US', \
+             sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+             max_statement_time = {:.3}, \
+             innodb_lock_wait_timeout = {}, \
+             idle_transaction_timeout = {}",
+        options.statement_timeout.as_secs_f64(),
+        whole_seconds(options.statement_timeout),
+        whole_seconds(options.idle_in_transaction_timeout),
+    ))
+    .map_err(ConnectError::Setup)?;
+    Ok(conn)
+}
+
+/// What begins a write transaction; its isolation level is the session's.
+pub(crate) const BEGIN_STATEMENT: &str = "START TRANSACTION";
+
+/// Begins a transaction by `statement`, taking `lock` as it begins, in one round trip:
+/// the lock's row is created (if it is not there yet) by a statement of its own before
+/// the transaction, which commits at once, so that no transaction that rolls back ever
+/// created a lock row others wait on (see [`take_key_lock`]); then it is locked in the
+/// transaction.
+pub(crate) fn begin(
+    conn: &mut MysqlConnection,
+    statement: &str,
+    lock: Option<&KeyLock>,
+) -> QueryResult<()> {
+    let Some(lock) = lock else {
+        return AnsiTransactionManager::begin_transaction_sql(conn, statement);
+    };
+    let (class, key) = (lock.class(), lock.key());
+    let mode = match lock.mode() {
+        LockMode::Shared => "LOCK IN SHARE MODE",
+        LockMode::Exclusive => "FOR UPDATE",
+    };
+    let batch = format!(
+        "INSERT IGNORE INTO multidb_key_locks (class, lock_key) VALUES ({class}, {key}); \
+         {statement}; \
+         SELECT lock_key FROM multidb_key_locks WHERE class = {class} AND lock_key = {key} {mode}"
+    );
+    AnsiTransactionManager::begin_transaction_sql(conn, &batch).inspect_err(|_| {
+        // The transaction may have begun before the lock failed (a lock wait timeout):
+        // the server's transaction is open, Diesel's is not.
+        let _ = conn.batch_execute("ROLLBACK");
+    })
+}
+
+/// A key lock is a row of `multidb_key_locks` locked by the transaction, and ends with
+/// it. (`GET_LOCK` would belong to the session and outlive the transaction on a pooled
+/// connection.) Exclusive: an insert that updates the row if it is there, which locks it
+/// exclusively. Shared: the row read `LOCK IN SHARE MODE`; a row not there yet is
+/// created exclusively as for an exclusive lock. A lock taken as a session begins is
+/// taken by [`begin`] instead, which creates the row outside the transaction: a row
+/// created inside one that then rolls back can deadlock two others that waited on it
+/// (both go on to insert it; seen under a test's load). Taken later in a transaction
+/// (an idempotency key's lock), a first use of a key meets that rarely; the loser is
+/// answered 503 and may retry.
+pub(crate) fn take_key_lock(conn: &mut MysqlConnection, lock: &KeyLock) -> QueryResult<()> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        #[allow(dead_code)]
+        lock_key: i64,
+    }
+    let (class, key) = (i64::from(lock.class()), i64::from(lock.key()));
+    if lock.mode() == LockMode::Shared {
+        let held = diesel::sql_query(
+            "SELECT lock_key FROM multidb_key_locks WHERE class = ? AND lock_key = ? \
+             LOCK IN SHARE MODE",
+        )
+        .bind::<BigInt, _>(class)
+        .bind::<BigInt, _>(key)
+        .get_result::<Held>(conn)
+        .optional()?;
+        if held.is_some() {
+            return Ok(());
+        }
+    }
+    diesel::sql_query(
+        "INSERT INTO multidb_key_locks (class, lock_key) VALUES (?, ?) \
+         ON DUPLICATE KEY UPDATE lock_key = lock_key",
+    )
+    .bind::<BigInt, _>(class)
+    .bind::<BigInt, _>(key)
+    .execute(conn)
+    .map(drop)
+}
+
+/// The name of the session lock that keeps other instances' migrations out.
+const MIGRATIONS_LOCK: &str = "multidb_migrations";
+
+/// Keeps other instances' migrations out until this connection closes: DDL commits
+/// implicitly, so no transaction can hold a lock across migrations. A session lock,
+/// held by a connection opened for the migrations alone and closed after them, which
+/// releases it on every path. Waits up to a minute.
+pub(crate) fn lock_for_migrations(conn: &mut MysqlConnection) -> QueryResult<()> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        taken: Option<i64>,
+    }
+    let taken = diesel::sql_query("SELECT CAST(GET_LOCK(?, 60) AS SIGNED) AS taken")
+        .bind::<Text, _>(MIGRATIONS_LOCK)
+        .get_result::<Taken>(conn)?;
+    if taken.taken == Some(1) {
+        Ok(())
+    } else {
+        Err(diesel::result::Error::QueryBuilderError(
+            "another instance held the migrations' lock for a minute".into(),
+        ))
+    }
+}
+
+#[derive(QueryableByName)]
+struct Probe {
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    holder: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    database: Option<String>,
+}
+
+/// Whether `a` and `b` reach the same database: a session lock of a random name taken
+/// through `a` is asked for through `b`, which names `a`'s connection as its holder only
+/// on the same server (whatever host names, ports or proxies the URLs name; MariaDB
+/// has no server UUID to compare), and then the schemas are compared.
+pub(crate) fn same_database(a: &mut MysqlConnection, b: &mut MysqlConnection) -> QueryResult<bool> {
+    let name = format!("multidb_probe_{}", uuid::Uuid::new_v4().simple());
+    let mine = diesel::sql_query(
+        "SELECT CAST(IF(GET_LOCK(?, 0) = 1, CONNECTION_ID(), NULL) AS SIGNED) AS holder, \
+         DATABASE() AS database",
+    )
+    .bind::<Text, _>(&name)
+    .get_result::<Probe>(a)?;
+    let seen = diesel::sql_query(
+        "SELECT CAST(IS_USED_LOCK(?) AS SIGNED) AS holder, DATABASE() AS database",
+    )
+    .bind::<Text, _>(&name)
+    .get_result::<Probe>(b);
+    // A session lock outlives the statement: released here, whatever `b` answered.
+    let released = diesel::sql_query("DO RELEASE_LOCK(?)")
+        .bind::<Text, _>(&name)
+        .execute(a);
+    let seen = seen?;
+    released?;
+    Ok(mine.holder.is_some()
+        && seen.holder == mine.holder
+        && mine.database.is_some()
+        && seen.database == mine.database)
+}
+
+/// The database's clock and catalog in MySQL's SQL. `SYSDATE(3)` is the time of the
+/// call, as PostgreSQL's `clock_timestamp()` (`NOW()` is the statement's start); the
+/// session's time zone is UTC.
+pub(crate) struct Mysql;
+
+impl Dialect for Mysql {
+    fn now_ms(&self) -> &'static str {
+        "CAST(UNIX_TIMESTAMP(SYSDATE(3)) * 1000 AS SIGNED)"
+    }
+
+    fn now_timestamp(&self) -> &'static str {
+        "SYSDATE(6)"
+    }
+
+    fn timestamp_ago(&self, age: Duration) -> String {
+        format!("(SYSDATE(6) - INTERVAL {} MICROSECOND)", age.as_micros())
+    }
+
+    fn seconds_since_oldest(&self, column: &str) -> String {
+        format!(
+            "CAST(COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN({column}), SYSDATE(6)) / 1000000.0, 0) AS DOUBLE)"
+        )
+    }
+
+    fn table_exists(&self) -> &'static str {
+        "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?) AS present"
+    }
+
+    fn last_insert_id(&self) -> &'static str {
+        "CAST(LAST_INSERT_ID() AS SIGNED)"
+    }
+}
