@@ -39,6 +39,8 @@ impl Stack {
             "mysql" => Self::mysql(),
             "mysql_sqlite" => Self::mysql_sqlite(),
             "sqlite_mysql" => Self::sqlite_mysql(),
+            "mysql_postgres" => Self::mysql_postgres(),
+            "postgres_mysql" => Self::postgres_mysql(),
             other => panic!("no stack is named {other}"),
         }
     }
@@ -93,6 +95,22 @@ impl Stack {
     pub fn sqlite_mysql() -> Option<Self> {
         mysql_admin_url().map(|_| Self {
             db1: Backend::Sqlite,
+            db2: Backend::Mysql,
+        })
+    }
+
+    /// MySQL users with PostgreSQL orders.
+    pub fn mysql_postgres() -> Option<Self> {
+        mysql_admin_url().and(postgres_admin_url()).map(|_| Self {
+            db1: Backend::Mysql,
+            db2: Backend::Postgres,
+        })
+    }
+
+    /// PostgreSQL users with MySQL orders.
+    pub fn postgres_mysql() -> Option<Self> {
+        mysql_admin_url().and(postgres_admin_url()).map(|_| Self {
+            db1: Backend::Postgres,
             db2: Backend::Mysql,
         })
     }

@@ -342,7 +342,7 @@ impl Drop for TestApp {
 }
 
 /// Generates one `#[test]` per stack for each named function `fn name(stack: Stack)`:
-/// SQLite for both databases, PostgreSQL for both, and each mix of the two.
+/// each backend for both databases (SQLite, PostgreSQL, MySQL), and each mix of two.
 macro_rules! on_every_stack {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -359,6 +359,18 @@ macro_rules! on_every_stack {
         }
         mod mysql {
             $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::mysql() { super::$name(stack) } } )*
+        }
+        mod mysql_sqlite {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::mysql_sqlite() { super::$name(stack) } } )*
+        }
+        mod sqlite_mysql {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::sqlite_mysql() { super::$name(stack) } } )*
+        }
+        mod mysql_postgres {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::mysql_postgres() { super::$name(stack) } } )*
+        }
+        mod postgres_mysql {
+            $( #[test] fn $name() { if let Some(stack) = $crate::helpers::Stack::postgres_mysql() { super::$name(stack) } } )*
         }
     };
 }
