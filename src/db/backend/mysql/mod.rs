@@ -75,29 +75,44 @@ pub(crate) fn connect(
 /// What begins a write transaction; its isolation level is the session's.
 pub(crate) const BEGIN_STATEMENT: &str = "START TRANSACTION";
 
-/// Begins a transaction by `statement`, taking `lock` as it begins, in one round trip:
-/// the lock's row is created (if it is not there yet) by a statement of its own before
-/// the transaction, which commits at once, so that no transaction that rolls back ever
-/// created a lock row others wait on (see [`take_key_lock`]); then it is locked in the
-/// transaction.
+/// How many rows `multidb_key_locks` has (its schema creates them all).
+const LOCK_SLOTS: u64 = 1 << 16;
+
+/// The row of `multidb_key_locks` that stands for `lock`'s key: a hash of class and key
+/// onto the slots. Two keys that share a slot wait for each other as if they were one
+/// (one pair in 65,536); a transaction that takes two locks (an order's user, then an
+/// idempotency key) can then, more rarely still, deadlock with another that took the
+/// same two slots the other way round, which the server detects and answers as a
+/// retryable failure.
+fn slot(lock: &KeyLock) -> u64 {
+    // The bits of the two 32-bit halves, then a multiplicative hash (Knuth's).
+    let bits =
+        (u64::from(lock.class().cast_unsigned()) << 32) | u64::from(lock.key().cast_unsigned());
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) & (LOCK_SLOTS - 1)
+}
+
+/// The statement that locks `lock`'s slot in the open transaction.
+fn lock_statement(lock: &KeyLock) -> String {
+    let mode = match lock.mode() {
+        LockMode::Shared => "LOCK IN SHARE MODE",
+        LockMode::Exclusive => "FOR UPDATE",
+    };
+    format!(
+        "SELECT slot FROM multidb_key_locks WHERE slot = {} {mode}",
+        slot(lock)
+    )
+}
+
+/// Begins a transaction by `statement`, taking `lock` as it begins, in one round trip.
 pub(crate) fn begin(
     conn: &mut MysqlConnection,
     statement: &str,
     lock: Option<&KeyLock>,
 ) -> QueryResult<()> {
-    let Some(lock) = lock else {
-        return AnsiTransactionManager::begin_transaction_sql(conn, statement);
+    let batch: std::borrow::Cow<'_, str> = match lock {
+        Some(lock) => format!("{statement}; {}", lock_statement(lock)).into(),
+        None => statement.into(),
     };
-    let (class, key) = (lock.class(), lock.key());
-    let mode = match lock.mode() {
-        LockMode::Shared => "LOCK IN SHARE MODE",
-        LockMode::Exclusive => "FOR UPDATE",
-    };
-    let batch = format!(
-        "INSERT IGNORE INTO multidb_key_locks (class, lock_key) VALUES ({class}, {key}); \
-         {statement}; \
-         SELECT lock_key FROM multidb_key_locks WHERE class = {class} AND lock_key = {key} {mode}"
-    );
     AnsiTransactionManager::begin_transaction_sql(conn, &batch).inspect_err(|_| {
         // The transaction may have begun before the lock failed (a lock wait timeout):
         // the server's transaction is open, Diesel's is not.
@@ -105,45 +120,12 @@ pub(crate) fn begin(
     })
 }
 
-/// A key lock is a row of `multidb_key_locks` locked by the transaction, and ends with
-/// it. (`GET_LOCK` would belong to the session and outlive the transaction on a pooled
-/// connection.) Exclusive: an insert that updates the row if it is there, which locks it
-/// exclusively. Shared: the row read `LOCK IN SHARE MODE`; a row not there yet is
-/// created exclusively as for an exclusive lock. A lock taken as a session begins is
-/// taken by [`begin`] instead, which creates the row outside the transaction: a row
-/// created inside one that then rolls back can deadlock two others that waited on it
-/// (both go on to insert it; seen under a test's load). Taken later in a transaction
-/// (an idempotency key's lock), a first use of a key meets that rarely; the loser is
-/// answered 503 and may retry.
+/// A key lock is its slot's row of `multidb_key_locks`, locked by the transaction
+/// (`FOR UPDATE`, or `LOCK IN SHARE MODE` for a shared one) and released with it.
+/// (`GET_LOCK` would belong to the session and outlive the transaction on a pooled
+/// connection.)
 pub(crate) fn take_key_lock(conn: &mut MysqlConnection, lock: &KeyLock) -> QueryResult<()> {
-    #[derive(QueryableByName)]
-    struct Held {
-        #[diesel(sql_type = BigInt)]
-        #[allow(dead_code)]
-        lock_key: i64,
-    }
-    let (class, key) = (i64::from(lock.class()), i64::from(lock.key()));
-    if lock.mode() == LockMode::Shared {
-        let held = diesel::sql_query(
-            "SELECT lock_key FROM multidb_key_locks WHERE class = ? AND lock_key = ? \
-             LOCK IN SHARE MODE",
-        )
-        .bind::<BigInt, _>(class)
-        .bind::<BigInt, _>(key)
-        .get_result::<Held>(conn)
-        .optional()?;
-        if held.is_some() {
-            return Ok(());
-        }
-    }
-    diesel::sql_query(
-        "INSERT INTO multidb_key_locks (class, lock_key) VALUES (?, ?) \
-         ON DUPLICATE KEY UPDATE lock_key = lock_key",
-    )
-    .bind::<BigInt, _>(class)
-    .bind::<BigInt, _>(key)
-    .execute(conn)
-    .map(drop)
+    conn.batch_execute(&lock_statement(lock))
 }
 
 /// The name of the session lock that keeps other instances' migrations out.
@@ -239,5 +221,31 @@ impl Dialect for Mysql {
 
     fn last_insert_id(&self) -> &'static str {
         "CAST(LAST_INSERT_ID() AS SIGNED)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{slot, LOCK_SLOTS};
+    use crate::db::key_lock::{KeyLocks, LockMode};
+
+    /// Every key has a slot among those the schema creates, the same in every instance
+    /// and mode, and a run of neighbouring keys (user ids) spreads over the slots.
+    #[test]
+    fn keys_hash_onto_the_slots_the_schema_creates() {
+        let family = KeyLocks::new(0x7573_6572);
+        let slots: std::collections::HashSet<u64> = (1..=10_000_i64)
+            .map(|key| slot(&family.key(key, LockMode::Shared)))
+            .collect();
+        assert!(slots.iter().all(|slot| *slot < LOCK_SLOTS));
+        assert!(slots.len() > 9_000, "{} distinct slots", slots.len());
+        assert_eq!(
+            slot(&family.key(42, LockMode::Shared)),
+            slot(&family.key(42, LockMode::Exclusive))
+        );
+        assert_ne!(
+            slot(&family.key(42, LockMode::Shared)),
+            slot(&KeyLocks::new(0x7573_6573).key(42, LockMode::Shared))
+        );
     }
 }

@@ -46,9 +46,23 @@ CREATE TABLE IF NOT EXISTS multidb_idempotency_keys (
 
 -- Key locks (src/db/key_lock.rs): MySQL's GET_LOCK belongs to the session, not the
 -- transaction, and would outlive it on a pooled connection; a row locked inside the
--- transaction is released with it. One row per lock ever taken.
+-- transaction is released with it. A fixed set of 65,536 slots, each key hashed to one
+-- (backend/mysql/mod.rs): the rows exist before anyone locks them, so no transaction
+-- ever creates a row others wait on (two waiters on a row whose creator rolled back
+-- both insert it, and deadlock), and the table never grows.
 CREATE TABLE IF NOT EXISTS multidb_key_locks (
-    class BIGINT NOT NULL,
-    lock_key BIGINT NOT NULL,
-    PRIMARY KEY (class, lock_key)
+    slot INTEGER NOT NULL PRIMARY KEY
 ) ENGINE = InnoDB;
+INSERT IGNORE INTO multidb_key_locks (slot)
+SELECT d0.d + 10 * d1.d + 100 * d2.d + 1000 * d3.d + 10000 * d4.d
+FROM (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) d0
+CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) d1
+CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) d2
+CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) d3
+CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+      UNION ALL SELECT 5 UNION ALL SELECT 6) d4
+WHERE d0.d + 10 * d1.d + 100 * d2.d + 1000 * d3.d + 10000 * d4.d < 65536;
