@@ -191,6 +191,20 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
         ));
         name
     });
+    // MySQL: the same URL twice, and the same database reached as another user.
+    let mysql = crate::helpers::mysql_admin_url().map(|admin_url| {
+        let name = format!("multidb_test_same_{}", std::process::id());
+        let user = format!("multidb_second_{}", std::process::id());
+        crate::helpers::mysql_admin_execute(&format!(
+            "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}; \
+             CREATE USER IF NOT EXISTS '{user}'@'%'; GRANT ALL ON {name}.* TO '{user}'@'%'"
+        ));
+        let url = crate::helpers::postgres_url_for(&admin_url, &name);
+        let (_, server) = url.rsplit_once('@').expect("a user in the MySQL test URL");
+        pairs.push((url.clone(), url.clone()));
+        pairs.push((url.clone(), format!("mysql://{user}@{server}")));
+        (name, user)
+    });
 
     for (db1, db2) in &pairs {
         let (code, stderr) = start_up_outcome(db1, db2);
@@ -213,6 +227,11 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
     assert_eq!(tables, 0, "the refused start-up created tables");
     if let Some(name) = postgres {
         crate::helpers::admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+    if let Some((name, user)) = mysql {
+        crate::helpers::mysql_admin_execute(&format!(
+            "DROP DATABASE IF EXISTS {name}; DROP USER IF EXISTS '{user}'@'%'"
+        ));
     }
     let _ = std::fs::remove_dir_all(&directory);
 }

@@ -123,6 +123,25 @@ impl Backend {
     }
 }
 
+/// Begins a transaction by `statement` with `then` (a backend's statement that takes a
+/// key lock) in the same round trip, for backends whose Diesel connection uses the ANSI
+/// transaction manager. The server's transaction may have begun before `then` failed (a
+/// statement or lock-wait timeout) while Diesel's has not: it is rolled back here.
+fn begin_batch<C>(conn: &mut C, statement: &str, then: Option<String>) -> QueryResult<()>
+where
+    C: diesel::Connection<TransactionManager = diesel::connection::AnsiTransactionManager>,
+{
+    let batch: std::borrow::Cow<'_, str> = match then {
+        Some(then) => format!("{statement}; {then}").into(),
+        None => statement.into(),
+    };
+    diesel::connection::AnsiTransactionManager::begin_transaction_sql(conn, &batch).inspect_err(
+        |_| {
+            let _ = conn.batch_execute("ROLLBACK");
+        },
+    )
+}
+
 /// SQL text that differs between backends only in dialect. Every time instances compare
 /// is computed by the database (see `clock.rs`).
 pub(crate) trait Dialect: Sync {
@@ -180,9 +199,14 @@ impl AnyConnection {
         lock: Option<&KeyLock>,
     ) -> QueryResult<()> {
         match self {
-            AnyConnection::Postgresql(pg) => postgres::begin(pg, statement, lock),
-            AnyConnection::Sqlite(sqlite) => sqlite::begin(sqlite, statement),
-            AnyConnection::Mysql(mysql) => mysql::begin(mysql, statement, lock),
+            AnyConnection::Postgresql(pg) => {
+                begin_batch(pg, statement, lock.map(postgres::key_lock_statement))
+            }
+            // No key locks: the write transaction's lock is the whole database's.
+            AnyConnection::Sqlite(sqlite) => begin_batch(sqlite, statement, None),
+            AnyConnection::Mysql(mysql) => {
+                begin_batch(mysql, statement, lock.map(mysql::lock_statement))
+            }
         }
     }
 

@@ -11,9 +11,9 @@ mod proxy;
 pub use child::{start_up_outcome, ChildServer};
 pub use client::{send, Response};
 pub use databases::{
-    admin_count, admin_execute, admin_pids, count, execute, execute_in, owner_is_gone,
-    postgres_admin_url, postgres_url_for, prepared_transactions, remove_leftovers, Backend,
-    ScratchDatabase, Stack, Storage,
+    admin_count, admin_execute, admin_pids, count, execute, execute_in, mysql_admin_execute,
+    mysql_admin_url, owner_is_gone, postgres_admin_url, postgres_url_for, prepared_transactions,
+    remove_leftovers, Backend, ScratchDatabase, Stack, Storage,
 };
 pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 pub use proxy::Proxy;

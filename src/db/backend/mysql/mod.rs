@@ -3,14 +3,14 @@
 //! rest of the layer reaches it through [`super`]'s dispatch and [`FEATURES`].
 //!
 //! Tested against MariaDB 10.11 (Debian 12). Session settings are MariaDB's
-//! (`max_statement_time`, `idle_transaction_timeout`); docs/architecture.md says what
-//! differs on MySQL 8.
+//! (`max_statement_time`, `idle_transaction_timeout`); MySQL 8 names them otherwise and
+//! is not supported yet (issue 20).
 
 pub(crate) mod error;
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -29,7 +29,7 @@ pub(crate) const LAYER_MIGRATIONS: &[LayerMigration] = &[LayerMigration {
 pub(crate) const FEATURES: Features = Features {
     server: true,
     single_writer: false,
-    // Lock rows taken inside the transaction (see `take_key_lock`), not GET_LOCK.
+    // Pre-created rows locked inside the transaction (see `take_key_lock`), not GET_LOCK.
     key_locks: true,
     row_locks: true,
     // XA is MySQL's two-phase commit; until the layer drives it, a unit of work whose
@@ -91,8 +91,9 @@ fn slot(lock: &KeyLock) -> u64 {
     (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) & (LOCK_SLOTS - 1)
 }
 
-/// The statement that locks `lock`'s slot in the open transaction.
-fn lock_statement(lock: &KeyLock) -> String {
+/// The statement that locks `lock`'s slot in the open transaction; sent in the same
+/// round trip as the transaction's start when a session begins with the lock.
+pub(crate) fn lock_statement(lock: &KeyLock) -> String {
     let mode = match lock.mode() {
         LockMode::Shared => "LOCK IN SHARE MODE",
         LockMode::Exclusive => "FOR UPDATE",
@@ -101,23 +102,6 @@ fn lock_statement(lock: &KeyLock) -> String {
         "SELECT slot FROM multidb_key_locks WHERE slot = {} {mode}",
         slot(lock)
     )
-}
-
-/// Begins a transaction by `statement`, taking `lock` as it begins, in one round trip.
-pub(crate) fn begin(
-    conn: &mut MysqlConnection,
-    statement: &str,
-    lock: Option<&KeyLock>,
-) -> QueryResult<()> {
-    let batch: std::borrow::Cow<'_, str> = match lock {
-        Some(lock) => format!("{statement}; {}", lock_statement(lock)).into(),
-        None => statement.into(),
-    };
-    AnsiTransactionManager::begin_transaction_sql(conn, &batch).inspect_err(|_| {
-        // The transaction may have begun before the lock failed (a lock wait timeout):
-        // the server's transaction is open, Diesel's is not.
-        let _ = conn.batch_execute("ROLLBACK");
-    })
 }
 
 /// A key lock is its slot's row of `multidb_key_locks`, locked by the transaction

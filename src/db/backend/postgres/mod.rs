@@ -6,7 +6,7 @@ pub(crate) mod error;
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection};
+use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
@@ -99,27 +99,10 @@ pub(crate) fn begin_statement(options: &ConnectionOptions) -> String {
     )
 }
 
-/// Begins a transaction by `statement`, taking `lock` in the same round trip.
-pub(crate) fn begin(
-    conn: &mut PgConnection,
-    statement: &str,
-    lock: Option<&KeyLock>,
-) -> QueryResult<()> {
-    let batch: std::borrow::Cow<'_, str> = match lock {
-        Some(lock) => format!("{statement}; {}", key_lock_statement(lock)).into(),
-        None => statement.into(),
-    };
-    AnsiTransactionManager::begin_transaction_sql(conn, &batch).inspect_err(|_| {
-        // BEGIN may have gone through before what follows it failed (a statement
-        // timeout): the server's transaction is open, Diesel's is not.
-        let _ = conn.batch_execute("ROLLBACK");
-    })
-}
-
 /// A key lock is a transaction-level advisory lock: no session state, so it works behind
 /// PgBouncer in transaction mode, and it is released at commit or rollback, and when
 /// the server ends the session.
-fn key_lock_statement(lock: &KeyLock) -> String {
+pub(crate) fn key_lock_statement(lock: &KeyLock) -> String {
     let function = match lock.mode() {
         LockMode::Shared => "pg_advisory_xact_lock_shared",
         LockMode::Exclusive => "pg_advisory_xact_lock",

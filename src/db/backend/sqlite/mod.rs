@@ -6,7 +6,7 @@ pub(crate) mod error;
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sqlite::SqliteConnection;
@@ -54,10 +54,6 @@ pub(crate) fn connect(
 /// that reads and then writes can fail with "database is locked" when another writer got
 /// there in between, and no retry could fix it.
 pub(crate) const BEGIN_STATEMENT: &str = "BEGIN IMMEDIATE";
-
-pub(crate) fn begin(conn: &mut SqliteConnection, statement: &str) -> QueryResult<()> {
-    AnsiTransactionManager::begin_transaction_sql(conn, statement)
-}
 
 #[derive(QueryableByName)]
 struct AttachedFile {
