@@ -34,7 +34,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    pair::run(a, b, Some(guard), move |mut held, mut session| {
+    pair::run(a, b, Some(guard), None, move |mut held, mut session| {
         let value = work(&mut held, &mut session)?;
         session.commit()?;
         drop(held);
@@ -56,7 +56,7 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
-    pair::run(a, b, None, move |mut session, mut holding| {
+    pair::run(a, b, None, None, move |mut session, mut holding| {
         let value = work(&mut session, &mut holding)?;
         session.commit()?;
         drop(holding);

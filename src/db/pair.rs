@@ -32,7 +32,8 @@ use super::admission::Admission;
 use super::backend::Manager;
 use super::key_lock::KeyLock;
 use super::retry::OnLostConnection;
-use super::{blocking, Database, DbError, Features, Pool, Session, Write};
+use super::session::Opening;
+use super::{blocking, Database, DbError, Features, Pool, Session};
 
 /// One of the two databases of a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,13 +122,18 @@ impl<A: Database, B: Database> Pair<A, B> {
         })
     }
 
-    /// Begins a write session on each database, `B`'s holding `lock`, and hands back the
-    /// turn, which must outlive the sessions, in the [`order`] of their backends. Blocks.
+    /// Begins a write session on each database, `A`'s as `a_opening` says, `B`'s
+    /// holding `lock`, and hands back the turn, which must outlive the sessions, in the
+    /// [`order`] of their backends. Blocks.
     ///
     /// A session begun first on the connection taken first is begun on it alone: a dead
     /// one is reported as [`DbError::ConnectionLost`] at once, for [`run`] to start
     /// over. Begun second, it is begun on another connection if that one is dead.
-    fn begin(self, lock: Option<&KeyLock>) -> Result<(Session<A>, Session<B>, Turn), DbError> {
+    fn begin(
+        self,
+        a_opening: Opening<'_>,
+        lock: Option<&KeyLock>,
+    ) -> Result<(Session<A>, Session<B>, Turn), DbError> {
         let Self {
             a,
             b,
@@ -135,22 +141,23 @@ impl<A: Database, B: Database> Pair<A, B> {
             connection,
             turn,
         } = self;
+        let b_opening = Opening::from(lock);
         let (a_session, b_session) = match (order.checkout_first, order.begin_first) {
             (Side::B, Side::B) => {
-                let b_session = Session::begin_holding(connection, b.session_begin(), lock)?;
-                (a.begin::<Write>()?, b_session)
+                let b_session = Session::begin_opening(connection, b.session_begin(), b_opening)?;
+                (a.begin_opening(a_opening)?, b_session)
             }
             (Side::A, Side::A) => {
-                let a_session = Session::begin(connection, a.session_begin())?;
-                (a_session, b.begin_holding(lock)?)
+                let a_session = Session::begin_opening(connection, a.session_begin(), a_opening)?;
+                (a_session, b.begin_opening(b_opening)?)
             }
             (Side::B, Side::A) => {
-                let a_session = a.begin::<Write>()?;
-                (a_session, b.begin_on(connection, lock)?)
+                let a_session = a.begin_opening(a_opening)?;
+                (a_session, b.begin_on(connection, b_opening)?)
             }
             (Side::A, Side::B) => {
-                let b_session = b.begin_holding(lock)?;
-                (a.begin_on(connection, None)?, b_session)
+                let b_session = b.begin_opening(b_opening)?;
+                (a.begin_on(connection, a_opening)?, b_session)
             }
         };
         Ok((a_session, b_session, turn))
@@ -178,13 +185,15 @@ enum Attempt<T, E, W> {
 }
 
 /// Runs `work` on a blocking thread with a write session of each database, `B`'s
-/// holding `lock` (if any) from its `BEGIN`, admitted by the module's rules. A first connection
+/// holding `lock` (if any) from its `BEGIN`, `A`'s begun as the branch `a_branch` of a
+/// global transaction if one is given (see [`Opening::Branch`]), admitted by the module's rules. A first connection
 /// found dead before `work` ran makes it start over with a new turn, as single-database
 /// sessions do.
 pub(crate) async fn run<A, B, T, E, W>(
     a: &Pool<A>,
     b: &Pool<B>,
     lock: Option<KeyLock>,
+    a_branch: Option<Box<str>>,
     work: W,
 ) -> Result<T, E>
 where
@@ -198,8 +207,10 @@ where
     let mut policy = OnLostConnection::for_pools_of(a.max_size().max(b.max_size()));
     loop {
         let pair = Pair::admit(a, b).await?;
+        let a_branch = a_branch.clone();
         let attempt = blocking(move || {
-            Ok(match pair.begin(lock.as_ref()) {
+            let a_opening = a_branch.as_deref().map_or(Opening::Plain, Opening::Branch);
+            Ok(match pair.begin(a_opening, lock.as_ref()) {
                 Ok((a, b, turn)) => {
                     // `work` ends both sessions; only then is the turn given back.
                     let outcome = work(a, b);

@@ -5,10 +5,9 @@ use std::time::Duration;
 use super::admission::Admissions;
 use super::backend::Manager;
 use super::fault::Faults;
-use super::key_lock::KeyLock;
 use super::metrics::PoolMetrics;
 use super::retry::OnLostConnection;
-use super::session::Begin;
+use super::session::{Begin, Opening};
 use super::{
     context, Access, AnyConnection, Backend, Cause, ConnectionOptions, Database, DatabaseUrl,
     DbError, Session,
@@ -86,6 +85,9 @@ impl<D: Database> Pool<D> {
             database: D::NAME,
             cause: context(format!("{url}"), e),
         })?;
+        let two_phase_scope = first
+            .two_phase_scope()
+            .map_err(|e| DbError::from_diesel(D::NAME, e))?;
         drop(first);
         // r2d2 starts three threads per pool unless given some: the two share theirs.
         let threads = Arc::new(scheduled_thread_pool::ScheduledThreadPool::new(3));
@@ -115,6 +117,7 @@ impl<D: Database> Pool<D> {
                 faults: Faults::none(),
                 statement: url.backend().begin_statement(&settings.connection).into(),
                 own_writers: single_writer.then(Default::default),
+                two_phase_scope: two_phase_scope.into(),
             },
             opener: std::sync::Arc::new(manager),
             admissions: Admissions::new(
@@ -213,30 +216,36 @@ impl<D: Database> Pool<D> {
         })
     }
 
+    /// What tells this database's prepared transactions from others' on its server
+    /// (see `AnyConnection::two_phase_scope`).
+    pub(crate) fn two_phase_scope(&self) -> &str {
+        &self.begin.two_phase_scope
+    }
+
     /// Takes a connection and, for a [`Write`](super::Write) session, begins a
     /// transaction on it. Blocks: call it on a blocking thread (see [`super::read`],
     /// [`super::write`], [`super::blocking`]).
     pub fn begin<M: Access>(&self) -> Result<Session<D, M>, DbError> {
-        self.begin_holding(None)
+        self.begin_opening(Opening::Plain)
     }
 
-    /// Like [`begin`](Self::begin), taking `lock` as the transaction begins. Blocks.
-    pub(crate) fn begin_holding<M: Access>(
+    /// Like [`begin`](Self::begin), the transaction begun as `opening` says. Blocks.
+    pub(crate) fn begin_opening<M: Access>(
         &self,
-        lock: Option<&KeyLock>,
+        opening: Opening<'_>,
     ) -> Result<Session<D, M>, DbError> {
-        self.retrying(|| Session::begin_holding(self.connection()?, &self.begin, lock))
+        self.retrying(|| Session::begin_opening(self.connection()?, &self.begin, opening))
     }
 
-    /// Like [`begin`](Self::begin), on a connection already taken from this pool; if that
-    /// one turns out dead, on another. Blocks.
+    /// Like [`begin_opening`](Self::begin_opening), on a connection already taken from
+    /// this pool; if that one turns out dead, on another. Blocks.
     pub(crate) fn begin_on<M: Access>(
         &self,
         conn: r2d2::PooledConnection<Manager>,
-        lock: Option<&KeyLock>,
+        opening: Opening<'_>,
     ) -> Result<Session<D, M>, DbError> {
-        match Session::begin_holding(conn, &self.begin, lock) {
-            Err(DbError::ConnectionLost { .. }) => self.begin_holding(lock),
+        match Session::begin_opening(conn, &self.begin, opening) {
+            Err(DbError::ConnectionLost { .. }) => self.begin_opening(opening),
             begun => begun,
         }
     }

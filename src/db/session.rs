@@ -35,6 +35,8 @@ pub(crate) struct Begin {
     pub(crate) statement: std::sync::Arc<str>,
     /// SQLite only: this process's holders of the write lock (see [`OwnWriters`]).
     pub(crate) own_writers: Option<std::sync::Arc<OwnWriters>>,
+    /// The database's `AnyConnection::two_phase_scope`, for its prepared transactions.
+    pub(crate) two_phase_scope: std::sync::Arc<str>,
 }
 
 impl Begin {
@@ -44,6 +46,7 @@ impl Begin {
             faults: Faults::none(),
             statement: self.statement.clone(),
             own_writers: self.own_writers.clone(),
+            two_phase_scope: self.two_phase_scope.clone(),
         }
     }
 }
@@ -116,34 +119,78 @@ impl Access for Write {
 pub struct Session<D: Database, M: Access = Write> {
     conn: PooledConnection<Manager>,
     faults: Faults,
+    /// Set when the transaction is a branch of a global transaction (see [`Opening`]).
+    branch: Option<Branch>,
     /// Dropped after `Drop::drop` has ended the transaction (fields drop after it).
     _own_write: Option<OwnWrite>,
     _database: PhantomData<fn() -> (D, M)>,
 }
 
+/// How a write session's transaction begins, beyond what its pool's [`Begin`] says.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) enum Opening<'a> {
+    #[default]
+    Plain,
+    /// Taking this key lock as it begins.
+    Holding(&'a KeyLock),
+    /// As a branch of the global transaction `gid`, to be prepared (see
+    /// `cross_commit`): XA names it at its start.
+    Branch(&'a str),
+}
+
+impl<'a> From<Option<&'a KeyLock>> for Opening<'a> {
+    fn from(lock: Option<&'a KeyLock>) -> Self {
+        lock.map_or(Opening::Plain, Opening::Holding)
+    }
+}
+
+/// The global transaction a session's transaction is a branch of.
+struct Branch {
+    gid: Box<str>,
+    scope: std::sync::Arc<str>,
+    /// Prepared and not yet finished on this connection, which may then still hold it
+    /// (XA): the connection is not to be used again.
+    prepared: bool,
+}
+
 impl<D: Database, M: Access> Session<D, M> {
     pub(crate) fn begin(conn: PooledConnection<Manager>, begin: &Begin) -> Result<Self, DbError> {
-        Self::begin_holding(conn, begin, None)
+        Self::begin_opening(conn, begin, Opening::Plain)
     }
 
-    /// Begins the session, taking `lock` as its transaction begins. On PostgreSQL the
-    /// lock goes in the same round trip as `BEGIN` and the transaction's timeouts; on
-    /// SQLite a write session's `BEGIN IMMEDIATE` already excludes every other writer
-    /// (see [`KeyLock`]).
-    pub(crate) fn begin_holding(
+    /// Begins the session as `opening` says. A key lock goes in the same round trip as
+    /// the transaction's begin (on PostgreSQL, with its timeouts); on SQLite a write
+    /// session's `BEGIN IMMEDIATE` already excludes every other writer (see [`KeyLock`]).
+    pub(crate) fn begin_opening(
         mut conn: PooledConnection<Manager>,
         begin: &Begin,
-        lock: Option<&KeyLock>,
+        opening: Opening<'_>,
     ) -> Result<Self, DbError> {
         let mut own_write = None;
+        let mut branch = None;
         if M::TRANSACTION {
             own_write = begin.own_writers.as_ref().map(|writers| writers.enter());
-            conn.begin_transaction(&begin.statement, lock)
-                .map_err(|e| DbError::from_diesel(D::NAME, e))?;
+            let begun = match opening {
+                Opening::Plain => conn.begin_transaction(&begin.statement, None),
+                Opening::Holding(lock) => conn.begin_transaction(&begin.statement, Some(lock)),
+                Opening::Branch(gid) => {
+                    branch = Some(Branch {
+                        gid: gid.into(),
+                        scope: begin.two_phase_scope.clone(),
+                        prepared: false,
+                    });
+                    match conn.two_phase(&begin.two_phase_scope) {
+                        Some(mut two_phase) => two_phase.begin(&begin.statement, gid),
+                        None => return Err(cannot_prepare::<D>(gid)),
+                    }
+                }
+            };
+            begun.map_err(|e| DbError::from_diesel(D::NAME, e))?;
         }
         Ok(Self {
             conn,
             faults: begin.faults.clone(),
+            branch,
             _own_write: own_write,
             _database: PhantomData,
         })
@@ -319,18 +366,39 @@ impl<D: Database> Session<D, Write> {
     /// transaction then belongs to the server, not to this connection: its locks stay
     /// held until `COMMIT PREPARED` or `ROLLBACK PREPARED` (from any connection), and the
     /// connection itself is idle again, so dropping the session rolls nothing back.
+    ///
+    /// The session must have begun as the branch `gid` ([`Opening::Branch`]). Until
+    /// [`branch_finished`](Self::branch_finished) says the prepared transaction was
+    /// finished on this connection, dropping the session discards the connection.
     pub(crate) fn prepare(&mut self, gid: &str) -> Result<(), DbError> {
         debug_assert!(gid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-'));
-        match self.conn.two_phase() {
-            Some(mut two_phase) => two_phase.prepare(gid).map_err(Self::error),
-            None => Err(DbError::Other {
+        let Some(branch) = self.branch.as_mut().filter(|branch| &*branch.gid == gid) else {
+            return Err(DbError::Other {
                 database: D::NAME,
-                cause: format!("{gid}: this database's backend cannot prepare a transaction")
-                    .into(),
-            }),
-        }
+                cause: format!("{gid}: the session did not begin as this branch").into(),
+            });
+        };
+        let Some(mut two_phase) = self.conn.two_phase(&branch.scope) else {
+            return Err(cannot_prepare::<D>(gid));
+        };
+        two_phase.prepare(gid).map_err(Self::error)?;
+        branch.prepared = true;
+        Ok(())
+    }
+
+    /// The transaction this session prepared was committed or rolled back on its
+    /// connection, which is clean again.
+    pub(crate) fn branch_finished(&mut self) {
+        self.branch = None;
+    }
+}
+
+fn cannot_prepare<D: Database>(gid: &str) -> DbError {
+    DbError::Other {
+        database: D::NAME,
+        cause: format!("{gid}: this database's backend cannot prepare a transaction").into(),
     }
 }
 
@@ -343,10 +411,25 @@ pub(crate) struct CommitFailure {
 
 impl<D: Database, M: Access> Drop for Session<D, M> {
     fn drop(&mut self) {
+        if let Some(Branch { prepared: true, .. }) = self.branch {
+            // Possibly still holding the prepared transaction (XA), which whoever finishes
+            // it needs the connection gone for.
+            Transactions::transaction_manager_status_mut(&mut self.conn).set_in_error();
+            return;
+        }
         if !self.transaction_open() {
             return;
         }
-        if let Err(error) = Transactions::rollback_transaction(&mut self.conn) {
+        let rolled_back = match &self.branch {
+            Some(branch) => match self.conn.two_phase(&branch.scope) {
+                Some(mut two_phase) => two_phase.rollback(&branch.gid),
+                None => Transactions::rollback_transaction(&mut self.conn),
+            },
+            None => Transactions::rollback_transaction(&mut self.conn),
+        };
+        if let Err(error) = rolled_back {
+            // A branch's failed rollback leaves Diesel's manager as it was: marked here.
+            Transactions::transaction_manager_status_mut(&mut self.conn).set_in_error();
             // The connection is now reported broken and r2d2 closes it instead of reusing it.
             log::warn!(
                 "{}: rollback failed, discarding the connection: {error}",

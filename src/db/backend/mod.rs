@@ -240,11 +240,23 @@ impl AnyConnection {
         }
     }
 
-    /// The two-phase verbs, where the backend has them.
-    pub(crate) fn two_phase(&mut self) -> Option<TwoPhase<'_>> {
+    /// The two-phase verbs, where the backend has them, for the prepared transactions
+    /// of the database whose [`two_phase_scope`](Self::two_phase_scope) is `scope`.
+    pub(crate) fn two_phase<'c>(&'c mut self, scope: &'c str) -> Option<TwoPhase<'c>> {
         match self {
             AnyConnection::Postgresql(pg) => Some(TwoPhase::Postgres(pg)),
-            AnyConnection::Sqlite(_) | AnyConnection::Mysql(_) => None,
+            AnyConnection::Mysql(mysql) => Some(TwoPhase::Mysql(mysql, scope)),
+            AnyConnection::Sqlite(_) => None,
+        }
+    }
+
+    /// What tells this database's prepared transactions from other databases' on the
+    /// same server, where the server lists them all together (XA: the database's name);
+    /// empty where it does not (PostgreSQL lists them per database) or none are prepared.
+    pub(crate) fn two_phase_scope(&mut self) -> QueryResult<String> {
+        match self {
+            AnyConnection::Mysql(mysql) => mysql::two_phase::scope(mysql),
+            AnyConnection::Postgresql(_) | AnyConnection::Sqlite(_) => Ok(String::new()),
         }
     }
 }
@@ -275,14 +287,38 @@ pub(crate) fn class_of_message(message: &str) -> Option<Class> {
 /// `do_recover_twophase`).
 pub(crate) enum TwoPhase<'c> {
     Postgres(&'c mut diesel::pg::PgConnection),
+    Mysql(&'c mut diesel::mysql::MysqlConnection, &'c str),
 }
 
 impl TwoPhase<'_> {
+    /// Begins, by `statement` (see [`Backend::begin_statement`]), a transaction that
+    /// will be prepared as `gid`: where the backend names the global transaction when it
+    /// begins (XA), under that name.
+    pub(crate) fn begin(&mut self, statement: &str, gid: &str) -> QueryResult<()> {
+        match self {
+            TwoPhase::Postgres(pg) => begin_batch(*pg, statement, None),
+            TwoPhase::Mysql(mysql, scope) => {
+                begin_batch(*mysql, &mysql::two_phase::begin_statement(gid, scope), None)
+            }
+        }
+    }
+
+    /// Rolls back the transaction begun by [`begin`](Self::begin), not yet prepared.
+    pub(crate) fn rollback(&mut self, gid: &str) -> QueryResult<()> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        match self {
+            TwoPhase::Postgres(pg) => AnsiTransactionManager::rollback_transaction(*pg),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::rollback(mysql, gid, scope),
+        }
+    }
+
     /// Phase one: the transaction open on this connection is prepared as `gid`; it then
-    /// belongs to the server, and the connection is idle again.
+    /// belongs to the server, and the connection is out of its transaction. (On MySQL it
+    /// stays attached to the connection until finished there or the connection ends.)
     pub(crate) fn prepare(&mut self, gid: &str) -> QueryResult<()> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::prepare(pg, gid),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::prepare(mysql, gid, scope),
         }
     }
 
@@ -291,6 +327,7 @@ impl TwoPhase<'_> {
     pub(crate) fn finish(&mut self, gid: &str, commit: bool) -> QueryResult<bool> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::finish(pg, gid, commit),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::finish(mysql, gid, scope, commit),
         }
     }
 
@@ -298,6 +335,7 @@ impl TwoPhase<'_> {
     pub(crate) fn recover(&mut self, prefix: &str) -> QueryResult<Vec<String>> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::recover(pg, prefix),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::recover(mysql, prefix, scope),
         }
     }
 
@@ -306,6 +344,7 @@ impl TwoPhase<'_> {
     pub(crate) fn count(&mut self, prefix: &str) -> QueryResult<(i64, f64)> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::count(pg, prefix),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::count(mysql, prefix, scope),
         }
     }
 
@@ -313,6 +352,7 @@ impl TwoPhase<'_> {
     pub(crate) fn unavailable(&mut self) -> QueryResult<Option<String>> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::unavailable(pg),
+            TwoPhase::Mysql(mysql, scope) => mysql::two_phase::unavailable(mysql, scope),
         }
     }
 }

@@ -8,15 +8,21 @@ use crate::db::lease::LeaseId;
 
 const PREFIX: &str = "multidb";
 
+/// The longest gid: an XA transaction's gtrid holds 64 bytes.
+const MAX_LEN: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Gid(String);
 
 impl Gid {
+    /// A new gid, at most [`MAX_LEN`] bytes long: the random part is cut short for huge
+    /// leases and counters (15 hex digits at the very least).
     pub(crate) fn new(lease: LeaseId, n: u64) -> Self {
-        Self(format!(
-            "{PREFIX}:{lease}:{n}:{}",
-            uuid::Uuid::new_v4().simple()
-        ))
+        let mut gid = format!("{PREFIX}:{lease}:{n}:");
+        let room = MAX_LEN.saturating_sub(gid.len());
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        gid.push_str(&unique[..room.min(unique.len())]);
+        Self(gid)
     }
 
     /// A gid read back from a database; `None` if it is not one of ours.
@@ -83,5 +89,16 @@ mod tests {
         ] {
             assert_eq!(Gid::parse(foreign), None, "{foreign}");
         }
+    }
+
+    /// Even the longest lease and counter leave a gid an XA gtrid can hold, with 15 hex
+    /// digits of its random part.
+    #[test]
+    fn a_gid_fits_an_xa_gtrid() {
+        assert_eq!(Gid::new(1, 2).as_str().len(), 8 + 4 + 32);
+        let longest = Gid::new(i64::MAX, u64::MAX);
+        assert_eq!(longest.as_str().len(), 64);
+        assert_eq!(longest.as_str().rsplit(':').next().map(str::len), Some(15));
+        assert!(Gid::parse(longest.as_str()).is_some());
     }
 }

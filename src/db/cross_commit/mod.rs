@@ -9,13 +9,14 @@
 //! 1. Both sessions do their work, begun in the lock order `pair::order` decides, so
 //!    units never wait in a cycle.
 //! 2. A is made durable without being committed:
-//!    - with two-phase commit (`Features::two_phase_commit`, e.g. PostgreSQL):
-//!      `PREPARE TRANSACTION '<gid>'`; its locks stay held;
+//!    - with two-phase commit (`Features::two_phase_commit`): PostgreSQL's
+//!      `PREPARE TRANSACTION '<gid>'`, or MySQL's `XA PREPARE` of the XA transaction the
+//!      session began as (`XA START '<gid>'`); its locks stay held;
 //!    - without (e.g. SQLite): its transaction stays open, holding the write
 //!      lock, and the decision will carry a *redo* of its work.
 //! 3. The decision: `INSERT INTO multidb_decisions (gid, 'commit', redo)` in B's
 //!    transaction, then B commits. Before this point any failure rolls everything back.
-//! 4. A completes: `COMMIT PREPARED` (PostgreSQL), or its open transaction commits.
+//! 4. A completes: `COMMIT PREPARED` (`XA COMMIT`), or its open transaction commits.
 //!    If that fails, the write is still decided: it is finished from the decision (a
 //!    retry of `COMMIT PREPARED` on another connection, or the redo), and if that fails
 //!    too the caller gets [`DbError::Unavailable`], never success, and recovery finishes
@@ -221,8 +222,15 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
                 blocking(move || coordinator.gid_renewing_the_lease()).await?
             }
         };
+        // Where A prepares, its transaction is a branch of the gid from its start (XA
+        // names it there; PostgreSQL, at the prepare).
+        let a_branch = self
+            .a
+            .features()
+            .two_phase_commit
+            .then(|| gid.as_str().into());
         let coordinator = self.clone();
-        pair::run(&self.a, &self.b, Some(guard), move |a, b| {
+        pair::run(&self.a, &self.b, Some(guard), a_branch, move |a, b| {
             let mut unit = UnitOfWork { a, b, redo: None };
             let value = work(&mut unit)?;
             coordinator.commit(unit, &gid)?;
@@ -464,10 +472,11 @@ fn decide<B: Database>(
 /// decision, since a gid has one: that is success, not an error.
 fn finish_prepared_on<A: Database>(
     conn: &mut AnyConnection,
+    scope: &str,
     gid: &Gid,
     outcome: Outcome,
 ) -> Result<(), DbError> {
-    let Some(mut two_phase) = conn.two_phase() else {
+    let Some(mut two_phase) = conn.two_phase(scope) else {
         return Err(cannot_prepare::<A>(gid));
     };
     let commit = match outcome {
@@ -496,7 +505,7 @@ fn cannot_prepare<A: Database>(gid: impl std::fmt::Display) -> DbError {
 /// Why `A`, whose backend can prepare, cannot now (a server setting), if so.
 fn two_phase_unavailable<A: Database>(a: &Pool<A>) -> Result<Option<String>, DbError> {
     let mut conn = a.connection()?;
-    let Some(mut two_phase) = conn.two_phase() else {
+    let Some(mut two_phase) = conn.two_phase(a.two_phase_scope()) else {
         return Ok(None);
     };
     let why = two_phase

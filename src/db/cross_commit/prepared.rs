@@ -44,18 +44,29 @@ impl<A: Database, B: Database> Prepared<'_, A, B> {
     }
 
     /// Finishes the transaction on the session's connection, or, if that connection
-    /// fails, on another one of the pool once this one is given back.
+    /// fails, on another one of the pool once this one is discarded (a prepared XA
+    /// transaction can be finished elsewhere only once its connection is gone).
     fn finish(&mut self, outcome: Outcome) -> Result<(), DbError> {
         self.coordinator.hit("finish_prepared")?;
         let first_try = match self.session.as_mut() {
-            Some(session) => finish_prepared_on::<A>(session.connection(), self.gid, outcome),
+            Some(session) => finish_prepared_on::<A>(
+                session.connection(),
+                self.coordinator.a.two_phase_scope(),
+                self.gid,
+                outcome,
+            ),
             None => Err(DbError::Other {
                 database: A::NAME,
                 cause: "the preparing session was given back already".into(),
             }),
         };
         match first_try {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(session) = self.session.as_mut() {
+                    session.branch_finished();
+                }
+                Ok(())
+            }
             Err(error) => {
                 log::warn!(
                     "{}: cannot finish on the preparing connection, trying another: {error}",

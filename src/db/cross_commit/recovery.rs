@@ -57,7 +57,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// transaction that is no longer there was finished by someone else.
     pub(super) fn finish_prepared(&self, gid: &Gid, outcome: Outcome) -> Result<(), DbError> {
         let mut conn = self.a.connection()?;
-        finish_prepared_on::<A>(&mut conn, gid, outcome)
+        finish_prepared_on::<A>(&mut conn, self.a.two_phase_scope(), gid, outcome)
     }
 
     /// Commits or rolls back the prepared transaction `gid` by its decision.
@@ -164,7 +164,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     /// backend cannot prepare.
     fn prepared_gids_like(&self, prefix: &str) -> Result<Vec<Gid>, DbError> {
         let mut conn = self.a.connection()?;
-        let Some(mut two_phase) = conn.two_phase() else {
+        let Some(mut two_phase) = conn.two_phase(self.a.two_phase_scope()) else {
             return Ok(Vec::new());
         };
         let prepared = two_phase
@@ -224,7 +224,7 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
     pub fn look_in_doubt(&self) -> Result<(), DbError> {
         let (count, oldest_seconds) = if self.a.features().two_phase_commit {
             let mut conn = self.a.connection()?;
-            let Some(mut two_phase) = conn.two_phase() else {
+            let Some(mut two_phase) = conn.two_phase(self.a.two_phase_scope()) else {
                 return Err(cannot_prepare::<A>(Gid::any_prefix()));
             };
             // The same transactions as `prepared_gids`, counted.

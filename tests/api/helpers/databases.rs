@@ -353,7 +353,7 @@ pub fn remove_leftovers() {
         .expect("list MySQL test databases");
         for name in names.into_iter().map(|row| row.name) {
             if owner_is_gone(&name) {
-                mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+                drop_mysql_database(&name);
             }
         }
     }
@@ -429,6 +429,19 @@ impl Storage {
         &self.postgres
     }
 
+    /// The prepared transactions left in either database, on whichever server holds them.
+    pub fn prepared_transactions(&self) -> Vec<String> {
+        let postgres = self
+            .postgres
+            .iter()
+            .flat_map(|name| prepared_transactions(name));
+        let mysql = self
+            .mysql
+            .iter()
+            .flat_map(|name| mysql_prepared_transactions(name));
+        postgres.chain(mysql).collect()
+    }
+
     pub fn url(&self, n: u8) -> DatabaseUrl {
         DatabaseUrl::parse(&self.urls[usize::from(n - 1)]).expect("test database URL")
     }
@@ -475,7 +488,7 @@ impl Storage {
             admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
         for name in &self.mysql {
-            mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+            drop_mysql_database(name);
         }
         let _ = std::fs::remove_dir_all(&self.directory);
     }
@@ -508,6 +521,39 @@ pub fn prepared_transactions(database: &str) -> Vec<String> {
         .into_iter()
         .map(|row| row.gid)
         .collect()
+}
+
+/// The XA transactions prepared on the MySQL server for `database` (their branch
+/// qualifier is the database's name), as gids.
+pub fn mysql_prepared_transactions(database: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Listed {
+        #[diesel(sql_type = BigInt)]
+        gtrid_length: i64,
+        #[diesel(sql_type = diesel::sql_types::Binary)]
+        data: Vec<u8>,
+    }
+    diesel::sql_query("XA RECOVER")
+        .load::<Listed>(&mut mysql_admin())
+        .expect("XA RECOVER")
+        .into_iter()
+        .filter_map(|listed| {
+            let (gtrid, bqual) = listed
+                .data
+                .split_at(usize::try_from(listed.gtrid_length).unwrap());
+            (bqual == database.as_bytes()).then(|| String::from_utf8_lossy(gtrid).into_owned())
+        })
+        .collect()
+}
+
+/// Drops a MySQL test database, rolling back first what is prepared for it (a prepared
+/// transaction's locks would keep `DROP DATABASE` waiting).
+fn drop_mysql_database(name: &str) {
+    let hex = |text: &str| -> String { text.bytes().map(|b| format!("{b:02x}")).collect() };
+    for gid in mysql_prepared_transactions(name) {
+        mysql_admin_execute(&format!("XA ROLLBACK X'{}',X'{}'", hex(&gid), hex(name)));
+    }
+    mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
 }
 
 pub fn execute_in(database: &str, sql: &str) {

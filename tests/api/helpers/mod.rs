@@ -308,12 +308,10 @@ impl TestApp {
                 databases::mysql_transactions(&mysql)
             ));
         }
-        for database in (1..=2).filter_map(|n| self.postgres_database(n)) {
-            let prepared = prepared_transactions(&database);
+        if let Some(storage) = &self.storage {
+            let prepared = storage.prepared_transactions();
             if !prepared.is_empty() {
-                broken.push(format!(
-                    "prepared transactions left in {database}: {prepared:?}"
-                ));
+                broken.push(format!("prepared transactions left: {prepared:?}"));
             }
         }
         broken

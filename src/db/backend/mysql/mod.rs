@@ -1,5 +1,5 @@
-//! MySQL and MariaDB: a server, many writers at once, row locks; no RETURNING, and DDL
-//! that commits implicitly. Everything the layer does differently on MySQL is here; the
+//! MySQL and MariaDB: a server, many writers at once, row locks, two-phase commit by XA;
+//! no RETURNING, and DDL that commits implicitly. Everything the layer does differently on MySQL is here; the
 //! rest of the layer reaches it through [`super`]'s dispatch and [`FEATURES`].
 //!
 //! Tested against MariaDB 10.11 (Debian 12). Session settings are MariaDB's
@@ -7,6 +7,7 @@
 //! is not supported yet (issue 20).
 
 pub(crate) mod error;
+pub(crate) mod two_phase;
 
 use std::time::Duration;
 
@@ -32,9 +33,8 @@ pub(crate) const FEATURES: Features = Features {
     // Pre-created rows locked inside the transaction (see `take_key_lock`), not GET_LOCK.
     key_locks: true,
     row_locks: true,
-    // XA is MySQL's two-phase commit; until the layer drives it, a unit of work whose
-    // first database is MySQL commits by the redo path, as on SQLite.
-    two_phase_commit: false,
+    // By XA (see `two_phase`).
+    two_phase_commit: true,
     returning: false,
     transactional_ddl: false,
     file_database: false,
