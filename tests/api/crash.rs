@@ -3,7 +3,7 @@
 //! write or none of it, and no prepared transaction is left behind.
 
 use crate::helpers::metrics::{assert_value, scrape, value, Sample};
-use crate::helpers::{eventually, prepared_transactions, ChildServer, Stack, Storage};
+use crate::helpers::{eventually, ChildServer, Stack, Storage};
 use serde_json::json;
 
 /// The protocol's steps, in order, and whether a crash there must end with the write
@@ -191,11 +191,7 @@ crash_at_every_step_on_every_stack!(
 
 /// A second instance on the same databases leaves the first one's prepared transaction
 /// alone while the first is alive, and resolves it once it is gone.
-#[test]
-fn an_instance_never_resolves_a_live_instances_transaction() {
-    let Some(stack) = Stack::postgres() else {
-        return;
-    };
+fn an_instance_never_resolves_a_live_instances_transaction(stack: Stack) {
     let storage = Storage::create(stack);
     let first = start(&storage, Some("uow.after_prepare=pause"));
     let user = create(
@@ -210,8 +206,7 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
     );
     let deletion = first.request_in_background("DELETE", &format!("/users/{user}"));
     assert!(first.wait_for_stderr("multidb fault pause: uow.after_prepare"));
-    let db1 = &storage.postgres_names()[0];
-    assert_eq!(prepared_transactions(db1).len(), 1);
+    assert_eq!(storage.prepared_transactions().len(), 1);
 
     let mut env = environment(&storage);
     env.push(("RECOVERY_INTERVAL_MS", "100".into()));
@@ -230,7 +225,7 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
         "the second instance looked only once"
     );
     assert_eq!(
-        prepared_transactions(db1).len(),
+        storage.prepared_transactions().len(),
         1,
         "a live instance's transaction was resolved"
     );
@@ -238,7 +233,11 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
     let samples = metrics(&second);
     assert_value(&samples, "cross_commit_in_doubt", &[], 1.0);
     let oldest = value(&samples, "cross_commit_in_doubt_oldest_seconds", &[]).unwrap();
-    assert!(oldest > 0.0, "{oldest}");
+    // XA gives no age of a prepared transaction its live connection still holds (see
+    // `mysql::two_phase`): MySQL's gauge follows only those no connection holds.
+    if storage.mysql_name(1).is_none() {
+        assert!(oldest > 0.0, "{oldest}");
+    }
 
     first.kill();
     deletion.join().unwrap();
@@ -246,7 +245,7 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
         second.wait_for_stderr("rolled_back: 1"),
         "the dead instance's transaction stayed in doubt"
     );
-    assert_eq!(prepared_transactions(db1), Vec::<String>::new());
+    assert_eq!(storage.prepared_transactions(), Vec::<String>::new());
     assert_value(
         &metrics(&second),
         "recovery_actions_total",
@@ -266,6 +265,8 @@ fn an_instance_never_resolves_a_live_instances_transaction() {
     drop(second);
     storage.remove();
 }
+
+on_stacks!([postgres, mysql] => an_instance_never_resolves_a_live_instances_transaction);
 
 /// A recovery that cannot do its work is counted as failed, and the in-doubt gauges go
 /// on following what is in doubt meanwhile: the "in doubt for over a minute" and the

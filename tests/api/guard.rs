@@ -142,7 +142,7 @@ fn an_error_inside_the_blocking_runner_rolls_back(stack: Stack) {
     assert_clean(&app);
 }
 
-on_both_backends!(
+on_every_backend!(
     commit_keeps_the_writes,
     an_error_returned_with_question_mark_rolls_back,
     an_early_return_without_commit_rolls_back,

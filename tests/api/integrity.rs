@@ -3,8 +3,7 @@
 use std::sync::Barrier;
 
 use crate::helpers::{
-    admin_execute, admin_pids, eventually, id_of, prepared_transactions, spawn_app, spawn_app_with,
-    Stack, TestApp,
+    admin_execute, admin_pids, eventually, id_of, spawn_app, spawn_app_with, Stack, TestApp,
 };
 use multidb::db::fault::FaultAction;
 use serde_json::json;
@@ -202,10 +201,10 @@ fn backend_in_transaction(database: &str, text: &str) -> i32 {
     )
 }
 
-/// The gid of the deletion prepared in `db1`, once `ready` holds too.
-fn prepared_deletion(db1: &str, mut ready: impl FnMut() -> bool) -> String {
+/// The gid of the deletion prepared in db1, once `ready` holds too.
+fn prepared_deletion(app: &TestApp, mut ready: impl FnMut() -> bool) -> String {
     eventually("the deletion prepares", || {
-        let prepared = prepared_transactions(db1);
+        let prepared = app.prepared_transactions();
         prepared.into_iter().next().filter(|_| ready())
     })
 }
@@ -253,7 +252,6 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
             database.pool.min_idle = 1;
         }
     });
-    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
     let user = ada_with_an_order(&app);
     for fault in ["uow.after_prepare", "db2.commit"] {
         app.faults.arm(fault, FaultAction::Error);
@@ -261,7 +259,7 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
             .assert_error(500, "internal");
         app.faults.disarm_all();
         assert_eq!(
-            prepared_transactions(&db1),
+            app.prepared_transactions(),
             Vec::<String>::new(),
             "failed at {fault}: left prepared"
         );
@@ -278,13 +276,12 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
 /// safe), and the retry succeeds.
 fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
     let app = spawn_app(stack);
-    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
     let user = ada_with_an_order(&app);
     app.faults
         .arm("uow.after_prepare", FaultAction::Sleep(1500));
     std::thread::scope(|scope| {
         let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
-        let gid = prepared_deletion(&db1, || true);
+        let gid = prepared_deletion(&app, || true);
         crate::helpers::execute(
             &app.databases.db2,
             &format!(
@@ -297,7 +294,7 @@ fn a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing(stack: Stack) {
         assert_eq!(response.header("retry-after"), Some("1"));
     });
     app.faults.disarm_all();
-    assert_eq!(prepared_transactions(&db1), Vec::<String>::new());
+    assert_eq!(app.prepared_transactions(), Vec::<String>::new());
     assert_eq!((app.count_users(), app.count_orders()), (1, 1));
     assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
@@ -325,7 +322,8 @@ fn a_decided_deletion_whose_db1_half_failed_is_not_success(stack: Stack) {
     app.faults.disarm_all();
 
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
-    // (On PostgreSQL the prepared deletion holds the user's row: an order waits for it.)
+    // (Where db1 prepares, the prepared deletion holds the user's row: an order waits
+    // for it.)
     if !stack.db1.features().two_phase_commit {
         app.post(
             "/orders",
@@ -340,7 +338,7 @@ fn a_decided_deletion_whose_db1_half_failed_is_not_success(stack: Stack) {
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
 }
 
-on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres] =>
+on_stacks!([sqlite, postgres, postgres_sqlite, sqlite_postgres, mysql, mysql_sqlite, sqlite_mysql, mysql_postgres, postgres_mysql] =>
     a_decided_deletion_whose_db1_half_failed_is_not_success,
 );
 
@@ -358,7 +356,7 @@ fn a_deletion_finished_by_someone_else_is_still_a_success(stack: Stack) {
     std::thread::scope(|scope| {
         let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
         // Once decided: the decision is the last thing before the pause.
-        let gid = prepared_deletion(&db1, || decisions_recorded(&app) > 0);
+        let gid = prepared_deletion(&app, || decisions_recorded(&app) > 0);
         crate::helpers::execute_in(&db1, &format!("COMMIT PREPARED '{gid}'"));
         deletion.join().unwrap().assert_no_content();
     });
@@ -372,12 +370,16 @@ fn decisions_recorded(app: &TestApp) -> i64 {
     crate::helpers::count(&app.databases.db2, "multidb_decisions")
 }
 
-// Where db1 can prepare (PostgreSQL). Only PostgreSQL's db2 lets a recovery's decision
-// in while the coordinator's transaction is open; SQLite's db2 write lock makes the
-// coordinator always win.
+// Where db1 can prepare. Only a server's db2 lets a recovery's decision in while the
+// coordinator's transaction is open; SQLite's db2 write lock makes the coordinator
+// always win. On MySQL nobody else can finish a prepared transaction while the
+// connection that prepared it lives (XAER_NOTA), so "finished by someone else" is
+// PostgreSQL's case only.
 on_stacks!([postgres, postgres_sqlite] =>
     an_order_whose_db1_session_dies_is_not_orphaned_by_a_deletion,
     a_deletion_finished_by_someone_else_is_still_a_success,
+);
+on_stacks!([postgres, postgres_sqlite, mysql, mysql_sqlite, mysql_postgres] =>
     a_failed_deletion_settles_on_its_own_connections,
 );
-on_stacks!([postgres] => a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing);
+on_stacks!([postgres, mysql, mysql_postgres] => a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing);

@@ -312,7 +312,7 @@ fn a_request_past_its_deadline_is_counted_under_its_route(stack: Stack) {
     );
 }
 
-on_both_backends!(
+on_every_backend!(
     a_busy_pool_shows_the_waits_and_the_timeouts_of_the_requests_queued,
     a_request_past_its_deadline_is_counted_under_its_route,
     every_series_is_there_with_its_labels_after_traffic,

@@ -1,9 +1,16 @@
 //! Databases that go away or run out of connections, and shutting down gracefully.
 
-use crate::helpers::{spawn_app, spawn_app_with, Stack};
+use crate::helpers::{spawn_app, spawn_app_with, Stack, TestApp};
 use multidb::db::Read;
 
-fn set_connections_allowed(database: &str, allowed: bool) {
+/// Makes db`n` (on a server) refuse new connections and drop the service's, or let them
+/// in again; its name, which must not leak into answers.
+fn set_connections_allowed(app: &TestApp, n: u8, allowed: bool) -> String {
+    if let Some(database) = app.mysql_database(n) {
+        crate::helpers::set_mysql_connections_allowed(&database, allowed);
+        return database;
+    }
+    let database = app.postgres_database(n).expect("a database on a server");
     crate::helpers::admin_execute(&format!(
         "ALTER DATABASE {database} ALLOW_CONNECTIONS {allowed}"
     ));
@@ -12,9 +19,12 @@ fn set_connections_allowed(database: &str, allowed: bool) {
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()"
         ));
     }
+    database
 }
 
-/// db1 on PostgreSQL: its server refuses and drops every connection, then comes back.
+/// db1 on a server: it refuses and drops every connection, then comes back (on
+/// PostgreSQL by `ALLOW_CONNECTIONS` and `pg_terminate_backend`, on MySQL by locking the
+/// service's account and `KILL CONNECTION`).
 fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
     let app = spawn_app_with(stack, |settings| {
         settings.db1.pool.checkout_timeout = std::time::Duration::from_millis(500);
@@ -22,9 +32,7 @@ fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
     let user = app.create_user("ada@example.com", "Ada")["id"]
         .as_i64()
         .unwrap();
-    let db1 = app.postgres_database(1).expect("db1 on PostgreSQL");
-
-    set_connections_allowed(&db1, false);
+    let db1 = set_connections_allowed(&app, 1, false);
     let response = app.get(&format!("/users/{user}"));
     response.assert_error(503, "database_unavailable");
     assert!(response.header("retry-after").is_some());
@@ -46,7 +54,7 @@ fn a_database_that_goes_away_gives_503_and_the_service_recovers(stack: Stack) {
     // The other database is not affected.
     assert_eq!(app.get("/orders").status, 200);
 
-    set_connections_allowed(&db1, true);
+    set_connections_allowed(&app, 1, true);
     // Connections are re-established on demand: the next requests succeed.
     assert_eq!(app.get(&format!("/users/{user}")).status, 200);
     assert_eq!(app.get("/health").status, 200);
@@ -81,14 +89,13 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
                 .unwrap()
         })
         .collect();
-    let down_database = app.postgres_database(down).expect("on PostgreSQL");
     let (down_name, up_name) = if down == 1 {
         ("db1", "db2")
     } else {
         ("db2", "db1")
     };
 
-    set_connections_allowed(&down_database, false);
+    set_connections_allowed(&app, down, false);
     let served = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..4)
             .map(|_| {
@@ -149,7 +156,7 @@ fn an_outage_of_one_database_leaves_the_other_serving(stack: Stack, down: u8) {
     });
     assert!(served > 0, "nothing was asked during the outage");
 
-    set_connections_allowed(&down_database, true);
+    set_connections_allowed(&app, down, true);
     app.order(user).item("pen").cents(5).create();
     assert_eq!(app.delete(&format!("/users/{other}")).status, 204);
 }
@@ -419,14 +426,14 @@ fn db2_down_leaves_db1_serving(stack: Stack) {
     an_outage_of_one_database_leaves_the_other_serving(stack, 2)
 }
 
-// Only PostgreSQL can be taken away and brought back from outside the process.
-on_stacks!([postgres, postgres_sqlite] =>
+// Only a server can be taken away and brought back from outside the process.
+on_stacks!([postgres, postgres_sqlite, mysql, mysql_sqlite, mysql_postgres] =>
     a_database_that_goes_away_gives_503_and_the_service_recovers,
     db1_down_leaves_db2_serving,
 );
-on_stacks!([postgres, sqlite_postgres] => db2_down_leaves_db1_serving);
+on_stacks!([postgres, sqlite_postgres, mysql, sqlite_mysql, postgres_mysql] => db2_down_leaves_db1_serving);
 
-on_both_backends!(
+on_every_backend!(
     an_exhausted_pool_answers_503_and_does_not_block_the_other_database,
     reads_of_both_databases_waiting_for_one_leave_the_other_serving,
 );

@@ -243,6 +243,46 @@ pub fn postgres_url_for(admin_url: &str, database: &str) -> String {
     format!("{server}/{database}{query}")
 }
 
+const MYSQL_TEST_PASSWORD: &str = "test-password";
+
+/// The URL of the MySQL database `name` on the server of `admin_url`, as its own user
+/// (of the same name, see `Storage::create`).
+fn mysql_url_for(admin_url: &str, name: &str) -> String {
+    let scheme_end = admin_url.find("://").map_or(0, |i| i + 3);
+    let rest = &admin_url[scheme_end..];
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = host.split(['/', '?']).next().unwrap_or(host);
+    format!(
+        "{}{name}:{MYSQL_TEST_PASSWORD}@{host}/{name}",
+        &admin_url[..scheme_end]
+    )
+}
+
+/// Locks the MySQL test database `name`'s user out and ends its connections, or lets it
+/// in again: the database "goes away" for the service and comes back, as
+/// `ALLOW_CONNECTIONS` does on PostgreSQL.
+pub fn set_mysql_connections_allowed(name: &str, allowed: bool) {
+    let lock = if allowed { "UNLOCK" } else { "LOCK" };
+    mysql_admin_execute(&format!("ALTER USER '{name}'@'%' ACCOUNT {lock}"));
+    if !allowed {
+        #[derive(QueryableByName)]
+        struct Connection {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let mut admin = mysql_admin();
+        let connections = diesel::sql_query(format!(
+            "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist WHERE user = '{name}'"
+        ))
+        .load::<Connection>(&mut admin)
+        .expect("list the connections of a MySQL test user");
+        for connection in connections {
+            // One that ended meanwhile is no error.
+            let _ = admin.batch_execute(&format!("KILL CONNECTION {}", connection.id));
+        }
+    }
+}
+
 fn unique_name(n: u8) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -390,11 +430,16 @@ impl Storage {
         let mut mysql = Vec::new();
         let mut url = |n: u8| match stack.backend(n) {
             Backend::Mysql => {
+                // A user of its own, as a deployment has, which an outage test can lock out.
                 let name = unique_name(n);
-                mysql_admin_execute(&format!("CREATE DATABASE {name}"));
+                mysql_admin_execute(&format!(
+                    "CREATE DATABASE {name}; \
+                     CREATE USER '{name}'@'%' IDENTIFIED BY '{MYSQL_TEST_PASSWORD}'; \
+                     GRANT ALL ON {name}.* TO '{name}'@'%'"
+                ));
                 let admin_url = mysql_admin_url().expect("MySQL test without a server");
                 mysql.push(name.clone());
-                postgres_url_for(&admin_url, &name)
+                mysql_url_for(&admin_url, &name)
             }
             Backend::Sqlite => {
                 std::fs::create_dir_all(&directory).expect("create test directory");
@@ -553,7 +598,9 @@ fn drop_mysql_database(name: &str) {
     for gid in mysql_prepared_transactions(name) {
         mysql_admin_execute(&format!("XA ROLLBACK X'{}',X'{}'", hex(&gid), hex(name)));
     }
-    mysql_admin_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+    mysql_admin_execute(&format!(
+        "DROP DATABASE IF EXISTS {name}; DROP USER IF EXISTS '{name}'@'%'"
+    ));
 }
 
 pub fn execute_in(database: &str, sql: &str) {

@@ -13,7 +13,7 @@ pub use client::{send, Response};
 pub use databases::{
     admin_count, admin_execute, admin_pids, count, execute, execute_in, mysql_admin_execute,
     mysql_admin_url, owner_is_gone, postgres_admin_url, postgres_url_for, prepared_transactions,
-    remove_leftovers, Backend, ScratchDatabase, Stack, Storage,
+    remove_leftovers, set_mysql_connections_allowed, Backend, ScratchDatabase, Stack, Storage,
 };
 pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 pub use proxy::Proxy;
@@ -273,6 +273,14 @@ impl TestApp {
     }
 
     /// The MySQL database name of db`n`, when db`n` is on MySQL.
+    /// The prepared transactions left in either database (see [`Storage::prepared_transactions`]).
+    pub fn prepared_transactions(&self) -> Vec<String> {
+        self.storage
+            .as_ref()
+            .map(Storage::prepared_transactions)
+            .unwrap_or_default()
+    }
+
     pub fn mysql_database(&self, n: u8) -> Option<String> {
         self.storage
             .as_ref()
@@ -308,11 +316,9 @@ impl TestApp {
                 databases::mysql_transactions(&mysql)
             ));
         }
-        if let Some(storage) = &self.storage {
-            let prepared = storage.prepared_transactions();
-            if !prepared.is_empty() {
-                broken.push(format!("prepared transactions left: {prepared:?}"));
-            }
+        let prepared = self.prepared_transactions();
+        if !prepared.is_empty() {
+            broken.push(format!("prepared transactions left: {prepared:?}"));
         }
         broken
     }

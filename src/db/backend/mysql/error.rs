@@ -15,10 +15,12 @@ const TRANSIENT: [&str; 4] = [
     "Too many connections",
 ];
 
-/// The connection is gone (client errors 2006, 2013; server 1927 after `KILL`, 1053
-/// during shutdown).
-const CONNECTION_LOST: [&str; 5] = [
+/// The connection is gone (client errors 2006 — "MySQL server has gone away" from
+/// MySQL's client library, "Server has gone away" from MariaDB's —, 2013; server 1927
+/// after `KILL`, 1053 during shutdown).
+const CONNECTION_LOST: [&str; 6] = [
     "server has gone away",
+    "Server has gone away",
     "Lost connection to",
     "Connection was killed",
     "Server shutdown in progress",
@@ -52,6 +54,10 @@ mod tests {
         );
         assert_eq!(
             class_of("MySQL server has gone away"),
+            Some(Class::ConnectionLost)
+        );
+        assert_eq!(
+            class_of("Server has gone away"),
             Some(Class::ConnectionLost)
         );
         assert_eq!(class_of("Table 'd.users' doesn't exist"), None);
