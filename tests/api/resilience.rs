@@ -395,7 +395,7 @@ fn bad_configuration_exits_nonzero_naming_the_variable() {
     let run = |vars: &[(&str, &str)]| crate::helpers::start_up_outcome(vars);
     for (vars, variable) in [
         (
-            vec![("DATABASE_URL_1", "mysql://root@127.0.0.1/x")],
+            vec![("DATABASE_URL_1", "mongodb://127.0.0.1/x")],
             "DATABASE_URL_1",
         ),
         (vec![("DB2_POOL_SIZE", "many")], "DB2_POOL_SIZE"),

@@ -1,4 +1,5 @@
-//! The backend seam: each backend's behaviour in one module ([`postgres`], [`sqlite`]),
+//! The backend seam: each backend's behaviour in one module ([`postgres`], [`sqlite`],
+//! [`mysql`]),
 //! and here the one place that dispatches to them.
 //!
 //! The rest of the layer never names a vendor. It asks what a backend can do — its
@@ -10,7 +11,7 @@
 //! verbs are a capability of their own, [`TwoPhase`], which only a backend that can
 //! prepare hands out: the shared code cannot call `PREPARE` where it does not exist.
 //!
-//! Adding a backend: a module beside these two with its `FEATURES`, its `Dialect` and
+//! Adding a backend: a module beside these with its `FEATURES`, its `Dialect` and
 //! its operations, a variant of [`AnyConnection`] and [`Backend`], and one arm in each
 //! `match` of this file and of `connection.rs` — the compiler lists every one. See
 //! docs/architecture.md.

@@ -4,7 +4,7 @@
 //!
 //! Tested against MariaDB 10.11 (Debian 12). Session settings are MariaDB's
 //! (`max_statement_time`, `idle_transaction_timeout`); MySQL 8 names them otherwise and
-//! is not supported yet (issue 20).
+//! is not supported (the README lists what differs).
 
 pub(crate) mod error;
 pub(crate) mod two_phase;
