@@ -17,6 +17,7 @@ mod idempotency;
 mod integrity;
 mod logs;
 mod migrations;
+mod mysql_server;
 mod one_database_trouble;
 mod openapi;
 mod operations;

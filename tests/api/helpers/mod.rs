@@ -5,6 +5,7 @@ mod child;
 mod client;
 mod databases;
 pub mod metrics;
+mod own_mariadb;
 mod pages;
 mod proxy;
 
@@ -15,6 +16,7 @@ pub use databases::{
     mysql_admin_url, owner_is_gone, postgres_admin_url, postgres_url_for, prepared_transactions,
     remove_leftovers, set_mysql_connections_allowed, Backend, ScratchDatabase, Stack, Storage,
 };
+pub use own_mariadb::OwnMariadb;
 pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 pub use proxy::Proxy;
 
