@@ -2,13 +2,15 @@
 # Throughput and latency of multidb under load, and how close it comes to what
 # PostgreSQL alone can do. See docs/benchmarks.md.
 #
-#   bash bench/run.sh [--quick | --smoke] [--stack postgres|sqlite|both] [--concurrency N]
+#   bash bench/run.sh [--quick | --smoke] [--stack postgres|sqlite|mysql|both|all|LIST]
+#                     [--concurrency N]
 #                     [--duration S] [--warmup S] [--rounds N] [--binary PATH] [--log LEVEL]
 #                     [--update-pgbench]
 #
 # For each stack (PostgreSQL: a throwaway cluster from pg_virtualenv holding db1 and db2;
-# SQLite: two files) it seeds 10,000 users and 100,000 orders, starts the release binary,
-# and runs every workload with wrk (bench/wrk/*.lua) for a fixed time after a warm-up.
+# SQLite: two files; MySQL: a throwaway MariaDB from .ci/with-mariadb holding both) it
+# seeds 10,000 users and 100,000 orders, starts the release binary, and runs every
+# workload with wrk (bench/wrk/*.lua) for a fixed time after a warm-up.
 # On PostgreSQL it then runs pgbench -M prepared with the SQL the service sends for each
 # workload (bench/pgbench/*.sql, checked against the server's statement log at the start
 # of every run): the ceiling. It prints one table per stack and writes it to bench/out/. Any non-2xx response (or socket error, or failed pgbench transaction)
@@ -62,7 +64,8 @@ Options:
   --quick            warm-up 2 s, duration 5 s (unless given)
   --smoke            SQLite only, no warm-up, 2 s per workload: a check for CI (bench/smoke.sh)
   --no-ceiling       skip the pgbench runs (bench/soak.sh)
-  --stack S          postgres, sqlite or both (default both)
+  --stack S          postgres, sqlite, mysql, both (postgres and sqlite), all, or a
+                     comma-separated list (default both); MySQL has no ceiling
   --concurrency N    wrk connections and pgbench clients (default 32)
   --duration S       measured seconds per workload and per pgbench part (default 30)
   --warmup S         warm-up seconds before each of them (default 10)
@@ -254,6 +257,25 @@ postgres_stack() {
   finish_stack postgres
 }
 
+# Inside .ci/with-mariadb, which exports MULTIDB_TEST_MYSQL_URL for a throwaway server.
+mysql_stack() {
+  local base url1 url2 client
+  trap stop_server EXIT
+  base=${MULTIDB_TEST_MYSQL_URL%/*}
+  client=(mariadb --no-defaults --host=127.0.0.1 --user=root
+    "--port=$(echo "$base" | sed -E 's/.*:([0-9]+)$/\1/')")
+  "${client[@]}" -e "CREATE DATABASE bench_db1; CREATE DATABASE bench_db2"
+  record info mysql version "$("${client[@]}" -N -e 'SELECT VERSION()')"
+  url1="$base/bench_db1" url2="$base/bench_db2"
+  DATABASE_URL_1=$url1 DATABASE_URL_2=$url2 RUST_LOG=warn "$BENCH_BINARY" migrate
+  say "mysql: seeding $USERS users and $ORDERS orders"
+  sed -e "s/:users/$USERS/g" -e "s/:orders/$ORDERS/g" -e "s/:db1/bench_db1/g" -e "s/:db2/bench_db2/g" \
+    "$here/lib/seed-mysql.sql" | "${client[@]}" >/dev/null
+  start_server mysql "$url1" "$url2"
+  run_workloads mysql
+  finish_stack mysql
+}
+
 sqlite_stack() {
   local dir="$run_dir/sqlite"
   trap stop_server EXIT
@@ -268,6 +290,15 @@ sqlite_stack() {
 }
 
 case ${1:-} in
+  __mysql_stack)
+    set +e
+    (
+      set -e
+      mysql_stack
+    )
+    echo $? >"$run_dir/mysql.status"
+    exit 0
+    ;;
   __postgres_stack)
     # Never fail pg_virtualenv itself (it would dump every PostgreSQL log of the machine):
     # the outcome goes to a file.
@@ -328,8 +359,13 @@ esac
 [ "$update_pgbench" = 0 ] || [ "$stack" != sqlite ] || die "--update-pgbench needs the postgres stack"
 case $stack in
   both) stacks=(postgres sqlite) ;;
-  postgres | sqlite) stacks=("$stack") ;;
-  *) die "--stack must be postgres, sqlite or both" ;;
+  all) stacks=(postgres sqlite mysql) ;;
+  *)
+    IFS=, read -r -a stacks <<<"$stack"
+    for s in "${stacks[@]}"; do
+      case $s in postgres | sqlite | mysql) ;; *) die "--stack must be postgres, sqlite, mysql, both, all or a list of them" ;; esac
+    done
+    ;;
 esac
 for n in concurrency duration rounds; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "--$n must be a positive whole number"
@@ -407,6 +443,11 @@ record info run parts "$parts_spec"
 status=0
 for s in "${stacks[@]}"; do
   say "=== $s (warm-up ${warmup}s, ${duration}s per workload, concurrency $concurrency, $rounds round(s))"
+  if [ "$s" = mysql ]; then
+    bash "$root/.ci/with-mariadb" bash "$here/run.sh" __mysql_stack 2>&1 | grep -v '^ci: MariaDB ' || true
+    [ "$(cat "$run_dir/mysql.status" 2>/dev/null)" = 0 ] || status=1
+    continue
+  fi
   if [ "$s" = sqlite ]; then
     set +e
     (

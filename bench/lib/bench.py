@@ -27,6 +27,7 @@ WORKLOADS = [
 STACK_TITLES = {
     "postgres": "PostgreSQL: db1 and db2 are two databases of one throwaway cluster",
     "sqlite": "SQLite: db1 and db2 are two files (no pgbench ceiling)",
+    "mysql": "MySQL/MariaDB: db1 and db2 are two databases of one throwaway server (no ceiling)",
 }
 
 
@@ -327,12 +328,14 @@ def report(results_path, out_path):
 
     lines, failures = [], 0
     out = lines.append
-    stacks = [s for s in ("postgres", "sqlite") if any(k[0] == s for k in wrk)]
+    stacks = [s for s in ("postgres", "sqlite", "mysql") if any(k[0] == s for k in wrk)]
     rounds = int(g("rounds", "1"))
     for stack in stacks:
         title = STACK_TITLES[stack]
         if stack == "postgres":
             title += f" (PostgreSQL {info.get(('postgres', 'version'), '?')})"
+        if stack == "mysql":
+            title += f" ({info.get(('mysql', 'version'), '?')})"
         out(f"### {title}")
         out("")
         header = ["workload", "req/s", "p50", "p99", "non-2xx", "ceiling", "ratio"]
