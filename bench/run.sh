@@ -270,7 +270,7 @@ mysql_stack() {
   DATABASE_URL_1=$url1 DATABASE_URL_2=$url2 RUST_LOG=warn "$BENCH_BINARY" migrate
   say "mysql: seeding $USERS users and $ORDERS orders"
   sed -e "s/:users/$USERS/g" -e "s/:orders/$ORDERS/g" -e "s/:db1/bench_db1/g" -e "s/:db2/bench_db2/g" \
-    "$here/lib/seed-mysql.sql" | "${client[@]}" >/dev/null
+    "$here/lib/seed-mysql.sql" | "${client[@]}" bench_db1 >/dev/null
   start_server mysql "$url1" "$url2"
   run_workloads mysql
   finish_stack mysql
@@ -444,7 +444,7 @@ status=0
 for s in "${stacks[@]}"; do
   say "=== $s (warm-up ${warmup}s, ${duration}s per workload, concurrency $concurrency, $rounds round(s))"
   if [ "$s" = mysql ]; then
-    bash "$root/.ci/with-mariadb" bash "$here/run.sh" __mysql_stack 2>&1 | grep -v '^ci: MariaDB ' || true
+    bash "$root/.ci/with-mariadb" bash "$here/run.sh" __mysql_stack 2>&1 | grep -v "^ci: MariaDB " || true
     [ "$(cat "$run_dir/mysql.status" 2>/dev/null)" = 0 ] || status=1
     continue
   fi

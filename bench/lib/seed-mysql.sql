@@ -1,6 +1,7 @@
 -- The benchmark's users (db1) and orders (db2) on MySQL/MariaDB, as seed-db1.sql and
 -- seed-db2.sql on PostgreSQL: bench/run.sh replaces :users, :orders, :db1 and :db2 by
--- their values. MariaDB's Sequence engine gives the rows (seq_1_to_N).
+-- their values. MariaDB's Sequence engine gives the rows (seq_1_to_N, read in the
+-- database the client is given).
 INSERT INTO :db1.users (id, email, name, created_at)
 SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('User ', seq),
        TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq SECOND

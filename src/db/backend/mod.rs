@@ -332,7 +332,8 @@ impl TwoPhase<'_> {
         }
     }
 
-    /// The prepared gids that start with `prefix`, oldest first.
+    /// The prepared gids that start with `prefix`: oldest first on PostgreSQL; XA lists
+    /// them in no order.
     pub(crate) fn recover(&mut self, prefix: &str) -> QueryResult<Vec<String>> {
         match self {
             TwoPhase::Postgres(pg) => postgres::two_phase::recover(pg, prefix),

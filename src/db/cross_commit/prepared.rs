@@ -73,11 +73,32 @@ impl<A: Database, B: Database> Prepared<'_, A, B> {
                     self.gid
                 );
                 drop(self.session.take());
-                self.coordinator.finish_prepared(self.gid, outcome)
+                self.finish_elsewhere(outcome)
+            }
+        }
+    }
+
+    /// Finishes the transaction on another connection of the pool, the preparing one
+    /// being discarded. The server may hold an XA transaction for that connection a
+    /// moment longer than the client does (it answers "not yours" meanwhile): a few
+    /// tries, about a second in all, before the failure is left to recovery.
+    fn finish_elsewhere(&self, outcome: Outcome) -> Result<(), DbError> {
+        let mut tries_left = FINISH_ELSEWHERE_TRIES;
+        loop {
+            match self.coordinator.finish_prepared(self.gid, outcome) {
+                Err(_) if tries_left > 1 => {
+                    tries_left -= 1;
+                    std::thread::sleep(FINISH_ELSEWHERE_PAUSE);
+                }
+                finished => return finished,
             }
         }
     }
 }
+
+/// How often, and how far apart, [`Prepared::finish_elsewhere`] tries.
+const FINISH_ELSEWHERE_TRIES: u32 = 20;
+const FINISH_ELSEWHERE_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl<A: Database, B: Database> Drop for Prepared<'_, A, B> {
     fn drop(&mut self) {

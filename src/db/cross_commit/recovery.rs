@@ -160,8 +160,8 @@ impl<A: Database, B: Database> CrossCommit<A, B> {
         self.prepared_gids_like(&Gid::any_prefix())
     }
 
-    /// The gids prepared in A that start with `prefix`, oldest first; none where A's
-    /// backend cannot prepare.
+    /// The gids prepared in A that start with `prefix` (oldest first where the backend
+    /// tells); none where A's backend cannot prepare.
     fn prepared_gids_like(&self, prefix: &str) -> Result<Vec<Gid>, DbError> {
         let mut conn = self.a.connection()?;
         let Some(mut two_phase) = conn.two_phase(self.a.two_phase_scope()) else {

@@ -7,12 +7,15 @@
 use crate::db::error::Class;
 
 /// Worth retrying later: a lock wait or a statement that ran past its timeout (1205,
-/// 1969 on MariaDB, 3024 on MySQL), or a server that has no connection to give (1040).
-const TRANSIENT: [&str; 4] = [
+/// 1969 on MariaDB, 3024 on MySQL), a server that has no connection to give (1040), or
+/// an XA transaction begun under an XID that a session the server has not yet seen end
+/// still holds (1440 XAER_DUPID, after a retry on a lost connection).
+const TRANSIENT: [&str; 5] = [
     "Lock wait timeout exceeded",
     "max_statement_time exceeded",
     "maximum statement execution time exceeded",
     "Too many connections",
+    "XAER_DUPID",
 ];
 
 /// The connection is gone (client errors 2006 — "MySQL server has gone away" from

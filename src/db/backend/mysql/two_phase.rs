@@ -166,7 +166,8 @@ struct OldestDetached {
 }
 
 /// How many gids starting with `prefix` are prepared, and the age in seconds of the
-/// oldest transaction that no connection holds (see the module). The age needs the
+/// oldest transaction that no connection holds (see the module): the server's, which
+/// another deployment's on the same server can make older than ours. The age needs the
 /// PROCESS privilege; without it, it is reported as 0.
 pub(crate) fn count(
     conn: &mut MysqlConnection,
@@ -191,11 +192,45 @@ pub(crate) fn count(
 struct Setting {
     #[diesel(sql_type = BigInt)]
     galera: i64,
+    #[diesel(sql_type = Text)]
+    version: String,
 }
 
-/// Why this server cannot take part in XA, if it cannot: a Galera node (XA is not
-/// supported there), `XA RECOVER` refused (MySQL 8 needs `XA_RECOVER_ADMIN`), or a
-/// database name too long for a bqual.
+/// The oldest servers whose prepared XA transactions survive their connection's end:
+/// MariaDB 10.5.2 (MDEV-742) and MySQL 5.7.7. Before them a disconnect rolls a prepared
+/// transaction back, and a decided write could lose its first half.
+const DURABLE_PREPARE_SINCE: [(&str, (u32, u32, u32)); 2] =
+    [("MariaDB", (10, 5, 2)), ("MySQL", (5, 7, 7))];
+
+/// The server's `(major, minor, patch)` from its `VERSION()` (`10.11.19-MariaDB-…`).
+fn version_of(text: &str) -> Option<(u32, u32, u32)> {
+    let mut numbers = text
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|part| part.parse::<u32>().ok());
+    Some((numbers.next()??, numbers.next()??, numbers.next()??))
+}
+
+/// Why a server of `version` keeps no prepared transaction past its connection, if so.
+fn prepare_not_durable(version: &str) -> Option<String> {
+    let (vendor, since) = if version.contains("MariaDB") {
+        DURABLE_PREPARE_SINCE[0]
+    } else {
+        DURABLE_PREPARE_SINCE[1]
+    };
+    let older = version_of(version).is_none_or(|found| found < since);
+    older.then(|| {
+        format!(
+            "{vendor} {version}, older than {}.{}.{}, which rolls a prepared XA transaction back when its connection ends: writes to both databases are refused with 503",
+            since.0, since.1, since.2
+        )
+    })
+}
+
+/// Why this server cannot take part in XA, if it cannot: too old to keep a prepared
+/// transaction past its connection, a Galera node (XA is not supported there), `XA
+/// RECOVER` refused (MySQL 8 needs `XA_RECOVER_ADMIN`), or a database name too long for
+/// a bqual.
 pub(crate) fn unavailable(conn: &mut MysqlConnection, scope: &str) -> QueryResult<Option<String>> {
     if scope.len() > PART {
         return Ok(Some(format!(
@@ -203,10 +238,14 @@ pub(crate) fn unavailable(conn: &mut MysqlConnection, scope: &str) -> QueryResul
         )));
     }
     let setting = diesel::sql_query(
-        "SELECT CAST(COUNT(*) AS SIGNED) AS galera FROM information_schema.global_variables \
+        "SELECT CAST(COUNT(*) AS SIGNED) AS galera, VERSION() AS version \
+         FROM information_schema.global_variables \
          WHERE variable_name = 'WSREP_ON' AND variable_value = 'ON'",
     )
     .get_result::<Setting>(conn)?;
+    if let Some(why) = prepare_not_durable(&setting.version) {
+        return Ok(Some(why));
+    }
     if setting.galera > 0 {
         return Ok(Some(
             "a Galera cluster node (wsrep_on = ON), where XA transactions are not supported: writes to both databases are refused with 503".to_owned(),
@@ -222,7 +261,27 @@ pub(crate) fn unavailable(conn: &mut MysqlConnection, scope: &str) -> QueryResul
 
 #[cfg(test)]
 mod tests {
-    use super::xid;
+    use super::{prepare_not_durable, xid};
+
+    #[test]
+    fn servers_that_drop_a_prepared_transaction_with_its_connection_are_refused() {
+        for old in [
+            "10.4.32-MariaDB",
+            "10.5.1-MariaDB-log",
+            "5.7.6-log",
+            "nonsense",
+        ] {
+            assert!(prepare_not_durable(old).is_some(), "{old}");
+        }
+        for durable in [
+            "10.11.19-MariaDB-0+deb12u1",
+            "10.5.2-MariaDB",
+            "8.0.36",
+            "5.7.7",
+        ] {
+            assert_eq!(prepare_not_durable(durable), None, "{durable}");
+        }
+    }
 
     #[test]
     fn the_gid_is_the_gtrid_and_the_database_the_bqual() {
