@@ -27,7 +27,7 @@ WORKLOADS = [
 STACK_TITLES = {
     "postgres": "PostgreSQL: db1 and db2 are two databases of one throwaway cluster",
     "sqlite": "SQLite: db1 and db2 are two files (no pgbench ceiling)",
-    "mysql": "MySQL/MariaDB: db1 and db2 are two databases of one throwaway server (no ceiling)",
+    "mysql": "MySQL/MariaDB: db1 and db2 are two databases of one throwaway server, no flush at commit (no ceiling)",
 }
 
 

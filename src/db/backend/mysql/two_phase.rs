@@ -10,7 +10,11 @@
 //!   answers XAER_NOTA, as for a transaction that does not exist. [`finish`] tells the two
 //!   apart by `XA RECOVER`, which lists attached transactions too. So the coordinator
 //!   settles on the preparing connection, and a connection left holding a prepared
-//!   transaction is discarded, never handed out again (see `Session`).
+//!   transaction is discarded, never handed out again (see `Session`). A coordinator
+//!   that hangs holding one does not hold it forever: MariaDB ends a session idle in a
+//!   transaction after its `idle_transaction_timeout` — prepared XA ones too (checked on
+//!   10.11) — which the service sets on every connection, and the transaction is then
+//!   detached for recovery to finish.
 //! - An XID is a gtrid and a bqual of at most 64 bytes each; `XA RECOVER` lists every
 //!   XID of the server, whichever database it wrote to. The gid is the gtrid, the
 //!   database's name the bqual, which tells this database's XIDs from others' ([`xid`]).
