@@ -63,9 +63,9 @@ usage() {
 Options:
   --quick            warm-up 2 s, duration 5 s (unless given)
   --smoke            SQLite only, no warm-up, 2 s per workload: a check for CI (bench/smoke.sh)
-  --no-ceiling       skip the pgbench runs (bench/soak.sh)
+  --no-ceiling       skip the ceiling runs, pgbench and mariadb-slap (bench/soak.sh)
   --stack S          postgres, sqlite, mysql, both (postgres and sqlite), all, or a
-                     comma-separated list (default both); MySQL has no ceiling
+                     comma-separated list (default both)
   --concurrency N    wrk connections and pgbench clients (default 32)
   --duration S       measured seconds per workload and per pgbench part (default 30)
   --warmup S         warm-up seconds before each of them (default 10)
@@ -154,6 +154,32 @@ run_pgbench() {
   say "postgres round $round pgbench $part (${seconds}s): ${fields% *} tps, failed ${fields#* }"
 }
 
+# run_mysql_ceiling ROUND PART PHASE SECONDS: the MySQL counterpart of run_pgbench.
+# mariadb-slap runs bench/mysql/<part>.sql (the statements the service sends, one per
+# line, with user 4321's values) in a loop at the same concurrency, over the text
+# protocol; as many times as a short calibration run says fit in SECONDS.
+run_mysql_ceiling() {
+  local round=$1 part=$2 phase=$3 seconds=$4 script statements out calibration runs elapsed tps
+  script=$(grep -v '^--' "$here/mysql/$part.sql" | tr '\n' ' ')
+  statements=$(grep -vc '^--' "$here/mysql/$part.sql")
+  out="$run_dir/slap-$round-$part-$phase.txt"
+  slap() {
+    mariadb-slap --no-defaults --host=127.0.0.1 --port="$BENCH_MYSQL_PORT" --user=root \
+      --create-schema="bench_${part%%_*}" --no-drop --concurrency="$BENCH_CONCURRENCY" \
+      --iterations=1 --number-of-queries=$(($1 * statements)) --delimiter=";" \
+      --query="$script" >"$out" 2>&1 || { tail -20 "$out" >&2; die "mariadb-slap failed on $part (output: $out)"; }
+    awk '/Average number of seconds to run all queries/ { print $(NF - 1) }' "$out"
+  }
+  calibration=2000
+  elapsed=$(slap "$calibration")
+  runs=$(python3 -c "print(max(1000, int($calibration / max($elapsed, 0.001) * $seconds)))")
+  elapsed=$(slap "$runs")
+  [ "$phase" = measure ] || return 0
+  tps=$(python3 -c "print($runs / max($elapsed, 0.001))")
+  record pgbench mysql "$round" "$part" "$tps" 0
+  say "mysql round $round mariadb-slap $part ($runs runs in ${elapsed}s): $tps runs/s"
+}
+
 run_workloads() {
   local stack=$1 round workload part
   local -A done_parts
@@ -164,16 +190,18 @@ run_workloads() {
       fi
       run_wrk "$stack" "$round" "$workload" measure "$BENCH_DURATION"
     done
-    [ "$stack" = postgres ] && [ "$BENCH_CEILING" = 1 ] || continue
+    [ "$stack" != sqlite ] && [ "$BENCH_CEILING" = 1 ] || continue
+    local ceiling=run_pgbench
+    [ "$stack" = postgres ] || ceiling=run_mysql_ceiling
     done_parts=()
     for workload in "${workloads[@]}"; do
       for part in ${parts[$workload]}; do
         [ -z "${done_parts[$part]:-}" ] || continue
         done_parts[$part]=1
         if [ "$BENCH_WARMUP" != 0 ]; then
-          run_pgbench "$round" "$part" warmup "$BENCH_WARMUP"
+          "$ceiling" "$round" "$part" warmup "$BENCH_WARMUP"
         fi
-        run_pgbench "$round" "$part" measure "$BENCH_DURATION"
+        "$ceiling" "$round" "$part" measure "$BENCH_DURATION"
       done
     done
   done
@@ -262,8 +290,8 @@ mysql_stack() {
   local base url1 url2 client
   trap stop_server EXIT
   base=${MULTIDB_TEST_MYSQL_URL%/*}
-  client=(mariadb --no-defaults --host=127.0.0.1 --user=root
-    "--port=$(echo "$base" | sed -E 's/.*:([0-9]+)$/\1/')")
+  BENCH_MYSQL_PORT=$(echo "$base" | sed -E 's/.*:([0-9]+)$/\1/')
+  client=(mariadb --no-defaults --host=127.0.0.1 --user=root "--port=$BENCH_MYSQL_PORT")
   "${client[@]}" -e "CREATE DATABASE bench_db1; CREATE DATABASE bench_db2"
   record info mysql version "$("${client[@]}" -N -e 'SELECT VERSION()')"
   url1="$base/bench_db1" url2="$base/bench_db2"
