@@ -411,6 +411,10 @@ if [[ " ${stacks[*]} " == *" postgres "* ]]; then
     missing+=(postgresql)
   fi
 fi
+# The MySQL stack's ceiling: mariadb-slap (its server comes from .ci/with-mariadb).
+if [[ " ${stacks[*]} " == *" mysql "* ]] && [ "$ceiling" = 1 ] && ! command -v mariadb-slap >/dev/null 2>&1; then
+  missing+=(mariadb-client)
+fi
 if [ -z "$binary" ] && ! dpkg -s libpq-dev >/dev/null 2>&1; then
   missing+=(libpq-dev)
 fi
