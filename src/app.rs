@@ -194,7 +194,11 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).context("BIND_ADDRESS")?.run();
-        log::info!("listening on http://{address}");
+        let keys = match settings.auth {
+            Auth::Required => "API keys required (AUTH=required)",
+            Auth::Off => "no API keys asked for (AUTH=off)",
+        };
+        log::info!("listening on http://{address}; {keys}");
         Ok(Self {
             server,
             address,

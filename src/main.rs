@@ -1,14 +1,33 @@
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use multidb::api_keys::command as keys;
 use multidb::app::{Application, Pools};
 use multidb::config::Settings;
 use multidb::telemetry::{init_logging, LogFormat};
 
-const USAGE: &str = "usage: multidb [serve | migrate | keys …]
-  serve    run the HTTP server (the default)
-  migrate  apply pending migrations to both databases and exit
-  keys     manage API keys (multidb keys help)
-Settings come from the environment and ./.env; see README.md.";
+/// One REST API over two databases, kept consistent with each other.
+///
+/// Settings come from the environment and ./.env (DATABASE_URL_1, DATABASE_URL_2,
+/// BIND_ADDRESS, …); see README.md, "Configuration".
+#[derive(Parser)]
+#[command(name = "multidb", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default)
+    Serve,
+    /// Apply the pending migrations of both databases, then exit
+    Migrate,
+    /// Manage API keys, on the database the server uses
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+}
 
 fn main() {
     let code = run();
@@ -34,6 +53,15 @@ const USAGE_ERROR: i32 = 2;
 
 /// The process's exit status.
 fn run() -> i32 {
+    // Before the settings: `--help` and a mistyped command need no database.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version on stdout with 0; a usage error on stderr with 2.
+            let _ = error.print();
+            return error.exit_code();
+        }
+    };
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() {
             eprintln!("multidb: cannot read .env: {error}");
@@ -44,16 +72,14 @@ fn run() -> i32 {
         Ok(format) => init_logging(format),
         Err(error) => return fail(error),
     }
-
-    let command = std::env::args().nth(1);
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return fail(error),
     };
-    match command.as_deref() {
-        None | Some("serve") => serve(settings),
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
         // Migrations only: no lease, no recovery.
-        Some("migrate") => match Pools::connect(
+        Command::Migrate => match Pools::connect(
             &Settings {
                 run_migrations: true,
                 ..settings
@@ -63,35 +89,17 @@ fn run() -> i32 {
             Ok(_) => SUCCESS,
             Err(error) => fail(one_line(&error)),
         },
-        Some("keys") => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            if matches!(
-                args.first().map(String::as_str),
-                None | Some("help" | "-h" | "--help")
-            ) {
-                println!("{}", keys::USAGE);
-                return SUCCESS;
+        Command::Keys { command } => match keys::run(&settings, command) {
+            Ok(output) => {
+                print!("{output}");
+                SUCCESS
             }
-            match keys::run(&settings, &args) {
-                Ok(output) => {
-                    print!("{output}");
-                    SUCCESS
-                }
-                Err(error @ keys::CommandError::Usage(_)) => {
-                    eprintln!("multidb: {error}");
-                    USAGE_ERROR
-                }
-                Err(error) => fail(error),
+            Err(error @ keys::CommandError::Usage(_)) => {
+                eprintln!("multidb: {error}");
+                USAGE_ERROR
             }
-        }
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            SUCCESS
-        }
-        Some(other) => {
-            eprintln!("multidb: unknown command `{other}`\n{USAGE}");
-            USAGE_ERROR
-        }
+            Err(error) => fail(error),
+        },
     }
 }
 

@@ -11,26 +11,49 @@ use crate::db::{self, Pool, Read, Write};
 use crate::db1::Db1;
 use crate::domain::Text;
 
-pub const USAGE: &str = "multidb keys create --name NAME --scope read|write
-                             prints the new key's token, once: only its hash is stored
-multidb keys list            id, name, scope, created, last used, revoked; never a token
-multidb keys revoke ID       every running instance refuses the key within 5 seconds";
+/// `multidb keys …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print its token, once: only its hash is stored
+    Create {
+        /// What the key is for, shown by `keys list` (1 to 200 characters)
+        #[arg(long)]
+        name: String,
+        /// `read` (GET only) or `write` (every method)
+        #[arg(long, value_parser = parse_scope)]
+        scope: Scope,
+    },
+    /// List the keys: id, name, scope, created, last used, revoked; never a token
+    List {
+        /// A JSON array instead of the table, for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every running instance refuses it within 5 seconds
+    Revoke {
+        /// The key's id (the 16 hexadecimal digits after `mdb_`)
+        id: String,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text).ok_or_else(|| format!("a scope is `read` or `write`, not `{text}`"))
+}
 
 /// What went wrong: the command line (exit 2) or the work (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("{0}\nusage:\n{USAGE}")]
+    #[error("{0}")]
     Usage(String),
     #[error("{0}")]
     Failed(String),
 }
 
-/// Runs `keys ARGS…` and returns what it prints on stdout.
-pub fn run(settings: &Settings, args: &[String]) -> Result<String, CommandError> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["create", rest @ ..] => {
-            let (name, scope) = create_options(rest)?;
+/// Runs `command` and returns what it prints on stdout.
+pub fn run(settings: &Settings, command: KeysCommand) -> Result<String, CommandError> {
+    match command {
+        KeysCommand::Create { name, scope } => {
+            let name = Text::parse("--name", &name).map_err(CommandError::Usage)?;
             let pool = connect(settings)?;
             let mut session = pool.begin::<Write>().map_err(failed)?;
             let (key, token) = create(&mut session, name.as_str(), scope).map_err(failed)?;
@@ -38,49 +61,21 @@ pub fn run(settings: &Settings, args: &[String]) -> Result<String, CommandError>
             log::info!("created API key {} ({}, {})", key.id, key.name, key.scope);
             Ok(format!("{token}\n"))
         }
-        ["list"] => {
+        KeysCommand::List { json } => {
             let pool = connect(settings)?;
             let mut session = pool.begin::<Read>().map_err(failed)?;
-            Ok(table(&list(&mut session).map_err(failed)?))
+            let keys = list(&mut session).map_err(failed)?;
+            Ok(if json { as_json(&keys) } else { table(&keys) })
         }
-        ["revoke", id] => {
+        KeysCommand::Revoke { id } => {
             let pool = connect(settings)?;
             let mut session = pool.begin::<Write>().map_err(failed)?;
-            if !revoke(&mut session, id).map_err(failed)? {
+            if !revoke(&mut session, &id).map_err(failed)? {
                 return Err(CommandError::Failed(format!("no API key `{id}`")));
             }
             session.commit().map_err(failed)?;
             Ok(format!("revoked {id}\n"))
         }
-        _ => Err(CommandError::Usage(format!(
-            "unknown keys command `{}`",
-            args.join(" ")
-        ))),
-    }
-}
-
-fn create_options(args: &[&str]) -> Result<(Text, Scope), CommandError> {
-    let (mut name, mut scope) = (None, None);
-    let mut rest = args.iter();
-    while let Some(option) = rest.next() {
-        let value = rest
-            .next()
-            .ok_or_else(|| CommandError::Usage(format!("{option} needs a value")))?;
-        match *option {
-            "--name" => name = Some(Text::parse("name", value).map_err(CommandError::Usage)?),
-            "--scope" => {
-                scope = Some(Scope::parse(value).ok_or_else(|| {
-                    CommandError::Usage(format!("--scope is read or write, not `{value}`"))
-                })?)
-            }
-            other => return Err(CommandError::Usage(format!("unknown option `{other}`"))),
-        }
-    }
-    match (name, scope) {
-        (Some(name), Some(scope)) => Ok((name, scope)),
-        _ => Err(CommandError::Usage(
-            "both --name and --scope are needed".into(),
-        )),
     }
 }
 
@@ -101,26 +96,59 @@ fn failed(error: db::DbError) -> CommandError {
     CommandError::Failed(db::chain(&error))
 }
 
-/// One key per line, tab-separated under a header.
+fn time(at: Option<NaiveDateTime>) -> Option<String> {
+    at.map(|at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// One key per line under a header, in columns aligned for a person to read.
 fn table(keys: &[ApiKey]) -> String {
-    let time = |at: Option<NaiveDateTime>| {
-        at.map_or_else(
-            || "-".to_owned(),
-            |at| at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        )
-    };
-    let mut out = String::from("ID\tNAME\tSCOPE\tCREATED\tLAST USED\tREVOKED\n");
-    for key in keys {
-        let _ = writeln!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}",
-            key.id,
-            key.name,
-            key.scope,
-            time(Some(key.created_at)),
-            time(key.last_used_at),
-            time(key.revoked_at)
-        );
+    let header = ["ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"].map(str::to_owned);
+    let rows: Vec<[String; 6]> = keys
+        .iter()
+        .map(|key| {
+            let or_dash = |at| time(at).unwrap_or_else(|| "-".to_owned());
+            [
+                key.id.clone(),
+                key.name.clone(),
+                key.scope.clone(),
+                or_dash(Some(key.created_at)),
+                or_dash(key.last_used_at),
+                or_dash(key.revoked_at),
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|cell| cell.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     out
+}
+
+/// A JSON array of the keys: what `table` shows, with `null` for times not yet reached.
+fn as_json(keys: &[ApiKey]) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            serde_json::json!({
+                "id": key.id,
+                "name": key.name,
+                "scope": key.scope,
+                "created_at": time(Some(key.created_at)),
+                "last_used_at": time(key.last_used_at),
+                "revoked_at": time(key.revoked_at),
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Array(keys))
 }

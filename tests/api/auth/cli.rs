@@ -55,20 +55,52 @@ pub(super) fn create_with_cli(storage: &Storage, name: &str, scope: &str) -> Str
     token
 }
 
-/// The rows of `multidb keys list` under its header, each split at its tabs.
+/// What `multidb keys list` and `keys list --json` printed, and the keys as rows (id,
+/// name, scope, created, last used, revoked; `-` for a time not reached) read from the
+/// JSON. The table shows the same rows, in columns that start where the header's do.
 pub(super) fn list_with_cli(storage: &Storage) -> (String, Vec<Vec<String>>) {
+    let output = keys(storage, &["list", "--json"]);
+    assert_exit(&output, 0, "keys list --json");
+    let json = stdout(&output);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&json).expect("a JSON array");
+    let rows: Vec<Vec<String>> = listed
+        .iter()
+        .map(|key| {
+            [
+                "id",
+                "name",
+                "scope",
+                "created_at",
+                "last_used_at",
+                "revoked_at",
+            ]
+            .iter()
+            .map(|field| key[field].as_str().unwrap_or("-").to_owned())
+            .collect()
+        })
+        .collect();
+
     let output = keys(storage, &["list"]);
     assert_exit(&output, 0, "keys list");
-    let printed = stdout(&output);
-    let mut lines = printed.lines();
-    assert_eq!(
-        lines.next(),
-        Some("ID\tNAME\tSCOPE\tCREATED\tLAST USED\tREVOKED")
-    );
-    let rows = lines
-        .map(|line| line.split('\t').map(str::to_owned).collect())
+    let table = stdout(&output);
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header");
+    let columns: Vec<usize> = ["ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"]
+        .iter()
+        .map(|title| header.find(title).expect("every column's title"))
         .collect();
-    (printed, rows)
+    let shown: Vec<&str> = lines.collect();
+    assert_eq!(shown.len(), rows.len(), "{table}");
+    for (line, row) in shown.iter().zip(&rows) {
+        for (start, cell) in columns.iter().zip(row) {
+            assert_eq!(
+                line.get(*start..start + cell.len()),
+                Some(cell.as_str()),
+                "{table}"
+            );
+        }
+    }
+    (format!("{table}{json}"), rows)
 }
 
 /// The `multidb keys list` row of the key of `token`.
