@@ -194,11 +194,15 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).context("BIND_ADDRESS")?.run();
-        let keys = match settings.auth {
-            Auth::Required => "API keys required (AUTH=required)",
-            Auth::Off => "no API keys asked for (AUTH=off)",
-        };
-        log::info!("listening on http://{address}; {keys}");
+        log::info!(
+            "{}",
+            match settings.auth {
+                Auth::Required => "every route but /health and the operations endpoints needs an API key (AUTH=required)",
+                Auth::Off => "no API key is asked for (AUTH=off)",
+            }
+        );
+        // Last, and alone on its line: scripts read the port from it (.ci/lib/server.sh).
+        log::info!("listening on http://{address}");
         Ok(Self {
             server,
             address,
