@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::Header;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
-use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 
 use crate::api_keys::{self, Presented, Scope};
 use crate::db::sync::lock;
@@ -35,6 +33,23 @@ const MAX_CACHED: usize = 10_000;
 
 const MISSING: &str = "authentication required: send `Authorization: Bearer <API key>`";
 const MALFORMED: &str = "the bearer token is malformed";
+const WRONG_SCHEME: &str =
+    "the Authorization scheme is not Bearer: send `Authorization: Bearer <API key>`";
+
+/// The token of an `Authorization: Bearer <token>` header, or why there is none. The
+/// scheme's name is case-insensitive (RFC 9110 §11.1), and one or more spaces part it
+/// from the token (§11.4); another scheme is named as the fault, not the token.
+fn bearer_token(value: &actix_web::http::header::HeaderValue) -> Result<&str, &'static str> {
+    let value = value.to_str().map_err(|_| MALFORMED)?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(WRONG_SCHEME);
+    }
+    match token.trim_start_matches(' ') {
+        "" => Err(MALFORMED),
+        token => Ok(token),
+    }
+}
 const INVALID: &str = "the API key is unknown or revoked";
 
 /// Checks API keys against db1, with a short cache. Shared by every worker.
@@ -98,15 +113,13 @@ impl Authenticator {
 
     /// The request's valid API key (its id) and its scope, or why there is none.
     async fn key_of(&self, request: &ServiceRequest) -> Result<(Caller, Scope), AppError> {
-        if !request
+        let Some(header) = request
             .headers()
-            .contains_key(actix_web::http::header::AUTHORIZATION)
-        {
+            .get(actix_web::http::header::AUTHORIZATION)
+        else {
             return Err(AppError::Unauthorized(MISSING));
-        }
-        let header = Authorization::<Bearer>::parse(request)
-            .map_err(|_| AppError::Unauthorized(MALFORMED))?;
-        let token = header.as_ref().token();
+        };
+        let token = bearer_token(header).map_err(AppError::Unauthorized)?;
         let presented = Presented::parse(token).ok_or(AppError::Unauthorized(MALFORMED))?;
         let key = self.key(presented.id);
         let verdict = self.verdict(&key, presented.id).await?;
@@ -303,4 +316,38 @@ pub async fn require_key(
     }
     request.extensions_mut().insert(caller);
     next.call(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bearer_token, MALFORMED, WRONG_SCHEME};
+    use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_a_wrong_one_is_named() {
+        let token =
+            |text: &'static str| bearer_token(&HeaderValue::from_static(text)).map(str::to_owned);
+        for accepted in [
+            "Bearer mdb_x",
+            "bearer mdb_x",
+            "BEARER mdb_x",
+            "Bearer   mdb_x",
+        ] {
+            assert_eq!(token(accepted).as_deref(), Ok("mdb_x"), "{accepted}");
+        }
+        for wrong in [
+            "Basic mdb_x",
+            "mdb_x",
+            "Bearer-ish mdb_x",
+            "Bearermdb_x",
+            "",
+        ] {
+            assert_eq!(token(wrong), Err(WRONG_SCHEME), "{wrong}");
+        }
+        for malformed in ["Bearer", "Bearer ", "bearer    "] {
+            assert_eq!(token(malformed), Err(MALFORMED), "{malformed}");
+        }
+        let not_text = HeaderValue::from_bytes(b"Bearer \xff").unwrap();
+        assert_eq!(bearer_token(&not_text), Err(MALFORMED));
+    }
 }

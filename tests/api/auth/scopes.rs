@@ -24,6 +24,28 @@ fn requests_without_a_valid_key_are_refused_and_write_nothing(stack: Stack) {
     }
 }
 
+/// The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` serve
+/// as `Bearer` does. Another scheme is refused naming the scheme, not the token.
+fn the_bearer_scheme_is_case_insensitive_and_a_wrong_one_is_named(stack: Stack) {
+    let fixture = Fixture::new(stack, Auth::Required);
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let authorization = format!("{scheme} {}", fixture.read);
+        let response = fixture.send("GET", "/users", Some(&authorization), None);
+        assert_eq!(response.status, 200, "{scheme}: {}", response.text);
+    }
+    for authorization in [format!("Basic {}", fixture.read), fixture.read.clone()] {
+        let response = fixture.send("GET", "/users", Some(&authorization), None);
+        response.assert_error(401, "unauthorized");
+        assert!(
+            response.body["error"]
+                .as_str()
+                .is_some_and(|said| said.starts_with("the Authorization scheme is not Bearer")),
+            "{}",
+            response.text
+        );
+    }
+}
+
 /// A `read` key gets every GET and is refused every other method (403, even where the
 /// method would be 405), with nothing written.
 fn a_read_key_may_get_and_nothing_else(stack: Stack) {
@@ -97,3 +119,6 @@ fn public_routes_and_unknown_paths_answer_without_a_key() {
 
 // ---------------------------------------------------------------------------------------
 // Last use, in-process.
+
+// About the HTTP header only: one backend is enough.
+on_stacks!([sqlite] => the_bearer_scheme_is_case_insensitive_and_a_wrong_one_is_named);
