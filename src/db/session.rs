@@ -127,9 +127,8 @@ pub struct Session<D: Database, M: Access = Write> {
 }
 
 /// How a write session's transaction begins, beyond what its pool's [`Begin`] says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Opening<'a> {
-    #[default]
     Plain,
     /// Taking this key lock as it begins.
     Holding(&'a KeyLock),
@@ -395,10 +394,12 @@ impl<D: Database> Session<D, Write> {
     }
 }
 
-fn cannot_prepare<D: Database>(gid: &str) -> DbError {
+/// `gid` on a database whose backend has no two-phase commit: it cannot be prepared
+/// there, nor have been, and nothing of it can be finished.
+pub(crate) fn cannot_prepare<D: Database>(gid: impl std::fmt::Display) -> DbError {
     DbError::Other {
         database: D::NAME,
-        cause: format!("{gid}: this database's backend cannot prepare a transaction").into(),
+        cause: format!("{gid}: this database's backend has no prepared transactions").into(),
     }
 }
 

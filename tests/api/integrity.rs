@@ -270,6 +270,31 @@ fn a_failed_deletion_settles_on_its_own_connections(stack: Stack) {
     assert_eq!(app.idle_in_transaction(), 0);
 }
 
+/// An order for a user whose deletion is prepared in db1 waits for the deletion's
+/// outcome, and is then refused: the prepared deletion keeps its exclusive lock on the
+/// user's row. (MariaDB releases a prepared XA branch's shared and gap locks at `XA
+/// PREPARE`, MDEV-26682; were the row's lock released too, the order's locking read would
+/// find the user still there and leave an order of a deleted user.)
+fn an_order_for_a_user_whose_deletion_is_prepared_waits_and_is_refused(stack: Stack) {
+    let app = spawn_app(stack);
+    let user = ada_with_an_order(&app);
+    app.faults
+        .arm("uow.after_prepare", FaultAction::Sleep(1500));
+    std::thread::scope(|scope| {
+        let deletion = scope.spawn(|| app.delete(&format!("/users/{user}")));
+        prepared_deletion(&app, || true);
+        let order = app.post(
+            "/orders",
+            json!({"user_id": user, "item": "late", "quantity": 1, "amount_cents": 1}),
+        );
+        order.assert_error(422, "unknown_user");
+        deletion.join().unwrap().assert_no_content();
+    });
+    app.faults.disarm_all();
+    assert_eq!(app.orphan_orders(), Vec::<i64>::new());
+    assert_eq!((app.count_users(), app.count_orders()), (0, 0));
+}
+
 /// A deletion whose instance is taken for dead while it waits between prepare and
 /// decision (here: a recovery's "abort" is written under its gid) loses the race for
 /// the decision. Nothing is deleted, the answer is 503 with Retry-After (a retry is
@@ -383,3 +408,6 @@ on_stacks!([postgres, postgres_sqlite, mysql, mysql_sqlite, mysql_postgres] =>
     a_failed_deletion_settles_on_its_own_connections,
 );
 on_stacks!([postgres, mysql, mysql_postgres] => a_decision_that_loses_to_a_recovery_is_503_and_writes_nothing);
+on_stacks!([postgres, postgres_sqlite, mysql, mysql_sqlite, mysql_postgres] =>
+    an_order_for_a_user_whose_deletion_is_prepared_waits_and_is_refused,
+);

@@ -59,6 +59,8 @@ mod gid;
 mod prepared;
 mod recovery;
 
+use super::session::cannot_prepare;
+
 use gid::Gid;
 use prepared::{Prepared, Settle};
 pub use recovery::{Recovery, MAX_IDLE_IN_TRANSACTION};
@@ -490,15 +492,6 @@ fn finish_prepared_on<A: Database>(
             Ok(())
         }
         Err(error) => Err(DbError::from_diesel(A::NAME, error)),
-    }
-}
-
-/// A gid met on a database whose backend has no two-phase commit: it cannot have been
-/// prepared there, and nothing of it can be finished.
-fn cannot_prepare<A: Database>(gid: impl std::fmt::Display) -> DbError {
-    DbError::Other {
-        database: A::NAME,
-        cause: format!("{gid}: this database's backend has no prepared transactions").into(),
     }
 }
 
