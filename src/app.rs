@@ -170,10 +170,23 @@ impl Application {
                 None
             }
         };
+        let cors_origins = settings.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
+            let cors = cors_origins.middleware();
+            let cors_on = cors.is_some();
             // Per worker: each worker thread keeps the request instruments it has used.
             let requests = std::rc::Rc::new(metrics.for_requests());
+            // Innermost first: HEAD routes as GET behind CORS, which sees the method sent.
             App::new()
+                .wrap(middleware::from_fn(crate::http::head_as_get))
+                .wrap(middleware::Condition::new(
+                    cors_on,
+                    cors.unwrap_or_default(),
+                ))
+                .wrap(middleware::Condition::new(
+                    cors_on,
+                    middleware::from_fn(crate::http::cors_refusals_as_json),
+                ))
                 .wrap(middleware::from_fn(move |request, next| {
                     crate::http::answer_within(request_timeout, request, next)
                 }))

@@ -6,6 +6,7 @@ use std::time::Duration;
 #[cfg(feature = "fault-injection")]
 use crate::db::fault::Faults;
 use crate::db::{ConnectionOptions, DatabaseUrl, PoolSettings};
+use crate::http::AllowedOrigins;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -30,6 +31,8 @@ pub struct Settings {
     /// `IDEMPOTENCY_TTL_HOURS`: how long the answer to a request sent with an
     /// `Idempotency-Key` is replayed.
     pub idempotency_ttl: Duration,
+    /// `CORS_ALLOWED_ORIGINS`: the origins whose browser applications may call the API.
+    pub cors_allowed_origins: AllowedOrigins,
     /// `HTTP_WORKERS`: actix workers; `None` is one per core.
     pub workers: Option<usize>,
     /// Armed fault points (`MULTIDB_FAULTS`). Test builds only: release builds have no
@@ -113,6 +116,8 @@ impl Settings {
                 86_400,
             )?),
             bind_address,
+            cors_allowed_origins: AllowedOrigins::parse(env.get("CORS_ALLOWED_ORIGINS").as_deref())
+                .map_err(|problem| invalid("CORS_ALLOWED_ORIGINS", problem))?,
             db1: env.database(1, "data/db1.sqlite")?,
             db2: env.database(2, "data/db2.sqlite")?,
             run_migrations: env.flag("RUN_MIGRATIONS", true)?,

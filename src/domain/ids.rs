@@ -5,37 +5,38 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::BigInt;
 
+use super::Excerpt;
+
 /// An id read from a request: a path segment, a query parameter or a JSON number.
 pub trait ParseId: Sized {
     /// Refuses anything but 1..=i64::MAX.
     fn new(raw: i64) -> Result<Self, String>;
 
-    /// Parses a path or query segment; anything but 1..=i64::MAX is refused.
+    /// Parses a path segment or a query parameter; anything but 1..=i64::MAX in
+    /// canonical decimal is refused.
     fn parse(raw: &str) -> Result<Self, String> {
-        let value = integer(raw)
-            .ok_or_else(|| format!("must be a positive 64-bit integer, got `{raw}`"))?;
+        let value = integer(raw).ok_or_else(|| {
+            format!(
+                "must be a positive 64-bit integer in decimal digits, without sign, \
+                 leading zeros, fraction or exponent; got {}",
+                Excerpt(raw)
+            )
+        })?;
         Self::new(value)
     }
 }
 
-/// A 64-bit integer written in decimal in a path or query segment: `16`, or a number
-/// without a fraction written as a JSON number can be (`16.0`, `1.6e1`), since the
-/// OpenAPI document declares these parameters as integers and JSON Schema counts those
-/// as integers too. Anything else, or beyond 64 bits, is `None`.
+/// A 64-bit integer in a path segment or a query parameter, where one resource has one
+/// URL: canonical decimal only (`16`, `0`, `-3`), never `16.0`, `1.6e1`, `016` or `+16`.
+/// Anything else, or beyond 64 bits, is `None`. (JSON bodies count `16.0` as the integer
+/// it is: see `http::extract::integer`.)
 pub fn integer(raw: &str) -> Option<i64> {
-    match raw.parse::<i64>() {
-        Ok(value) => Some(value),
-        // Only what a JSON number can look like: no `inf`, `NaN` or leading `.`.
-        Err(_)
-            if raw
-                .bytes()
-                .next()
-                .is_some_and(|b| b == b'-' || b.is_ascii_digit()) =>
-        {
-            raw.parse::<f64>().ok().and_then(integral)
-        }
-        Err(_) => None,
-    }
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && raw != "-0";
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 /// `value` as an i64 if it is integral and within 64 bits.
@@ -166,8 +167,9 @@ impl Limit {
         match integer(raw).and_then(|limit| u16::try_from(limit).ok()) {
             Some(limit @ 1..=Self::MAX) => Ok(Self(limit)),
             _ => Err(format!(
-                "limit must be an integer from 1 to {}, got `{raw}`",
-                Self::MAX
+                "limit must be an integer from 1 to {}, got {}",
+                Self::MAX,
+                Excerpt(raw)
             )),
         }
     }
@@ -192,7 +194,12 @@ impl AfterId {
         match raw {
             None => Ok(Self(0)),
             Some(raw) => integer(raw)
-                .ok_or_else(|| format!("must be a positive 64-bit integer, got `{raw}`"))
+                .ok_or_else(|| {
+                    format!(
+                        "must be a positive 64-bit integer in decimal digits, got {}",
+                        Excerpt(raw)
+                    )
+                })
                 .and_then(positive)
                 .map(Self)
                 .map_err(|e| format!("after_id {e}")),
@@ -218,6 +225,33 @@ mod tests {
         for bad in ["0", "-1", "9223372036854775808", "abc", "", "1.5", " 1"] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
             assert!(AfterId::parse(Some(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn url_integers_are_canonical_decimal() {
+        assert_eq!(integer("16"), Some(16));
+        assert_eq!(integer("0"), Some(0));
+        assert_eq!(integer("-3"), Some(-3));
+        assert_eq!(integer("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(integer("-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            "16.0",
+            "1e3",
+            "016",
+            "+16",
+            "-0",
+            "-",
+            "",
+            " 16",
+            "16 ",
+            "0x10",
+            "9223372036854775808",
+        ] {
+            assert_eq!(integer(bad), None, "{bad:?} accepted");
+        }
+        for bad in ["0", "-1", "16.0"] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -306,6 +306,11 @@ pub async fn require_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // OPTIONS tells only which methods a path takes, and a browser sends its CORS
+    // preflight without credentials.
+    if request.method() == Method::OPTIONS {
+        return next.call(request).await;
+    }
     let (caller, scope) = auth.key_of(&request).await?;
     if !allows(scope, request.method()) {
         return Err(AppError::Forbidden {

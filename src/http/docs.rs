@@ -10,8 +10,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpResponse;
 use utoipa_swagger_ui::Config;
 
+use super::extract::NoQuery;
 use super::openapi;
-use super::responses::NotFound;
 use crate::error::AppError;
 
 const OPENAPI_PATH: &str = "/openapi.json";
@@ -45,7 +45,7 @@ impl Docs {
         body = Object,
     )),
 )]
-pub(super) async fn openapi_json(docs: web::Data<Docs>) -> HttpResponse {
+pub(super) async fn openapi_json(_: NoQuery, docs: web::Data<Docs>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(docs.openapi_json.clone())
@@ -54,17 +54,6 @@ pub(super) async fn openapi_json(docs: web::Data<Docs>) -> HttpResponse {
 /// The interactive documentation page
 ///
 /// Its files are relative to `/docs/`.
-#[utoipa::path(
-    get,
-    path = "/docs",
-    tag = "operations",
-    operation_id = "docs",
-    responses((
-        status = 308,
-        description = "To the page",
-        headers(("Location" = String, description = "`/docs/`")),
-    )),
-)]
 pub(super) async fn redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header((header::LOCATION, "/docs/"))
@@ -72,34 +61,11 @@ pub(super) async fn redirect() -> HttpResponse {
 }
 
 /// The interactive documentation page (Swagger UI), for `/openapi.json`
-#[utoipa::path(
-    get,
-    path = "/docs/",
-    tag = "operations",
-    operation_id = "docs_page",
-    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
-)]
 pub(super) async fn index(docs: web::Data<Docs>) -> Result<HttpResponse, AppError> {
     serve(&docs, "index.html")
 }
 
 /// A file of the documentation page: its scripts, styles and icons
-#[utoipa::path(
-    get,
-    path = "/docs/{file}",
-    tag = "operations",
-    operation_id = "docs_file",
-    params(("file" = String, Path, pattern = "^[^/]+$", example = "swagger-ui.css")),
-    responses(
-        (status = 200, description = "The file", content(
-            ("text/javascript"),
-            ("text/css"),
-            ("text/html"),
-            ("image/png"),
-        )),
-        (status = 404, response = NotFound),
-    ),
-)]
 pub(super) async fn file(
     docs: web::Data<Docs>,
     file: web::Path<String>,

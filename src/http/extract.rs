@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use utoipa::IntoParams;
 
 use super::MAX_BODY_BYTES;
-use crate::domain::{schema, AfterId, Limit, ParseId};
+use crate::domain::{prefix, schema, AfterId, Excerpt, Limit, ParseId};
 use crate::error::AppError;
 
 pub fn json_config() -> web::JsonConfig {
@@ -84,9 +84,23 @@ fn json_error(error: JsonPayloadError) -> AppError {
     }
 }
 
+/// The longest query-string error message given back: serde's names the parameter,
+/// which a client may have made as long as the whole URL.
+const MAX_QUERY_ERROR_BYTES: usize = 300;
+
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error: QueryPayloadError, _request| {
-        AppError::BadRequest(format!("invalid query string: {error}")).into()
+        let message = match error {
+            QueryPayloadError::Deserialize(error) => error.to_string(),
+            other => other.to_string(),
+        };
+        let shown = prefix(&message, MAX_QUERY_ERROR_BYTES);
+        let cut = if shown.len() < message.len() {
+            "…"
+        } else {
+            ""
+        };
+        AppError::BadRequest(format!("invalid query: {shown}{cut}")).into()
     })
 }
 
@@ -96,13 +110,16 @@ pub fn path_config() -> web::PathConfig {
     })
 }
 
-/// Parses an `{id}` path segment: a positive 64-bit integer, or 400.
+/// Parses an `{id}` path segment: a positive 64-bit integer in canonical decimal, or 400.
 pub fn path_id<I: ParseId>(raw: &str) -> Result<I, AppError> {
     I::parse(raw).map_err(|e| AppError::BadRequest(format!("id {e}")))
 }
 
 /// `?limit=&after_id=`, kept as text so that the domain parsers word the errors.
+/// Any other parameter is refused, as an unknown body field is: `?userId=1` must not
+/// quietly list everyone's orders.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     #[param(schema_with = schema::limit)]
@@ -113,9 +130,38 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn parse(&self) -> Result<(AfterId, Limit), AppError> {
-        let limit = Limit::parse(self.limit.as_deref()).map_err(AppError::BadRequest)?;
-        let after = AfterId::parse(self.after_id.as_deref()).map_err(AppError::BadRequest)?;
-        Ok((after, limit))
+        page(self.limit.as_deref(), self.after_id.as_deref())
+    }
+}
+
+/// A page's `limit` and `after_id` parameters, parsed.
+pub fn page(limit: Option<&str>, after_id: Option<&str>) -> Result<(AfterId, Limit), AppError> {
+    let limit = Limit::parse(limit).map_err(AppError::BadRequest)?;
+    let after = AfterId::parse(after_id).map_err(AppError::BadRequest)?;
+    Ok((after, limit))
+}
+
+/// The query of an operation that takes no parameters: any is refused as unknown, as
+/// an unknown body field is, rather than quietly ignored.
+pub struct NoQuery;
+
+impl FromRequest for NoQuery {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = request.query_string();
+        let first = query.split('&').find(|pair| !pair.is_empty());
+        std::future::ready(match first {
+            None => Ok(NoQuery),
+            Some(pair) => {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                Err(AppError::BadRequest(format!(
+                    "unknown query parameter {}: this operation takes none",
+                    Excerpt(name)
+                )))
+            }
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::extract::NoQuery;
 use crate::db::{self, Database, DbError, Pool};
 use crate::db1::Db1;
 use crate::db2::Db2;
@@ -78,7 +79,11 @@ impl From<bool> for Probe {
         ),
     ),
 )]
-pub(super) async fn health(db1: web::Data<Pool<Db1>>, db2: web::Data<Pool<Db2>>) -> HttpResponse {
+pub(super) async fn health(
+    _: NoQuery,
+    db1: web::Data<Pool<Db1>>,
+    db2: web::Data<Pool<Db2>>,
+) -> HttpResponse {
     let (db1_ok, db2_ok) = futures_util::future::join(probe(&db1), probe(&db2)).await;
     let body = HealthBody {
         status: if db1_ok && db2_ok {

@@ -1,6 +1,7 @@
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::{web, HttpResponse};
 
+use super::extract::NoQuery;
 use crate::db::{Database, Pool};
 use crate::db1::Db1;
 use crate::db2::Db2;
@@ -31,6 +32,7 @@ static EXPOSITION: HeaderValue =
 /// `GET /metrics`: rendered from memory; the pools' gauges are read from their own
 /// counters, so a scrape never waits for a database, even one that is down.
 pub async fn metrics(
+    _: NoQuery,
     metrics: web::Data<Metrics>,
     db1: web::Data<Pool<Db1>>,
     db2: web::Data<Pool<Db2>>,

@@ -3,12 +3,14 @@
 
 mod auth;
 mod bodies;
+mod cors;
 mod deadline;
 mod docs;
 mod error;
 mod extract;
 mod health;
 mod idempotency;
+mod methods;
 mod metrics;
 mod openapi;
 mod orders;
@@ -18,9 +20,11 @@ mod responses;
 mod users;
 
 pub use auth::Authenticator;
+pub use cors::{refusals_as_json as cors_refusals_as_json, AllowedOrigins};
 pub use deadline::answer_within;
 pub use docs::Docs;
 pub use idempotency::Retention;
+pub use methods::head_as_get;
 pub use request_log::observe_requests;
 
 use std::sync::Arc;
@@ -38,13 +42,17 @@ type Methods = fn(Resource) -> Resource;
 /// A route the service serves.
 struct Route {
     template: &'static str,
-    /// The methods `handlers` adds, for the `Allow` header of its 405 answers (the
-    /// OpenAPI test checks the two agree).
+    /// The methods `handlers` adds, and HEAD wherever GET is (see
+    /// [`methods::head_as_get`]) and OPTIONS, for the `Allow` header of OPTIONS and 405
+    /// answers (the OpenAPI test checks them against the document and the answers).
     allow: &'static str,
     handlers: Methods,
     /// Answered without an API key even when `AUTH=required`: the operations endpoints
     /// and `/health` only. Every other route is protected.
     public: bool,
+    /// An operation of the API, in the OpenAPI document; the documentation page's own
+    /// routes are not.
+    operation: bool,
 }
 
 /// Every route the service serves. Routes are registered from this table alone, so it is
@@ -53,75 +61,87 @@ struct Route {
 const ROUTES: &[Route] = &[
     Route {
         template: "/health",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(health::health),
         public: true,
+        operation: true,
     },
     Route {
         template: "/metrics",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(metrics::metrics),
         public: true,
+        operation: true,
     },
     Route {
         template: "/overview",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(overview::overview),
         public: false,
+        operation: true,
     },
     Route {
         template: "/users",
-        allow: "GET, POST",
+        allow: "GET, HEAD, POST, OPTIONS",
         handlers: |r| r.get(users::list).post(users::create),
         public: false,
+        operation: true,
     },
     Route {
         template: "/users/{id}",
-        allow: "GET, PATCH, DELETE",
+        allow: "GET, HEAD, PATCH, DELETE, OPTIONS",
         handlers: |r| r.get(users::get).patch(users::update).delete(users::delete),
         public: false,
+        operation: true,
     },
     Route {
         template: "/users/{id}/summary",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(users::summary),
         public: false,
+        operation: true,
     },
     Route {
         template: "/orders",
-        allow: "GET, POST",
+        allow: "GET, HEAD, POST, OPTIONS",
         handlers: |r| r.get(orders::list).post(orders::create),
         public: false,
+        operation: true,
     },
     Route {
         template: "/orders/{id}",
-        allow: "GET, DELETE",
+        allow: "GET, HEAD, DELETE, OPTIONS",
         handlers: |r| r.get(orders::get).delete(orders::delete),
         public: false,
+        operation: true,
     },
     Route {
         template: "/openapi.json",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(docs::openapi_json),
         public: true,
+        operation: true,
     },
     Route {
         template: "/docs",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(docs::redirect),
         public: true,
+        operation: false,
     },
     Route {
         template: "/docs/",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(docs::index),
         public: true,
+        operation: false,
     },
     Route {
         template: "/docs/{file}",
-        allow: "GET",
+        allow: "GET, HEAD, OPTIONS",
         handlers: |r| r.get(docs::file),
         public: true,
+        operation: false,
     },
 ];
 
@@ -130,9 +150,25 @@ pub fn route_templates() -> impl Iterator<Item = &'static str> {
     ROUTES.iter().map(|route| route.template)
 }
 
+/// The templates of the API's operations: every route but the documentation page's.
+pub fn operation_templates() -> impl Iterator<Item = &'static str> {
+    ROUTES
+        .iter()
+        .filter(|route| route.operation)
+        .map(|route| route.template)
+}
+
+/// The `Allow` header of a route: its methods, with HEAD wherever GET and OPTIONS.
+pub fn allowed_methods(template: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .find(|route| route.template == template)
+        .map(|route| route.allow)
+}
+
 /// Registers every route of the API with its extractor configuration. A method a route
-/// does not take answers 405 with `Allow`, a path no route matches 404, both as JSON
-/// errors. Routing tells the request's log line and metrics which template matched (see
+/// does not take answers 405 with `Allow` (OPTIONS: 204 with `Allow`), a path no route
+/// matches 404, both as JSON errors. Routing tells the request's log line and metrics which template matched (see
 /// [`request_log::Matched`]). With `auth`, every route not marked public needs an API
 /// key ([`auth::require_key`]). Needs the [`Docs`] as app data.
 pub fn routes(config: &mut web::ServiceConfig, auth: Option<&Arc<Authenticator>>) {
@@ -145,7 +181,9 @@ pub fn routes(config: &mut web::ServiceConfig, auth: Option<&Arc<Authenticator>>
         let resource = (route.handlers)(
             web::resource(route.template)
                 .guard(request_log::Matched(route.template))
-                .default_service(web::to(move || method_not_allowed(allow))),
+                .default_service(web::to(move |request| {
+                    methods::other_method(request, allow)
+                })),
         );
         match auth {
             Some(auth) if !route.public => {
@@ -168,10 +206,6 @@ pub fn public_routes() -> impl Iterator<Item = &'static str> {
         .iter()
         .filter(|route| route.public)
         .map(|route| route.template)
-}
-
-async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, AppError> {
-    Err(AppError::MethodNotAllowed { allow })
 }
 
 async fn route_not_found() -> Result<HttpResponse, AppError> {

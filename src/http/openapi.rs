@@ -42,9 +42,6 @@ use super::responses::{
         super::orders::get,
         super::orders::delete,
         super::docs::openapi_json,
-        super::docs::redirect,
-        super::docs::index,
-        super::docs::file,
         super::metrics::metrics,
     ),
     components(

@@ -3,7 +3,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{page_of, OrderBody};
-use super::extract::{integer, path_id, JsonBody, PageQuery, Violations};
+use super::extract::{integer, page, path_id, JsonBody, NoQuery, PageQuery, Violations};
 use super::idempotency;
 use super::responses::{
     BadRequest, IdempotencyKeyHeader, Internal, InvalidOrder, KeyInUse, NotFound, OrderPath,
@@ -55,16 +55,19 @@ impl CreateOrder {
     }
 }
 
-/// `?user_id=` beside the page's parameters (documented as `PageQuery`).
+/// `?user_id=` beside the page's parameters (documented as `PageQuery`). Its own
+/// copy of them: serde cannot refuse unknown parameters through a flattened struct.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct OrderQuery {
     /// Only this user's orders.
     #[param(value_type = Option<UserId>)]
     user_id: Option<String>,
-    #[serde(flatten)]
     #[param(ignore)]
-    page: PageQuery,
+    limit: Option<String>,
+    #[param(ignore)]
+    after_id: Option<String>,
 }
 
 fn order_not_found(id: OrderId) -> AppError {
@@ -89,7 +92,7 @@ pub(super) async fn list(
     db2: web::Data<Pool<Db2>>,
     query: web::Query<OrderQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (after, limit) = query.page.parse()?;
+    let (after, limit) = page(query.limit.as_deref(), query.after_id.as_deref())?;
     let user_id = match query.user_id.as_deref() {
         Some(raw) => {
             Some(UserId::parse(raw).map_err(|e| AppError::BadRequest(format!("user_id {e}")))?)
@@ -133,6 +136,7 @@ pub(super) async fn list(
     ),
 )]
 pub(super) async fn create(
+    _: NoQuery,
     request: HttpRequest,
     cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateOrder>,
@@ -171,6 +175,7 @@ fn created(order: &Order) -> Result<Answer, AppError> {
     ),
 )]
 pub(super) async fn get(
+    _: NoQuery,
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -195,6 +200,7 @@ pub(super) async fn get(
     ),
 )]
 pub(super) async fn delete(
+    _: NoQuery,
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {

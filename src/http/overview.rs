@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::workflows;
 
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct OverviewQuery {
     #[param(schema_with = schema::limit)]

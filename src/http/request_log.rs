@@ -56,17 +56,25 @@ fn request_id(request: &ServiceRequest) -> Arc<str> {
         })
 }
 
-/// The database and the cause behind a server error, for the log; client errors have none.
-fn failure(error: &actix_web::Error) -> Option<(Option<&'static str>, String)> {
+/// Why a request was not answered with success, for its log line.
+enum Failure {
+    /// A server error: the database concerned, if any, and the cause with its chain.
+    Server(Option<&'static str>, String),
+    /// A client error: the message the client was given.
+    Refused(String),
+}
+
+/// What went wrong with a request whose answer carries `error`.
+fn failure(error: &actix_web::Error) -> Option<Failure> {
     let app_error = error.as_error::<AppError>();
+    let status = error.as_response_error().status_code();
     match app_error.and_then(AppError::cause) {
         Some(cause) => {
             let database = cause.downcast_ref::<DbError>().and_then(DbError::database);
-            Some((database, crate::db::chain(cause)))
+            Some(Failure::Server(database, crate::db::chain(cause)))
         }
-        None if error.as_response_error().status_code().is_server_error() => {
-            Some((None, error.to_string()))
-        }
+        None if status.is_server_error() => Some(Failure::Server(None, error.to_string())),
+        None if status.is_client_error() => Some(Failure::Refused(error.to_string())),
         None => None,
     }
 }
@@ -79,7 +87,7 @@ pub async fn observe_requests(
     let started = Instant::now();
     let id = request_id(&request);
     let method = request.method().clone();
-    let path = request.path().to_owned();
+    let path = logged_path(request.path());
     let scope = Request::new(id);
 
     let outcome = request_scope::scope(scope.clone(), next.call(request)).await;
@@ -127,7 +135,8 @@ pub async fn observe_requests(
 }
 
 /// `request request_id=… method=… route=… path=… status=… duration_ms=…`, with `db` and
-/// `cause` for a server error; at error level for a server error, info otherwise.
+/// `cause` for a server error (at error level) and `reason` for a refusal: the message
+/// the client got.
 fn log_request(
     id: &str,
     method: &str,
@@ -135,16 +144,20 @@ fn log_request(
     path: &str,
     status: StatusCode,
     duration_ms: f64,
-    failed: Option<(Option<&'static str>, String)>,
+    failed: Option<Failure>,
 ) {
     let status = status.as_u16();
     match failed {
-        Some((Some(database), cause)) => log::error!(
+        Some(Failure::Server(Some(database), cause)) => log::error!(
             request_id = id, method, route, path, status, duration_ms, db = database, cause = cause.as_str();
             "request"
         ),
-        Some((None, cause)) => log::error!(
+        Some(Failure::Server(None, cause)) => log::error!(
             request_id = id, method, route, path, status, duration_ms, cause = cause.as_str();
+            "request"
+        ),
+        Some(Failure::Refused(reason)) => log::info!(
+            request_id = id, method, route, path, status, duration_ms, reason = reason.as_str();
             "request"
         ),
         None => log::info!(
@@ -152,6 +165,21 @@ fn log_request(
             "request"
         ),
     }
+}
+
+/// The longest path logged whole; a longer one is logged as its start and its length.
+const MAX_LOGGED_PATH_BYTES: usize = 256;
+
+/// The request's path for its log line: a client can send one of tens of kilobytes.
+fn logged_path(path: &str) -> String {
+    if path.len() <= MAX_LOGGED_PATH_BYTES {
+        return path.to_owned();
+    }
+    format!(
+        "{}…({} bytes)",
+        crate::domain::prefix(path, MAX_LOGGED_PATH_BYTES),
+        path.len()
+    )
 }
 
 /// To the microsecond, which is as far as a duration in a log line means anything.

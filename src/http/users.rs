@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::bodies::{bodies, page_of, OrderBody, UserBody};
-use super::extract::{path_id, present, JsonBody, PageQuery, Violations};
+use super::extract::{path_id, present, JsonBody, NoQuery, PageQuery, Violations};
 use super::idempotency;
 use super::responses::{
     BadRequest, Conflict, IdempotencyKeyHeader, Internal, Invalid, InvalidUser, NotFound,
@@ -134,6 +134,7 @@ pub(super) async fn list(
     ),
 )]
 pub(super) async fn create(
+    _: NoQuery,
     request: HttpRequest,
     cross: web::Data<CrossCommit<Db1, Db2>>,
     body: JsonBody<CreateUser>,
@@ -172,6 +173,7 @@ fn created(user: &User) -> Result<Answer, AppError> {
     ),
 )]
 pub(super) async fn get(
+    _: NoQuery,
     db1: web::Data<Pool<Db1>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -201,6 +203,7 @@ pub(super) async fn get(
     ),
 )]
 pub(super) async fn update(
+    _: NoQuery,
     db1: web::Data<Pool<Db1>>,
     id: web::Path<String>,
     body: JsonBody<PatchUser>,
@@ -230,6 +233,7 @@ pub(super) async fn update(
     ),
 )]
 pub(super) async fn delete(
+    _: NoQuery,
     cross: web::Data<CrossCommit<Db1, Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -269,6 +273,7 @@ pub(super) struct SummaryBody {
     ),
 )]
 pub(super) async fn summary(
+    _: NoQuery,
     db1: web::Data<Pool<Db1>>,
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,

@@ -21,6 +21,7 @@ const REQUESTS: &str = "http_requests_total";
 const REQUEST_SECONDS: &str = "http_request_duration_seconds";
 const POOL_CONNECTIONS: &str = "db_pool_connections";
 const POOL_MAX_CONNECTIONS: &str = "db_pool_max_connections";
+const BUILD_INFO: &str = "multidb_build_info";
 
 /// The `route` of requests that matched no route: never the raw path, which a client
 /// could vary without end.
@@ -40,6 +41,9 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// An application's metrics registry.
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
+    /// The `process_*` series (resident memory, CPU, file descriptors, threads), read
+    /// from /proc at each scrape.
+    process: metrics_process::Collector,
 }
 
 impl Metrics {
@@ -53,8 +57,25 @@ impl Metrics {
             .build_recorder();
         describe(&recorder);
         db::metrics::describe(&recorder);
+        let process = metrics_process::Collector::default();
+        // The collector records through the `metrics` macros: into this registry, not a
+        // process-wide one.
+        metrics::with_local_recorder(&recorder, || process.describe());
+        recorder
+            .register_gauge(
+                &Key::from_parts(
+                    BUILD_INFO,
+                    vec![Label::from_static_parts(
+                        "version",
+                        env!("CARGO_PKG_VERSION"),
+                    )],
+                ),
+                &metadata(),
+            )
+            .set(1.0);
         Ok(Self {
             recorder: Arc::new(recorder),
+            process,
         })
     }
 
@@ -106,6 +127,7 @@ impl Metrics {
             .set(f64::from(in_use));
             gauge(POOL_MAX_CONNECTIONS, vec![db]).set(f64::from(status.max_size));
         }
+        metrics::with_local_recorder(self.recorder.as_ref(), || self.process.collect());
         let mut text = Vec::with_capacity(16 * 1024);
         // Writing into a Vec cannot fail.
         let _ = self.recorder.handle().render_to_write(&mut text);
@@ -134,6 +156,11 @@ fn describe(recorder: &PrometheusRecorder) {
         name(POOL_MAX_CONNECTIONS),
         None,
         "The most connections a database's pool opens.".into(),
+    );
+    recorder.describe_gauge(
+        name(BUILD_INFO),
+        None,
+        "Always 1; `version` is the running build's.".into(),
     );
 }
 

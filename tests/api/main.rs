@@ -14,6 +14,7 @@ mod command_line;
 mod crash;
 mod guard;
 mod harness;
+mod http_manners;
 mod idempotency;
 mod integrity;
 mod logs;

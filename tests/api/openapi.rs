@@ -60,19 +60,22 @@ fn document(app: &TestApp) -> Value {
     response.body
 }
 
-/// Both directions: every path served is documented and every path documented is
+/// Both directions: every operation served is documented and every path documented is
 /// served; on each, every documented method is answered (with a status the document
-/// lists for it) and every other method is 405. The routes served are the table they
-/// are registered from, `multidb::http::route_templates()`.
+/// lists for it), HEAD and OPTIONS as RFC 9110 asks (tests/api/http_manners.rs checks
+/// them on every route), and every other method is 405 with an `Allow` that lists the
+/// documented methods, HEAD with GET, and OPTIONS. The routes served are the table they
+/// are registered from, `multidb::http::operation_templates()`; the documentation
+/// page's own routes are not operations of the API.
 #[test]
 fn the_document_lists_exactly_the_routes_and_methods_served() {
     let app = spawn_app(Stack::sqlite());
     let document = document(&app);
     let documented = documented(&document);
-    let served: BTreeSet<&str> = multidb::http::route_templates().collect();
+    let served: BTreeSet<&str> = multidb::http::operation_templates().collect();
     assert_eq!(
         served.len(),
-        multidb::http::route_templates().count(),
+        multidb::http::operation_templates().count(),
         "a route twice"
     );
 
@@ -81,10 +84,23 @@ fn the_document_lists_exactly_the_routes_and_methods_served() {
         documented_paths, served,
         "documented paths against served ones"
     );
+    assert!(
+        !documented_paths
+            .iter()
+            .any(|path| path.starts_with("/docs")),
+        "the page's routes are not operations"
+    );
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
     let order = id_of(&app.order(user).create());
     for template in served {
         let path = concrete(template, user, order);
+        let mut allow = documented[template].clone();
+        if allow.contains("GET") {
+            allow.insert("HEAD".to_owned());
+        }
+        allow.insert("OPTIONS".to_owned());
+        let listed = multidb::http::allowed_methods(template).expect("a route of the table");
+        assert_eq!(methods(listed), allow, "Allow of {path} in the route table");
         for method in METHODS {
             let response = app.request(method, &path, None);
             if documented[template].contains(method) {
@@ -101,27 +117,31 @@ fn the_document_lists_exactly_the_routes_and_methods_served() {
                     response.status,
                     response.text
                 );
+            } else if allow.contains(method) {
+                assert_ne!(response.status, 405, "{method} {path}: {}", response.text);
             } else {
                 assert_eq!(
                     response.status, 405,
                     "{method} {path} is served, not documented: {}",
                     response.text
                 );
-                // No body to a HEAD.
-                if method != "HEAD" {
-                    response.assert_error(405, "method_not_allowed");
-                }
+                response.assert_error(405, "method_not_allowed");
                 // RFC 9110: a 405 lists the methods the path takes.
-                let allowed: BTreeSet<String> = response
+                let allowed = response
                     .header("allow")
-                    .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"))
-                    .split(',')
-                    .map(|method| method.trim().to_owned())
-                    .collect();
-                assert_eq!(allowed, documented[template], "Allow of {path}");
+                    .unwrap_or_else(|| panic!("{method} {path}: 405 without Allow"));
+                assert_eq!(methods(allowed), allow, "Allow of {path}");
             }
         }
     }
+}
+
+/// The methods of an `Allow` header.
+fn methods(allow: &str) -> BTreeSet<String> {
+    allow
+        .split(',')
+        .map(|method| method.trim().to_owned())
+        .collect()
 }
 
 #[test]

@@ -319,3 +319,30 @@ on_every_backend!(
     an_exhausted_pool_shows_in_the_gauges_and_the_timeout_counter,
     a_failed_cross_database_write_counts_as_rolled_back,
 );
+
+/// The process behind the service (memory, CPU, file descriptors, threads) and the build
+/// it runs, for a dashboard beside the request series. (The tests' process here: the
+/// app runs in it.)
+#[test]
+fn the_process_and_the_build_are_described() {
+    let app = spawn_app_with(Stack::sqlite(), |_| {});
+    let samples = scrape(&app);
+    let at_least = |name: &str, floor: f64| {
+        let found = value(&samples, name, &[]);
+        assert!(found.is_some_and(|v| v >= floor), "{name}: {found:?}");
+    };
+    at_least("process_resident_memory_bytes", 1024.0 * 1024.0);
+    at_least("process_virtual_memory_bytes", 1024.0 * 1024.0);
+    at_least("process_open_fds", 3.0);
+    at_least("process_max_fds", 3.0);
+    at_least("process_threads", 2.0);
+    at_least("process_cpu_seconds_total", 0.0);
+    // After 2024-01-01: a real clock reading, not a zero.
+    at_least("process_start_time_seconds", 1_704_067_200.0);
+    assert_value(
+        &samples,
+        "multidb_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+}

@@ -46,15 +46,34 @@ fn malformed_user_ids_are_bad_requests(stack: Stack) {
     app.get("/users/9223372036854775807")
         .assert_error(404, "not_found");
     assert_eq!(get_user(&app, id_of(&user)), user);
-    // The document declares ids as integers, and JSON Schema counts a number written
-    // with a zero fraction or an exponent as one: the same user.
+    // One resource, one URL: a number written otherwise than in canonical decimal is
+    // not an id in a path (JSON bodies keep their number rules).
     let id = id_of(&user);
-    for raw in [format!("{id}.0"), format!("{id}e0"), format!("{id}.000")] {
-        let response = app.get(&format!("/users/{raw}"));
-        assert_eq!(response.status, 200, "/users/{raw}: {}", response.text);
-        assert_eq!(response.body, user);
+    for raw in [
+        format!("{id}.0"),
+        format!("{id}e0"),
+        format!("{id}.000"),
+        format!("0{id}"),
+        format!("+{id}"),
+        "1e3".to_owned(),
+    ] {
+        let path = format!("/users/{raw}");
+        let response = app.get(&path);
+        response.assert_error(400, "bad_request");
+        assert!(
+            response.body["error"]
+                .as_str()
+                .is_some_and(|message| message.contains(&format!("`{raw}`"))),
+            "{path}: {}",
+            response.text
+        );
+        assert_refused(&app, &app.delete(&path), 400, "bad_request", 1);
+        app.get(&format!("/orders/{raw}"))
+            .assert_error(400, "bad_request");
+        app.get(&format!("{path}/summary"))
+            .assert_error(400, "bad_request");
     }
-    app.get("/users/1e3").assert_error(404, "not_found");
+    assert_eq!(get_user(&app, id), user);
 }
 
 fn patching_changes_only_the_given_fields(stack: Stack) {

@@ -110,6 +110,15 @@ fn invalid_page_parameters_are_bad_requests(stack: Stack) {
         "after_id=1.5",
         "limit=10&after_id=x",
         "limit=x&after_id=1",
+        // One listing, one URL: integers in decimal digits only (API.md).
+        "limit=5e1",
+        "limit=10.0",
+        "limit=010",
+        "after_id=1e0",
+        "after_id=+1",
+        // Parameters the listing does not take.
+        "userId=1",
+        "limit=10&after=3",
     ] {
         let response = app.get(&format!("/users?{query}"));
         assert_eq!(response.status, 400, "{query}: {}", response.text);
