@@ -10,6 +10,8 @@
 //! - [`telemetry`]: metrics and the log format; [`request_scope`]: the request a piece
 //!   of code runs for, carried to the blocking threads of the database layer.
 //! - [`config`] and [`app`]: settings from the environment, and the server built from them.
+//! - [`operator`]: what an operator runs beside the service (migration status, the
+//!   integrity check); it only reads.
 
 pub mod api_keys;
 pub mod app;
@@ -21,6 +23,7 @@ pub mod domain;
 pub mod error;
 pub mod hex;
 pub mod http;
+pub mod operator;
 pub mod orders;
 pub mod request_scope;
 pub mod telemetry;

@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 use multidb::api_keys::command as keys;
 use multidb::app::{Application, Pools};
 use multidb::config::Settings;
+use multidb::operator::migrations;
 use multidb::telemetry::{init_logging, LogFormat};
 
 /// One REST API over two databases, kept consistent with each other.
@@ -21,11 +22,28 @@ enum Command {
     /// Run the HTTP server (the default)
     Serve,
     /// Apply the pending migrations of both databases, then exit
-    Migrate,
+    #[command(args_conflicts_with_subcommands = true)]
+    Migrate {
+        /// Print what would be applied, and apply nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
+    },
     /// Manage API keys, on the database the server uses
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Show each database's migrations, applied and pending; changes nothing
+    Status {
+        /// One JSON array, a database an element, for scripts
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -78,8 +96,26 @@ fn run() -> i32 {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
+        Command::Migrate {
+            command: Some(MigrateCommand::Status { json }),
+            ..
+        } => match migrations::status(&settings) {
+            Ok(databases) if json => print_json(&databases),
+            Ok(databases) => {
+                print!("{}", migrations::status_text(&databases));
+                SUCCESS
+            }
+            Err(error) => fail(one_line(&error)),
+        },
+        Command::Migrate { dry_run: true, .. } => match migrations::status(&settings) {
+            Ok(databases) => {
+                print!("{}", migrations::dry_run_text(&databases));
+                SUCCESS
+            }
+            Err(error) => fail(one_line(&error)),
+        },
         // Migrations only: no lease, no recovery.
-        Command::Migrate => match Pools::connect(
+        Command::Migrate { .. } => match Pools::connect(
             &Settings {
                 run_migrations: true,
                 ..settings
@@ -120,6 +156,16 @@ fn serve(settings: Settings) -> i32 {
 /// The error and each of its causes (libpq's span lines), as the one line printed.
 fn one_line(error: &anyhow::Error) -> String {
     multidb::db::chain(error.as_ref())
+}
+
+fn print_json(value: &impl serde::Serialize) -> i32 {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            SUCCESS
+        }
+        Err(error) => fail(error),
+    }
 }
 
 fn fail(error: impl std::fmt::Display) -> i32 {

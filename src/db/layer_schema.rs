@@ -51,10 +51,11 @@ diesel::table! {
     }
 }
 
+/// The answer of a dialect's `table_exists` query.
 #[derive(QueryableByName)]
-struct Present {
+pub(crate) struct Present {
     #[diesel(sql_type = Bool)]
-    present: bool,
+    pub(crate) present: bool,
 }
 
 /// Applies the layer's versions not yet applied, on `conn` (which holds the migrations'

@@ -1,5 +1,7 @@
+use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 
+use super::layer_schema::Present;
 use super::{context, layer_schema, AnyConnection, Backend, Cause, Database, DbError, Pool, Write};
 
 /// Which migrations to apply.
@@ -64,4 +66,132 @@ fn apply_all<D: Database>(
         );
     }
     Ok(applied)
+}
+
+/// Which migrations of one database are applied, read without changing anything: where
+/// a table of versions does not exist yet, nothing of it is applied (Diesel's
+/// `applied_migrations` would create `__diesel_schema_migrations`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationState {
+    /// The layer's own schema (`multidb_layer_migrations`).
+    pub layer: Listing,
+    /// The application's migrations (`__diesel_schema_migrations`).
+    pub application: Listing,
+}
+
+/// Migrations by state, each in the order it applies, named as its directory is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Listing {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+    /// Recorded as applied but not among this build's: a newer build migrated the
+    /// database.
+    pub unknown: Vec<String>,
+}
+
+impl MigrationState {
+    /// Everything pending: a database that does not exist yet.
+    pub fn nothing_applied<D: Database>(backend: Backend) -> Result<Self, DbError> {
+        Self::of::<D>(backend, &[], &[])
+    }
+
+    pub fn pending(&self) -> usize {
+        self.layer.pending.len() + self.application.pending.len()
+    }
+
+    fn of<D: Database>(
+        backend: Backend,
+        layer_applied: &[i64],
+        application_applied: &[String],
+    ) -> Result<Self, DbError> {
+        let mut layer = Listing::default();
+        for migration in backend.layer_migrations() {
+            let name = format!("{:03}_{}", migration.version, migration.name);
+            match layer_applied.contains(&migration.version) {
+                true => layer.applied.push(name),
+                false => layer.pending.push(name),
+            }
+        }
+        let known: Vec<i64> = backend
+            .layer_migrations()
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        layer.unknown = layer_applied
+            .iter()
+            .filter(|version| !known.contains(version))
+            .map(|version| format!("{version:03}"))
+            .collect();
+
+        let source = D::migrations(backend);
+        // The list is the same whichever backend's type reads it.
+        let migrations =
+            diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&source)
+                .map_err(|e| failed::<D>("cannot list the embedded migrations", e))?;
+        let mut application = Listing::default();
+        let mut versions = Vec::new();
+        for migration in &migrations {
+            let version = migration.name().version().to_string();
+            match application_applied.contains(&version) {
+                true => application.applied.push(migration.name().to_string()),
+                false => application.pending.push(migration.name().to_string()),
+            }
+            versions.push(version);
+        }
+        application.unknown = application_applied
+            .iter()
+            .filter(|version| !versions.contains(version))
+            .cloned()
+            .collect();
+        Ok(Self { layer, application })
+    }
+}
+
+#[derive(QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+#[derive(QueryableByName)]
+struct LayerVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    version: i64,
+}
+
+/// The migration state of `pool`'s database: reads only. Blocks.
+pub fn migration_state<D: Database>(pool: &Pool<D>) -> Result<MigrationState, DbError> {
+    let backend = pool.backend();
+    let mut conn = pool.connection()?;
+    let read =
+        |e: diesel::result::Error| failed::<D>("cannot read the migrations applied", e.into());
+    let mut exists = |table: &str| {
+        diesel::sql_query(backend.dialect().table_exists())
+            .bind::<diesel::sql_types::Text, _>(table)
+            .get_result::<Present>(&mut *conn)
+            .map(|found| found.present)
+    };
+    let layer_table = exists("multidb_layer_migrations").map_err(read)?;
+    let diesel_table = exists("__diesel_schema_migrations").map_err(read)?;
+    let layer: Vec<i64> = if layer_table {
+        diesel::sql_query("SELECT version FROM multidb_layer_migrations ORDER BY version")
+            .load::<LayerVersion>(&mut *conn)
+            .map_err(read)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let application: Vec<String> = if diesel_table {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .load::<AppliedVersion>(&mut *conn)
+            .map_err(read)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    MigrationState::of::<D>(backend, &layer, &application)
 }

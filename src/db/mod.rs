@@ -40,7 +40,7 @@ pub use key_lock::{
     class_is_free as key_lock_class_is_free, KeyLock, KeyLocks, LockMode, RESERVED_CLASSES,
 };
 pub use lease::MAX_LEASE;
-pub use migrations::{run_migrations, Migrations};
+pub use migrations::{migration_state, run_migrations, Listing, MigrationState, Migrations};
 pub use pool::{Pool, PoolSettings, PoolStatus};
 pub use runner::{blocking, read, read_both, write};
 pub use session::{Access, Read, Session, Write};

@@ -26,6 +26,7 @@ fn help_and_version_answer_on_every_command() {
         &["help"],
         &["serve", "--help"],
         &["migrate", "--help"],
+        &["migrate", "status", "--help"],
         &["keys", "--help"],
         &["keys", "create", "--help"],
         &["keys", "list", "--help"],
@@ -56,7 +57,8 @@ fn help_and_version_answer_on_every_command() {
 #[test]
 fn unknown_commands_and_arguments_are_refused_with_a_usage_line() {
     for args in [
-        &["migrate", "--dry-run"][..],
+        &["migrate", "--dry-run", "status"][..],
+        &["migrate", "status", "--all"],
         &["serve", "--port", "9999"],
         &["frobnicate"],
         &["--verbose"],

@@ -18,6 +18,7 @@ mod http_manners;
 mod idempotency;
 mod integrity;
 mod logs;
+mod migrate_status;
 mod migrations;
 mod mysql_server;
 mod one_database_trouble;

@@ -77,6 +77,13 @@ impl DatabaseUrl {
         self.backend
     }
 
+    /// The file of a database kept in one (SQLite), when it is named by a plain path:
+    /// whether it exists tells, without creating it, whether there is a database yet.
+    pub fn file(&self) -> Option<&Path> {
+        (self.backend.features().file_database && !self.target.starts_with("file:"))
+            .then(|| Path::new(&self.target))
+    }
+
     /// Creates the parent directory of a SQLite file path, so that the default
     /// `./data/…` works on a fresh checkout.
     pub fn prepare(&self) -> std::io::Result<()> {
