@@ -3,7 +3,7 @@ use clap::{Parser, Subcommand};
 use multidb::api_keys::command as keys;
 use multidb::app::{Application, Pools};
 use multidb::config::Settings;
-use multidb::operator::migrations;
+use multidb::operator::{check, migrations};
 use multidb::telemetry::{init_logging, LogFormat};
 
 /// One REST API over two databases, kept consistent with each other.
@@ -29,6 +29,20 @@ enum Command {
         dry_run: bool,
         #[command(subcommand)]
         command: Option<MigrateCommand>,
+    },
+    /// Check that the two databases agree; reads only. Exit status: 0 when all is well,
+    /// 1 when problems were found (listed), 3 when a database could not be checked
+    Check {
+        /// The report as one JSON object, for monitoring
+        #[arg(long)]
+        json: bool,
+        /// Seconds after which a cross-database write still in doubt is a problem
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        in_doubt_after: u64,
+        /// Users looked up per step of the scan of orders: smaller steps make shorter
+        /// queries
+        #[arg(long, default_value_t = 1000, value_name = "USERS", value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch: i64,
     },
     /// Manage API keys, on the database the server uses
     Keys {
@@ -68,6 +82,10 @@ fn exit_now(status: i32) -> ! {
 const SUCCESS: i32 = 0;
 const FAILURE: i32 = 1;
 const USAGE_ERROR: i32 = 2;
+/// `multidb check` found the databases in disagreement.
+const PROBLEMS_FOUND: i32 = 1;
+/// `multidb check` could not look (a database unreachable).
+const CANNOT_CHECK: i32 = 3;
 
 /// The process's exit status.
 fn run() -> i32 {
@@ -125,6 +143,35 @@ fn run() -> i32 {
             Ok(_) => SUCCESS,
             Err(error) => fail(one_line(&error)),
         },
+        Command::Check {
+            json,
+            in_doubt_after,
+            batch,
+        } => {
+            let options = check::Options {
+                in_doubt_after: std::time::Duration::from_secs(in_doubt_after),
+                batch,
+                ..check::Options::default()
+            };
+            match check::run(&settings, options) {
+                Ok(report) => {
+                    if json {
+                        print_json(&report);
+                    } else {
+                        print!("{}", check::text(&report));
+                    }
+                    if report.healthy {
+                        SUCCESS
+                    } else {
+                        PROBLEMS_FOUND
+                    }
+                }
+                Err(error) => {
+                    eprintln!("multidb: cannot check: {}", one_line(&error));
+                    CANNOT_CHECK
+                }
+            }
+        }
         Command::Keys { command } => match keys::run(&settings, command) {
             Ok(output) => {
                 print!("{output}");

@@ -115,10 +115,14 @@ fn delete_user_redo(id: UserId) -> RedoRecord {
     RedoRecord::new(format!("{DELETE_USER}{id}"))
 }
 
-fn redone_user(redo: &RedoRecord) -> Result<UserId, DbError> {
-    redo.as_str()
-        .strip_prefix(DELETE_USER)
+/// The user whose deletion a redo record is, if it is one.
+pub fn user_of_redo(redo: &str) -> Option<UserId> {
+    redo.strip_prefix(DELETE_USER)
         .and_then(|id| UserId::parse(id).ok())
+}
+
+fn redone_user(redo: &RedoRecord) -> Result<UserId, DbError> {
+    user_of_redo(redo.as_str())
         // The record is read from db2, where the decision keeps it.
         .ok_or_else(|| DbError::Other {
             database: Db2::NAME,

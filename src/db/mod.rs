@@ -29,7 +29,8 @@ pub mod window;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
 pub use cross_commit::{
-    CrossCommit, Recovery, Redo, RedoRecord, UnitOfWork, MAX_IDLE_IN_TRANSACTION,
+    in_doubt, CrossCommit, InDoubt, Owner, Recovery, Redo, RedoRecord, UnitOfWork, Work,
+    MAX_IDLE_IN_TRANSACTION,
 };
 pub use decisions::redo_pending;
 pub use distinct::{ensure_distinct, DistinctError};

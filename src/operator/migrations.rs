@@ -43,11 +43,16 @@ impl DatabaseMigrations {
 }
 
 /// Both databases' migrations. Blocks.
-pub fn status(settings: &Settings) -> anyhow::Result<[DatabaseMigrations; 2]> {
+pub fn status(settings: &Settings) -> anyhow::Result<Vec<DatabaseMigrations>> {
     let (db1, db2) = super::open(settings)?;
-    Ok([
-        DatabaseMigrations::read::<Db1>(&db1)?,
-        DatabaseMigrations::read::<Db2>(&db2)?,
+    Ok(read_both(&db1, &db2)?)
+}
+
+/// The migrations of both databases opened. Blocks.
+pub fn read_both(db1: &Opened<Db1>, db2: &Opened<Db2>) -> Result<Vec<DatabaseMigrations>, DbError> {
+    Ok(vec![
+        DatabaseMigrations::read::<Db1>(db1)?,
+        DatabaseMigrations::read::<Db2>(db2)?,
     ])
 }
 

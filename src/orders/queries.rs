@@ -123,3 +123,34 @@ pub fn for_user<M: Access>(
         total_cents,
     })
 }
+
+/// The distinct users that have orders, after `after` in id order, at most `limit`: a
+/// range of the `(user_id, id)` index, for a scan in bounded steps (`multidb check`).
+pub fn users_with_orders<M: Access>(
+    session: &mut Session<M>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<UserId>, DbError> {
+    session.load(
+        orders::table
+            .filter(orders::user_id.gt(after))
+            .select(orders::user_id)
+            .distinct()
+            .order(orders::user_id.asc())
+            .limit(limit),
+    )
+}
+
+/// How many orders each of `users` has; users without any are left out.
+pub fn count_for_users<M: Access>(
+    session: &mut Session<M>,
+    users: &[UserId],
+) -> Result<Vec<(UserId, i64)>, DbError> {
+    session.load(
+        orders::table
+            .filter(orders::user_id.eq_any(users))
+            .group_by(orders::user_id)
+            .select((orders::user_id, diesel::dsl::count_star()))
+            .order(orders::user_id.asc()),
+    )
+}

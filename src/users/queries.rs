@@ -150,3 +150,11 @@ pub fn lock_existing(session: &mut Session, id: UserId) -> Result<bool, DbError>
     .map_err(<Session>::error)?;
     Ok(found.is_some())
 }
+
+/// Which of `ids` are users: a primary-key lookup each.
+pub fn existing<M: Access>(
+    session: &mut Session<M>,
+    ids: &[UserId],
+) -> Result<Vec<UserId>, DbError> {
+    session.load(users::table.filter(users::id.eq_any(ids)).select(users::id))
+}

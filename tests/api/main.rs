@@ -10,6 +10,7 @@ mod helpers;
 
 mod auth;
 mod auth_outage;
+mod check;
 mod command_line;
 mod crash;
 mod guard;

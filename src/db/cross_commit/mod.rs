@@ -56,12 +56,14 @@
 //! committed by whoever resolves it.
 
 mod gid;
+mod inspect;
 mod prepared;
 mod recovery;
 
 use super::session::cannot_prepare;
 
 use gid::Gid;
+pub use inspect::{in_doubt, InDoubt, Owner, Work};
 use prepared::{Prepared, Settle};
 pub use recovery::{Recovery, MAX_IDLE_IN_TRANSACTION};
 
