@@ -31,7 +31,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// kept too, and a client can send many).
 const MAX_CACHED: usize = 10_000;
 
-const MISSING: &str = "authentication required: send `Authorization: Bearer <API key>`";
+pub(super) const MISSING: &str = "authentication required: send `Authorization: Bearer <API key>`";
 const MALFORMED: &str = "the bearer token is malformed";
 const WRONG_SCHEME: &str =
     "the Authorization scheme is not Bearer: send `Authorization: Bearer <API key>`";

@@ -7,6 +7,7 @@ mod cors;
 mod deadline;
 mod docs;
 mod error;
+mod examples;
 mod extract;
 mod health;
 mod idempotency;

@@ -11,6 +11,7 @@ use utoipa::openapi::{Components, OpenApi as Document, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
+use super::examples::Examples;
 use super::request_log::MAX_REQUEST_ID_BYTES;
 use super::responses::{
     BadRequest, Conflict, Forbidden, Internal, Invalid, InvalidOrder, InvalidUser, KeyInUse,
@@ -64,7 +65,7 @@ use super::responses::{
             Forbidden,
         )
     ),
-    modifiers(&RequestIds, &Authentication),
+    modifiers(&RequestIds, &Authentication, &Examples),
     tags(
         (name = "users", description = "Users, in db1"),
         (name = "orders", description = "Orders, in db2, each of an existing user"),
@@ -187,7 +188,7 @@ impl Modify for Authentication {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+pub(super) fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,

@@ -20,18 +20,12 @@ pub(super) struct UserPath {
     id: UserId,
 }
 
-/// The `Idempotency-Key` of the `POST`s that create (README, "Safe retries").
+/// The `Idempotency-Key` of the `POST`s that create (README, "Safe retries"); its
+/// description is its schema's (see `idempotency_key_schema`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // Documents the header only: `http::idempotency` reads it.
 pub(super) struct IdempotencyKeyHeader {
-    /// Makes a retry safe: for `IDEMPOTENCY_TTL_HOURS` (24 by default), a request with the
-    /// same key from the same API key gets the first answer again, byte for byte, with
-    /// `Idempotent-Replayed: true`, if it is the same request (method, path, JSON body),
-    /// else 422 `idempotency_key_reused`; while the first is in flight it waits for its
-    /// answer, or gets 409 `idempotency_key_in_use` (both databases on PostgreSQL) or 503
-    /// `database_unavailable` (a database on SQLite, where writes take turns). Only
-    /// successes are stored.
     #[param(rename = "Idempotency-Key", schema_with = idempotency_key_schema)]
     idempotency_key: Option<String>,
 }
@@ -42,6 +36,16 @@ fn idempotency_key_schema() -> ObjectBuilder {
         .min_length(Some(1))
         .max_length(Some(super::idempotency::MAX_KEY_LENGTH))
         .pattern(Some("^[!-~]+$"))
+        .description(Some(
+            "Makes a retry safe: for `IDEMPOTENCY_TTL_HOURS` (24 by default), a request with \
+             the same key from the same API key gets the first answer again, byte for byte, \
+             with `Idempotent-Replayed: true`, if it is the same request (method, path, JSON \
+             body), else 422 `idempotency_key_reused`; while the first is in flight it waits \
+             for its answer, or gets 409 `idempotency_key_in_use` (both databases on \
+             PostgreSQL) or 503 `database_unavailable` (a database on SQLite, where writes \
+             take turns). Only successes are stored. Printable ASCII; a new UUID per \
+             request is the usual choice.",
+        ))
 }
 
 /// `{id}` of `/orders/{id}`.
@@ -68,10 +72,11 @@ fn error_response(description: &str, codes: &[ErrorCode]) -> Response {
                     .enum_values(Some(names)),
             ),
         );
-    let response = ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new().schema(Some(schema)).build(),
-    );
+    let mut content = ContentBuilder::new().schema(Some(schema)).build();
+    super::examples::add_error_examples(&mut content, codes);
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content);
     // As `AppError::error_response` answers them.
     let mut response = response;
     if codes.contains(&ErrorCode::Unauthorized) {
