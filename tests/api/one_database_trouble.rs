@@ -319,7 +319,8 @@ fn every_prepared_transaction_slot_taken_is_503_and_a_free_one_204() {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     // A server whose `max_prepared_transactions` is 2.
-    let Some(db1) = ScratchDatabase::on_server_of("MULTIDB_TEST_POSTGRES_FEW2PC_URL", "few2pc")
+    let Some(db1) =
+        ScratchDatabase::on_server(crate::helpers::Server::PostgresWith2Slots, "few2pc")
     else {
         return;
     };

@@ -249,7 +249,7 @@ fn two_urls_reaching_one_database_are_refused_at_start_up() {
 /// since it was a race.
 #[test]
 fn a_failed_start_up_exits_1_and_is_never_killed_by_a_signal() {
-    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
+    let Some(admin_url) = crate::helpers::needed(crate::helpers::Server::Postgres) else {
         return;
     };
     let name = format!("multidb_test_exit_{}", std::process::id());
@@ -443,9 +443,10 @@ on_every_backend!(
 #[test]
 fn without_prepared_transactions_cross_database_writes_are_refused() {
     // A server whose `max_prepared_transactions` is 0.
-    let Some(db1) =
-        crate::helpers::ScratchDatabase::on_server_of("MULTIDB_TEST_POSTGRES_NO2PC_URL", "no2pc")
-    else {
+    let Some(db1) = crate::helpers::ScratchDatabase::on_server(
+        crate::helpers::Server::PostgresWithout2pc,
+        "no2pc",
+    ) else {
         return;
     };
     let db1_url = db1.url.clone();
@@ -512,8 +513,19 @@ fn a_database_holding_the_other_ones_tables_is_refused_at_start_up() {
 /// set for the database, as a server installed with a German locale has it) stops the
 /// start-up with one line saying what to set, before anything is served: the service
 /// tells transient errors by PostgreSQL's English messages, and would answer them 500.
-/// Needs the OS locale named by `MULTIDB_TEST_GERMAN_LOCALE` (`.ci/test-with-postgres`
-/// generates it and sets the variable); skipped without it, except under CI.
+fn german_locale_installed() -> bool {
+    std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .is_ok_and(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|locale| locale == "de_DE.utf8")
+        })
+}
+
+/// Needs the OS locale named by `MULTIDB_TEST_GERMAN_LOCALE` (`.ci/run` generates it and
+/// sets the variable), or `de_DE.UTF-8` installed; skipped without, except under CI.
 #[test]
 fn a_postgresql_database_with_german_messages_is_refused_at_start_up() {
     let Some(stack) = Stack::postgres() else {
@@ -524,7 +536,15 @@ fn a_postgresql_database_with_german_messages_is_refused_at_start_up() {
         _ if std::env::var_os("CI").is_some() => {
             panic!("MULTIDB_TEST_GERMAN_LOCALE must be set under CI")
         }
-        Err(_) => return,
+        // Installed already (`locale -a` lists it): no need to name it.
+        Err(_) if german_locale_installed() => "de_DE.UTF-8".to_owned(),
+        Err(_) => {
+            crate::helpers::not_run(
+                "a German locale",
+                "set MULTIDB_TEST_GERMAN_LOCALE to one (localedef -i de_DE -f UTF-8 de_DE.UTF-8 makes it)",
+            );
+            return;
+        }
     };
     let storage = crate::helpers::Storage::create(stack);
     let db1 = &storage.postgres_names()[0];

@@ -8,15 +8,7 @@ use diesel::sql_types::BigInt;
 use multidb::app::Databases;
 use multidb::db::{Database, DatabaseUrl, Pool, Write};
 
-/// The variable naming a PostgreSQL server where tests may create and drop databases,
-/// e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Without it PostgreSQL tests are
-/// skipped, except under CI (`CI` set), where that would hide a broken set-up.
-pub const POSTGRES_URL_VAR: &str = "MULTIDB_TEST_POSTGRES_URL";
-
-/// The variable naming a MySQL/MariaDB server where tests may create and drop
-/// databases, e.g. `mysql://root@127.0.0.1:3306/mysql`; skipped without it, except
-/// under CI.
-pub const MYSQL_URL_VAR: &str = "MULTIDB_TEST_MYSQL_URL";
+use super::servers::{self, Server};
 
 pub use multidb::db::Backend;
 
@@ -53,66 +45,59 @@ impl Stack {
     }
 
     pub fn postgres() -> Option<Self> {
-        postgres_admin_url().map(|_| Self {
-            db1: Backend::Postgres,
-            db2: Backend::Postgres,
-        })
+        Self::on(&[Server::Postgres], Backend::Postgres, Backend::Postgres)
     }
 
     /// SQLite users with PostgreSQL orders.
     pub fn sqlite_postgres() -> Option<Self> {
-        postgres_admin_url().map(|_| Self {
-            db1: Backend::Sqlite,
-            db2: Backend::Postgres,
-        })
+        Self::on(&[Server::Postgres], Backend::Sqlite, Backend::Postgres)
     }
 
     /// PostgreSQL users with SQLite orders.
     pub fn postgres_sqlite() -> Option<Self> {
-        postgres_admin_url().map(|_| Self {
-            db1: Backend::Postgres,
-            db2: Backend::Sqlite,
-        })
+        Self::on(&[Server::Postgres], Backend::Postgres, Backend::Sqlite)
     }
 
     /// MySQL/MariaDB for both.
     pub fn mysql() -> Option<Self> {
-        mysql_admin_url().map(|_| Self {
-            db1: Backend::Mysql,
-            db2: Backend::Mysql,
-        })
+        Self::on(&[Server::Mysql], Backend::Mysql, Backend::Mysql)
     }
 
     /// MySQL users with SQLite orders.
     pub fn mysql_sqlite() -> Option<Self> {
-        mysql_admin_url().map(|_| Self {
-            db1: Backend::Mysql,
-            db2: Backend::Sqlite,
-        })
+        Self::on(&[Server::Mysql], Backend::Mysql, Backend::Sqlite)
     }
 
     /// SQLite users with MySQL orders.
     pub fn sqlite_mysql() -> Option<Self> {
-        mysql_admin_url().map(|_| Self {
-            db1: Backend::Sqlite,
-            db2: Backend::Mysql,
-        })
+        Self::on(&[Server::Mysql], Backend::Sqlite, Backend::Mysql)
     }
 
     /// MySQL users with PostgreSQL orders.
     pub fn mysql_postgres() -> Option<Self> {
-        mysql_admin_url().and(postgres_admin_url()).map(|_| Self {
-            db1: Backend::Mysql,
-            db2: Backend::Postgres,
-        })
+        Self::on(
+            &[Server::Mysql, Server::Postgres],
+            Backend::Mysql,
+            Backend::Postgres,
+        )
     }
 
     /// PostgreSQL users with MySQL orders.
     pub fn postgres_mysql() -> Option<Self> {
-        mysql_admin_url().and(postgres_admin_url()).map(|_| Self {
-            db1: Backend::Postgres,
-            db2: Backend::Mysql,
-        })
+        Self::on(
+            &[Server::Mysql, Server::Postgres],
+            Backend::Postgres,
+            Backend::Mysql,
+        )
+    }
+
+    /// The stack, where every server it needs can be had; otherwise `None`, and the test
+    /// is counted as not run (see `servers`).
+    fn on(needed: &[Server], db1: Backend, db2: Backend) -> Option<Self> {
+        needed
+            .iter()
+            .all(|&server| servers::needed(server).is_some())
+            .then_some(Self { db1, db2 })
     }
 
     pub fn backend(&self, n: u8) -> Backend {
@@ -125,16 +110,7 @@ impl Stack {
 }
 
 pub fn mysql_admin_url() -> Option<String> {
-    match std::env::var(MYSQL_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{MYSQL_URL_VAR} must be set under CI: MySQL tests would be skipped")
-        }
-        _ => {
-            eprintln!("{MYSQL_URL_VAR} is not set: skipping a MySQL test");
-            None
-        }
-    }
+    servers::url(Server::Mysql)
 }
 
 /// A connection to the MySQL test server as administrator.
@@ -217,16 +193,7 @@ pub fn mysql_transactions(names: &[String]) -> String {
 }
 
 pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{POSTGRES_URL_VAR} must be set under CI: PostgreSQL tests would be skipped")
-        }
-        _ => {
-            eprintln!("{POSTGRES_URL_VAR} is not set: skipping a PostgreSQL test");
-            None
-        }
-    }
+    servers::url(Server::Postgres)
 }
 
 /// `admin_url` with its database name replaced.
@@ -674,15 +641,8 @@ pub struct ScratchDatabase {
 }
 
 impl ScratchDatabase {
-    pub fn on_server_of(var: &str, tag: &str) -> Option<Self> {
-        let admin_url = match std::env::var(var) {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var_os("CI").is_some() => panic!("{var} must be set under CI"),
-            _ => {
-                eprintln!("{var} is not set: skipping");
-                return None;
-            }
-        };
+    pub fn on_server(server: Server, tag: &str) -> Option<Self> {
+        let admin_url = servers::needed(server)?;
         let name = format!("multidb_test_{tag}_{}", std::process::id());
         let scratch = Self {
             url: postgres_url_for(&admin_url, &name),

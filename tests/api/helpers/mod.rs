@@ -8,6 +8,7 @@ pub mod metrics;
 mod own_mariadb;
 mod pages;
 mod proxy;
+mod servers;
 
 pub use child::{start_up_outcome, ChildServer};
 pub use client::{send, Response};
@@ -19,6 +20,7 @@ pub use databases::{
 pub use own_mariadb::OwnMariadb;
 pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
 pub use proxy::Proxy;
+pub use servers::{needed, not_run, Server};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;

@@ -26,7 +26,10 @@ impl OwnMariadb {
                 std::env::var_os("CI").is_none(),
                 "{MARIADBD} is missing under CI: a MySQL server test would be skipped"
             );
-            eprintln!("{MARIADBD} is not installed: skipping a MySQL server test");
+            super::not_run(
+                "a MariaDB server of their own",
+                "no MariaDB server is installed (Debian: apt install mariadb-server-core)",
+            );
             return None;
         }
         let directory = std::env::temp_dir().join(format!(
