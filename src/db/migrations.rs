@@ -173,25 +173,34 @@ pub fn migration_state<D: Database>(pool: &Pool<D>) -> Result<MigrationState, Db
     };
     let layer_table = exists("multidb_layer_migrations").map_err(read)?;
     let diesel_table = exists("__diesel_schema_migrations").map_err(read)?;
-    let layer: Vec<i64> = if layer_table {
-        diesel::sql_query("SELECT version FROM multidb_layer_migrations ORDER BY version")
-            .load::<LayerVersion>(&mut *conn)
-            .map_err(read)?
-            .into_iter()
-            .map(|row| row.version)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let application: Vec<String> = if diesel_table {
-        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
-            .load::<AppliedVersion>(&mut *conn)
-            .map_err(read)?
-            .into_iter()
-            .map(|row| row.version)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let layer: Vec<i64> = listed::<LayerVersion>(
+        &mut conn,
+        layer_table,
+        "SELECT version FROM multidb_layer_migrations ORDER BY version",
+    )
+    .map_err(read)?
+    .into_iter()
+    .map(|row| row.version)
+    .collect();
+    let application: Vec<String> = listed::<AppliedVersion>(
+        &mut conn,
+        diesel_table,
+        "SELECT version FROM __diesel_schema_migrations ORDER BY version",
+    )
+    .map_err(read)?
+    .into_iter()
+    .map(|row| row.version)
+    .collect();
     MigrationState::of::<D>(backend, &layer, &application)
+}
+
+/// The rows `sql` reads from a table of versions, or none where the table does not exist.
+fn listed<R>(conn: &mut AnyConnection, table_exists: bool, sql: &str) -> QueryResult<Vec<R>>
+where
+    R: QueryableByName<<AnyConnection as diesel::Connection>::Backend> + 'static,
+{
+    if !table_exists {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(sql).load(conn)
 }

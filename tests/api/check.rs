@@ -8,27 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+use crate::crash::{create, environment, kill_and_let_its_lease_expire, start};
 use crate::helpers::{ChildServer, Stack, Storage};
-
-/// Leases as short as allowed, so that a killed instance's are soon expired.
-const LEASE_MS: u64 = 300;
-
-fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_URL_1", storage.raw_url(1).to_owned()),
-        ("DATABASE_URL_2", storage.raw_url(2).to_owned()),
-        ("INSTANCE_LEASE_MS", LEASE_MS.to_string()),
-    ]
-}
-
-fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
-    let mut env = environment(storage);
-    if let Some(faults) = faults {
-        env.push(("MULTIDB_FAULTS", faults.to_owned()));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ChildServer::start(&env)
-}
 
 fn multidb(storage: &Storage, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_multidb"))
@@ -52,12 +33,6 @@ fn check(storage: &Storage, args: &[&str]) -> (i32, Value) {
         )
     });
     (output.status.code().expect("an exit status"), report)
-}
-
-fn create(server: &ChildServer, path: &str, body: Value) -> i64 {
-    let response = server.request("POST", path, Some(body));
-    assert_eq!(response.status, 201, "{}", response.text);
-    response.body["id"].as_i64().unwrap()
 }
 
 fn order(server: &ChildServer, user: i64) {
@@ -226,8 +201,7 @@ fn a_crashed_deletion_is_reported_until_recovered(stack: Stack) {
         assert_eq!(status, 1, "older than 0 s: {report:#}");
     }
 
-    server.kill();
-    std::thread::sleep(std::time::Duration::from_millis(LEASE_MS + 200));
+    kill_and_let_its_lease_expire(server);
     deletion.join().unwrap();
     let (status, report) = check(&storage, &["--in-doubt-after", "3600"]);
     assert_eq!(status, 1, "{report:#}");

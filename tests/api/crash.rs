@@ -14,9 +14,9 @@ const AFTER_DECISION: (&str, bool) = ("after_decision", true);
 const AFTER_COMMIT: (&str, bool) = ("after_commit", true);
 
 /// Leases as short as allowed, so that a killed instance's are soon expired.
-const LEASE_MS: u64 = 300;
+pub(crate) const LEASE_MS: u64 = 300;
 
-fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
+pub(crate) fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL_1", storage.raw_url(1).to_owned()),
         ("DATABASE_URL_2", storage.raw_url(2).to_owned()),
@@ -27,17 +27,17 @@ fn environment(storage: &Storage) -> Vec<(&'static str, String)> {
 /// Kills `server` and waits out its lease: its work left in doubt may now be resolved
 /// by any instance. (Its last renewal was sent before the kill, and the lease is timed
 /// by the database's clock on this same machine.)
-fn kill_and_let_its_lease_expire(server: ChildServer) {
+pub(crate) fn kill_and_let_its_lease_expire(server: ChildServer) {
     server.kill();
     std::thread::sleep(std::time::Duration::from_millis(LEASE_MS + 200));
 }
 
-fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
+pub(crate) fn start(storage: &Storage, faults: Option<&str>) -> ChildServer {
     let faults = faults.map(|faults| ("MULTIDB_FAULTS", faults));
     start_with(storage, faults.as_slice())
 }
 
-fn start_with(storage: &Storage, extra: &[(&'static str, &str)]) -> ChildServer {
+pub(crate) fn start_with(storage: &Storage, extra: &[(&'static str, &str)]) -> ChildServer {
     let mut env = environment(storage);
     env.extend(
         extra
@@ -55,7 +55,7 @@ fn metrics(server: &ChildServer) -> Vec<Sample> {
     scrape(server.request("GET", "/metrics", None))
 }
 
-fn create(server: &ChildServer, path: &str, body: serde_json::Value) -> i64 {
+pub(crate) fn create(server: &ChildServer, path: &str, body: serde_json::Value) -> i64 {
     let response = server.request("POST", path, Some(body));
     assert_eq!(response.status, 201, "{}", response.text);
     response.body["id"].as_i64().unwrap()

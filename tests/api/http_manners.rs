@@ -12,21 +12,9 @@ use multidb::http::AllowedOrigins;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    id_of, spawn_app, spawn_app_with, start_up_outcome, ChildServer, Response, Stack, Storage,
-    TestApp,
+    concrete_path, id_of, spawn_app, spawn_app_with, start_up_outcome, ChildServer, Response,
+    Stack, Storage, TestApp,
 };
-
-/// A path of `template` that names resources which exist, while they do.
-fn concrete(template: &str, user: i64, order: i64) -> String {
-    let id = if template.starts_with("/orders") {
-        order
-    } else {
-        user
-    };
-    template
-        .replace("{id}", &id.to_string())
-        .replace("{file}", "swagger-ui.css")
-}
 
 fn allow(template: &str) -> BTreeSet<&'static str> {
     multidb::http::allowed_methods(template)
@@ -40,7 +28,7 @@ fn app_with_every_route(app: &TestApp) -> Vec<(&'static str, String)> {
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
     let order = id_of(&app.order(user).create());
     multidb::http::route_templates()
-        .map(|template| (template, concrete(template, user, order)))
+        .map(|template| (template, concrete_path(template, user, order)))
         .collect()
 }
 
@@ -98,7 +86,7 @@ fn head_is_answered_wherever_get_is_with_the_same_status_and_headers_and_no_body
 fn options_answers_204_with_allow_on_every_route_even_where_keys_are_required() {
     let app = spawn_app_with(Stack::sqlite(), |settings| settings.auth = Auth::Required);
     let routes: Vec<(&str, String)> = multidb::http::route_templates()
-        .map(|template| (template, concrete(template, 1, 1)))
+        .map(|template| (template, concrete_path(template, 1, 1)))
         .collect();
     for (template, path) in &routes {
         let response = app.request("OPTIONS", path, None);
@@ -301,7 +289,7 @@ fn unknown_query_parameters_are_refused_on_every_operation_and_write_nothing() {
     let before = state(&app);
     let mut refused = 0;
     for template in multidb::http::operation_templates() {
-        let path = concrete(template, user, order);
+        let path = concrete_path(template, user, order);
         for method in allow(template) {
             if method == "OPTIONS" || method == "HEAD" {
                 continue;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use multidb::config::Auth;
 use serde_json::{json, Value};
 
-use crate::helpers::{id_of, spawn_app, spawn_app_with, Response, Stack, TestApp};
+use crate::helpers::{concrete_path, id_of, spawn_app, spawn_app_with, Response, Stack, TestApp};
 
 /// The methods tried on every route (CONNECT is not a request to a resource).
 const METHODS: [&str; 8] = [
@@ -41,18 +41,6 @@ fn documented_statuses(document: &Value, template: &str, method: &str) -> Vec<u1
 
 fn no_such_route(response: &Response) -> bool {
     response.status == 404 && response.body["error"] == "no such route"
-}
-
-/// A path of `template` that names resources which exist, while they do.
-fn concrete(template: &str, user: i64, order: i64) -> String {
-    let id = if template.starts_with("/orders") {
-        order
-    } else {
-        user
-    };
-    template
-        .replace("{id}", &id.to_string())
-        .replace("{file}", "swagger-ui.css")
 }
 
 fn document(app: &TestApp) -> Value {
@@ -94,7 +82,7 @@ fn the_document_lists_exactly_the_routes_and_methods_served() {
     let user = id_of(&app.create_user("ada@example.com", "Ada"));
     let order = id_of(&app.order(user).create());
     for template in served {
-        let path = concrete(template, user, order);
+        let path = concrete_path(template, user, order);
         let mut allow = documented[template].clone();
         if allow.contains("GET") {
             allow.insert("HEAD".to_owned());

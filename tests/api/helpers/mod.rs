@@ -18,7 +18,9 @@ pub use databases::{
     remove_leftovers, set_mysql_connections_allowed, Backend, ScratchDatabase, Stack, Storage,
 };
 pub use own_mariadb::OwnMariadb;
-pub use pages::{get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages};
+pub use pages::{
+    concrete_path, get_object, get_page, id_of, ids_of, item_ids, items_of, keys_of, walk_pages,
+};
 pub use proxy::Proxy;
 pub use servers::{needed, not_run, Server};
 
