@@ -176,9 +176,7 @@ impl Application {
             let cors_on = cors.is_some();
             // Per worker: each worker thread keeps the request instruments it has used.
             let requests = std::rc::Rc::new(metrics.for_requests());
-            // Innermost first: HEAD routes as GET behind CORS, which sees the method sent.
             App::new()
-                .wrap(middleware::from_fn(crate::http::head_as_get))
                 .wrap(middleware::Condition::new(
                     cors_on,
                     cors.unwrap_or_default(),

@@ -25,7 +25,6 @@ pub use cors::{refusals_as_json as cors_refusals_as_json, AllowedOrigins};
 pub use deadline::answer_within;
 pub use docs::Docs;
 pub use idempotency::Retention;
-pub use methods::head_as_get;
 pub use request_log::observe_requests;
 
 use std::sync::Arc;

@@ -81,12 +81,14 @@ fn failure(error: &actix_web::Error) -> Option<Failure> {
 
 pub async fn observe_requests(
     metrics: Rc<RequestMetrics>,
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&request);
+    // The method sent, for the log and the metrics; then a HEAD goes on as a GET.
     let method = request.method().clone();
+    super::methods::route_head_as_get(&mut request);
     let path = logged_path(request.path());
     let scope = Request::new(id);
 
