@@ -50,8 +50,9 @@ declare -A labels=(
 )
 parts_spec=""
 for w in "${workloads[@]}"; do parts_spec+="${parts_spec:+;}$w=$(echo "${parts[$w]}" | tr ' ' ',')"; done
-USERS=10000
-ORDERS=100000
+# The data set: --users and --orders, passed down to each stack's run.
+USERS=${BENCH_USERS:-10000}
+ORDERS=${BENCH_ORDERS:-100000}
 
 say() { echo "bench: $*" >&2; }
 die() { say "$*"; exit 2; }
@@ -70,6 +71,9 @@ Options:
   --duration S       measured seconds per workload and per pgbench part (default 30)
   --warmup S         warm-up seconds before each of them (default 10)
   --rounds N         run everything N times, alternating; report medians (default 1)
+  --users N          users seeded in db1, ids 1..N, drawn at random by the workloads
+                     (default 10000)
+  --orders N         orders seeded in db2, spread over the users (default 100000)
   --binary PATH      multidb binary to run (default: cargo build --release)
   --log LEVEL        the server's RUST_LOG (default warn)
   --update-pgbench   rewrite bench/pgbench/*.sql that no longer match the SQL the service
@@ -350,7 +354,7 @@ while [ $# -gt 0 ]; do
     --*=*) value=${opt#*=} opt=${opt%%=*} ;;
   esac
   case $opt in
-    --stack | --concurrency | --duration | --warmup | --rounds | --binary | --log)
+    --stack | --concurrency | --duration | --warmup | --rounds | --binary | --log | --users | --orders)
       if [ -z "$value" ]; then
         [ $# -ge 2 ] || die "$opt needs a value"
         value=$2
@@ -366,6 +370,8 @@ while [ $# -gt 0 ]; do
     --duration) duration=$value ;;
     --warmup) warmup=$value ;;
     --rounds) rounds=$value ;;
+    --users) USERS=$value ;;
+    --orders) ORDERS=$value ;;
     --binary) binary=$value ;;
     --log) log=$value ;;
     --update-pgbench) update_pgbench=1 ;;
@@ -398,6 +404,8 @@ esac
 for n in concurrency duration rounds; do
   [[ ${!n} =~ ^[1-9][0-9]*$ ]] || die "--$n must be a positive whole number"
 done
+[[ $USERS =~ ^[1-9][0-9]*$ ]] || die "--users must be a positive whole number"
+[[ $ORDERS =~ ^[0-9]+$ ]] || die "--orders must be a whole number"
 [[ $warmup =~ ^[0-9]+$ ]] || die "--warmup must be a whole number of seconds"
 
 # Tools: wrk (and, for PostgreSQL, pg_virtualenv, a server and pgbench) from Debian.
@@ -443,6 +451,7 @@ results="$run_dir/results.tsv"
 export BENCH_RUN_DIR=$run_dir BENCH_BINARY=$binary BENCH_CONCURRENCY=$concurrency
 export BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_ROUNDS=$rounds BENCH_LOG=$log BENCH_CEILING=$ceiling
 export BENCH_UPDATE_PGBENCH=$update_pgbench BENCH_HTTP_WORKERS=${HTTP_WORKERS:-2}
+export BENCH_USERS=$USERS BENCH_ORDERS=$ORDERS
 export BENCH_WRK_THREADS=$((concurrency < 2 ? concurrency : 2))
 
 if [ "$built" = 1 ]; then
@@ -457,6 +466,8 @@ record info run nproc "$(nproc)"
 record info run cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 record info run load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 record info run concurrency "$concurrency"
+record info run users "$USERS"
+record info run orders "$ORDERS"
 record info run warmup "$warmup"
 record info run duration "$duration"
 record info run rounds "$rounds"
