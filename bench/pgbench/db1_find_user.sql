@@ -3,5 +3,4 @@
 -- logged them; written by `bash bench/run.sh --update-pgbench`, checked by every
 -- PostgreSQL run of bench/run.sh. Variables: -D users, item, created_at from run.sh.
 \set user_id random(1, :users)
-\set k1 1
-SELECT "users"."id", "users"."email", "users"."name", "users"."created_at" FROM "users" WHERE ("users"."id" = :user_id) LIMIT :k1;
+SELECT "users"."id", "users"."email", "users"."name", "users"."created_at" FROM "users" WHERE ("users"."id" = :user_id);

@@ -5,6 +5,6 @@
 \set user_id random(1, :users)
 \set quantity random(1, 10000)
 \set amount_cents random(0, 1000000000)
-BEGIN;
+BEGIN; SET LOCAL statement_timeout = 5000; SET LOCAL idle_in_transaction_session_timeout = 12000; SELECT pg_advisory_xact_lock_shared(1835295349, :user_id);
 INSERT INTO "orders" ("user_id", "item", "quantity", "amount_cents", "created_at") VALUES (:user_id, :item, :quantity, :amount_cents, :created_at) RETURNING "orders"."id", "orders"."user_id", "orders"."item", "orders"."quantity", "orders"."amount_cents", "orders"."created_at";
 COMMIT;

@@ -151,7 +151,7 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<Report> {
                     })
                     .unwrap_or_default();
                 report.problems.push(format!(
-                    "{} in db2 belong to {} that do not exist in db1{first}",
+                    "{} in db2 belong to {} missing from db1{first}",
                     plural(orphans.orders, "order"),
                     plural(orphans.users, "user")
                 ));

@@ -114,7 +114,7 @@ fn orders_without_a_user_are_found_in_bounded_steps(stack: Stack) {
     assert_eq!(
         problems(&report),
         [format!(
-            "4 orders in db2 belong to 2 users that do not exist in db1 (first: user {deleted} with 1 order)"
+            "4 orders in db2 belong to 2 users missing from db1 (first: user {deleted} with 1 order)"
         )]
     );
     let person = multidb(&storage, &["check"]);
