@@ -43,7 +43,7 @@ type Methods = fn(Resource) -> Resource;
 struct Route {
     template: &'static str,
     /// The methods `handlers` adds, and HEAD wherever GET is (see
-    /// [`methods::head_as_get`]) and OPTIONS, for the `Allow` header of OPTIONS and 405
+    /// `methods::route_head_as_get`) and OPTIONS, for the `Allow` header of OPTIONS and 405
     /// answers (the OpenAPI test checks them against the document and the answers).
     allow: &'static str,
     handlers: Methods,

@@ -75,6 +75,8 @@ pub fn in_doubt<A: Database, B: Database>(
     .map_err(b_error)?;
     let age = |at: chrono::NaiveDateTime| (now - at).to_std().map_or(0.0, |age| age.as_secs_f64());
     let mut report = InDoubt::default();
+    // Many writes in doubt share an owner: each lease is looked up once.
+    let mut owners = Owners::default();
 
     if a.features().two_phase_commit {
         let mut a_conn = a.connection()?;
@@ -107,7 +109,7 @@ pub fn in_doubt<A: Database, B: Database>(
                 age_seconds: decision.as_ref().map(|row| age(row.created_at)),
                 decision: decision.as_ref().map(|row| row.outcome.clone()),
                 redo: decision.and_then(|row| row.redo),
-                owner: owner(&mut b_conn, gid.owner()).map_err(b_error)?,
+                owner: owners.of(&mut b_conn, gid.owner()).map_err(b_error)?,
             });
         }
     }
@@ -134,7 +136,7 @@ pub fn in_doubt<A: Database, B: Database>(
         };
         report.awaiting_redo.push(Work {
             age_seconds: Some(age(row.created_at)),
-            owner: owner(&mut b_conn, gid.owner()).map_err(b_error)?,
+            owner: owners.of(&mut b_conn, gid.owner()).map_err(b_error)?,
             gid: row.gid,
             decision: Some(row.outcome),
             redo: row.redo,
@@ -143,15 +145,26 @@ pub fn in_doubt<A: Database, B: Database>(
     Ok(report)
 }
 
-fn owner(conn: &mut AnyConnection, lease: LeaseId) -> QueryResult<Owner> {
-    let host = multidb_instances::table
-        .find(lease)
-        .select(multidb_instances::host)
-        .first::<String>(conn)
-        .optional()?;
-    Ok(Owner {
-        lease,
-        host,
-        expired: !lease::is_live(conn, lease)?,
-    })
+/// The owners looked up so far, by lease.
+#[derive(Default)]
+struct Owners(std::collections::BTreeMap<LeaseId, Owner>);
+
+impl Owners {
+    fn of(&mut self, conn: &mut AnyConnection, lease: LeaseId) -> QueryResult<Owner> {
+        if let Some(owner) = self.0.get(&lease) {
+            return Ok(owner.clone());
+        }
+        let host = multidb_instances::table
+            .find(lease)
+            .select(multidb_instances::host)
+            .first::<String>(conn)
+            .optional()?;
+        let owner = Owner {
+            lease,
+            host,
+            expired: !lease::is_live(conn, lease)?,
+        };
+        self.0.insert(lease, owner.clone());
+        Ok(owner)
+    }
 }
