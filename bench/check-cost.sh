@@ -41,8 +41,9 @@ SELECT 1 + g % $users, 'item ' || g, 1 + (g * 7919) % 10000,
        (g * 7919 * 104729) % 1000000000001,
        TIMESTAMP '2026-01-01 00:00:00' + g * INTERVAL '1 second'
 FROM generate_series(1::bigint, $orders) AS g;
-VACUUM ANALYZE;
 SQL
+psql -q -v ON_ERROR_STOP=1 -d multidb_cost_db2 -f "$here/lib/seed-totals-postgres.sql"
+psql -q -d multidb_cost_db2 -c 'VACUUM ANALYZE'
 psql -q -d multidb_cost_db2 -At -c "SELECT 'db2: ' || pg_size_pretty(pg_database_size(current_database()))"
 echo "check-cost: one step's plan"
 psql -d multidb_cost_db2 -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT DISTINCT user_id FROM orders WHERE user_id > 500000 ORDER BY user_id LIMIT $batch"

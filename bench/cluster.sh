@@ -64,8 +64,9 @@ INSERT INTO orders (user_id, item, quantity, amount_cents, created_at)
 SELECT 1 + g % 10000, 'item ' || g, 1 + (g * 7919) % 10000, (g::bigint * 7919 * 104729) % 1000000000001,
        TIMESTAMP '2026-01-01' + g * INTERVAL '1 second'
 FROM generate_series(1, 100000) AS g;
-VACUUM ANALYZE;
 SQL
+psql -X -q -v ON_ERROR_STOP=1 "$DB2_DIRECT_URL" -f "$here/lib/seed-totals-postgres.sql"
+psql -X -q "$DB2_DIRECT_URL" -c 'VACUUM ANALYZE'
 
 single_port=$((MULTIDB_CLUSTER_PORT + 20))
 # start_single URL1 URL2 PREPARED: one more instance, like the cluster's, on its own port.

@@ -45,6 +45,7 @@ SELECT $((n + 1)), 'item ' || g, 1 + g % 100, g % 100000,
 FROM generate_series(1::bigint, ${sizes[$n]}) AS g;
 SQL
 done
+psql -q -v ON_ERROR_STOP=1 -d sg_db2 -f "$here/lib/seed-totals-postgres.sql"
 psql -q -d sg_db2 -c 'VACUUM ANALYZE'
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BIND_ADDRESS=127.0.0.1:$port "$binary" 2>server.log &

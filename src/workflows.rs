@@ -45,7 +45,8 @@ pub async fn create_user(
 /// concurrent deletion either happens first (and the order is refused as
 /// `UnknownUser`) or waits and then deletes the new order with the user.
 ///
-/// The user's orders are also locked in db2 (shared, as db2's session begins), because
+/// The user's orders are also locked in db2 (shared, as db2's session begins, or
+/// exclusive where the totals' upsert needs it: [`orders::new_order_lock`]), because
 /// db1's lock lasts only as long as its server session: if that session dies before db2
 /// commits, a deletion still waits for this lock before it deletes the user's orders,
 /// and then sees the new one. Both take db2's lock before db1's, so they never wait for
@@ -63,7 +64,7 @@ pub async fn create_order(
     db::write_b_holding_a(
         cross.a(),
         cross.b(),
-        orders::user_orders_lock(new.user_id, LockMode::Shared),
+        orders::new_order_lock(new.user_id, cross.b().features()),
         move |users_session, orders_session| {
             if let Some(once) = &once {
                 if let Some(replay) = once.earlier(orders_session, users_session)? {

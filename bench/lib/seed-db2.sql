@@ -7,4 +7,5 @@ SELECT 1 + g % :users, 'item ' || g, 1 + (g * 7919) % 10000,
        (g::bigint * 7919 * 104729) % 1000000000001,
        TIMESTAMP '2026-01-01 00:00:00' + g * INTERVAL '1 second'
 FROM generate_series(1::bigint, :orders) AS g;
+\ir seed-totals-postgres.sql
 VACUUM ANALYZE;

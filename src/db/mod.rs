@@ -3,6 +3,7 @@
 //! is identified only by a type implementing [`Database`].
 
 mod admission;
+pub mod aggregate;
 mod backend;
 mod clock;
 mod cross_commit;

@@ -313,6 +313,21 @@ impl<D: Database> Session<D, Write> {
         }
     }
 
+    /// Inserts a row or updates the one its key already names, in one statement: see
+    /// [`AnyConnection::execute_upsert`] for the two spellings it takes. One statement
+    /// rather than an `UPDATE` then an `INSERT`, which two transactions can both find
+    /// missing: here the second waits for the first's row and then updates it.
+    pub fn upsert<C, K>(&mut self, on_conflict: C, on_duplicate_key: K) -> Result<(), DbError>
+    where
+        C: ExecuteDsl<diesel::pg::PgConnection> + ExecuteDsl<diesel::sqlite::SqliteConnection>,
+        K: ExecuteDsl<diesel::mysql::MysqlConnection>,
+    {
+        self.conn
+            .execute_upsert(on_conflict, on_duplicate_key)
+            .map(drop)
+            .map_err(Self::error)
+    }
+
     /// The key this session's last `INSERT` generated, as an SQL expression.
     pub fn last_insert_id(&self) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
         diesel::dsl::sql(self.backend().dialect().last_insert_id())

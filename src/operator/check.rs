@@ -1,8 +1,8 @@
 //! `multidb check`: whether the two databases agree, read only and in bounded steps, so
 //! that it can run against production under load. It reports orders whose user does
-//! not exist, users whose deletion waits for its redo, cross-database writes in doubt
-//! with their age and owner, expired leases that left work, and each database's
-//! migrations.
+//! not exist, users whose order totals disagree with their orders, users whose
+//! deletion waits for its redo, cross-database writes in doubt with their age and
+//! owner, expired leases that left work, and each database's migrations.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,8 @@ pub struct Report {
     pub migrations: Vec<DatabaseMigrations>,
     /// `None` when db2's orders could not be scanned (its schema is not migrated).
     pub orphan_orders: Option<Orphans>,
+    /// `None` when db2's orders could not be scanned (its schema is not migrated).
+    pub order_totals: Option<TotalsDrift>,
     pub users_awaiting_redo: Vec<UserAwaitingRedo>,
     /// `None` when the layer's tables are not migrated in both databases.
     pub in_doubt: Option<InDoubt>,
@@ -75,6 +77,25 @@ pub struct OrphanUser {
     pub orders: i64,
 }
 
+/// Users whose order totals (what a summary reads) disagree with their orders.
+#[derive(Debug, Default, Serialize)]
+pub struct TotalsDrift {
+    pub users: u64,
+    /// The first users, in id order.
+    pub listed: Vec<UserTotals>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserTotals {
+    pub user_id: UserId,
+    /// The count and sum of the user's orders.
+    pub orders: i64,
+    pub orders_total_cents: i64,
+    /// What the totals say; `null` when the user has none.
+    pub recorded_orders: Option<i64>,
+    pub recorded_total_cents: Option<i64>,
+}
+
 /// A user deleted in db2 (orders gone, decision recorded) whose row in db1 waits for
 /// the redo that deletes it.
 #[derive(Debug, Serialize)]
@@ -96,6 +117,7 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<Report> {
         problems: Vec::new(),
         migrations,
         orphan_orders: None,
+        order_totals: None,
         users_awaiting_redo: Vec::new(),
         in_doubt: None,
         expired_leases_with_work: Vec::new(),
@@ -137,7 +159,7 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<Report> {
     let orders_table = migrated(0, false) && migrated(1, false);
     if let (Some(db1), Some(db2)) = (&db1.pool, &db2.pool) {
         if orders_table {
-            let orphans = orphan_orders(db1, db2, options)?;
+            let (orphans, totals) = scan_orders(db1, db2, options)?;
             if orphans.users > 0 {
                 let first = orphans
                     .listed
@@ -157,6 +179,20 @@ pub fn run(settings: &Settings, options: Options) -> anyhow::Result<Report> {
                 ));
             }
             report.orphan_orders = Some(orphans);
+            if let Some(first) = totals.listed.first() {
+                report.problems.push(format!(
+                    "the order totals of {} disagree with their orders (first: user {} has {} worth {} cents, the totals say {}): orders written behind the service's back or by a build older than the totals (docs/operations.md)",
+                    plural(totals.users, "user"),
+                    first.user_id,
+                    plural(first.orders, "order"),
+                    first.orders_total_cents,
+                    match (first.recorded_orders, first.recorded_total_cents) {
+                        (Some(count), Some(cents)) => format!("{} worth {cents} cents", plural(count, "order")),
+                        _ => "nothing".to_owned(),
+                    }
+                ));
+            }
+            report.order_totals = Some(totals);
         }
         if layers {
             let in_doubt = db::in_doubt(db1, db2, options.listed)?;
@@ -214,20 +250,28 @@ fn judge_in_doubt(in_doubt: &InDoubt, options: Options, report: &mut Report) {
 /// Walks db2's users with orders in batches and looks each batch up in db1; users not
 /// found are looked at again in db2 after db1 answered, so that a user deleted (with
 /// their orders) while the check ran is not taken for an orphan: orders are gone from
-/// db2 before their user leaves db1, and none are added for a missing user.
-fn orphan_orders(db1: &Pool<Db1>, db2: &Pool<Db2>, options: Options) -> Result<Orphans, DbError> {
+/// db2 before their user leaves db1, and none are added for a missing user. Each
+/// batch's range of users also has its order totals compared with its orders.
+fn scan_orders(
+    db1: &Pool<Db1>,
+    db2: &Pool<Db2>,
+    options: Options,
+) -> Result<(Orphans, TotalsDrift), DbError> {
     let mut orphans = Orphans::default();
+    let mut drift = TotalsDrift::default();
     let mut after = 0;
     loop {
         let batch = {
             let mut session = db2.begin::<Read>()?;
             orders::users_with_orders(&mut session, after, options.batch)?
         };
-        let Some(last) = batch.last() else {
+        let up_to = batch.last().map(|last| last.get());
+        compare_totals(db2, after, up_to, options, &mut drift)?;
+        let Some(last) = up_to else {
             break;
         };
         orphans.batches += 1;
-        after = last.get();
+        after = last;
         orphans.users_scanned += batch.len() as u64;
         let found = {
             let mut session = db1.begin::<Read>()?;
@@ -252,7 +296,35 @@ fn orphan_orders(db1: &Pool<Db1>, db2: &Pool<Db2>, options: Options) -> Result<O
             }
         }
     }
-    Ok(orphans)
+    Ok((orphans, drift))
+}
+
+/// Compares the totals of the users in `(after, up_to]` with their orders; the last
+/// range (no `up_to`) holds no orders, but maybe totals left behind.
+fn compare_totals(
+    db2: &Pool<Db2>,
+    after: i64,
+    up_to: Option<i64>,
+    options: Options,
+    drift: &mut TotalsDrift,
+) -> Result<(), DbError> {
+    let disagreeing = {
+        let mut session = db2.begin::<Read>()?;
+        orders::totals_disagreeing(&mut session, after, up_to)?
+    };
+    for user in disagreeing {
+        drift.users += 1;
+        if drift.listed.len() < options.listed {
+            drift.listed.push(UserTotals {
+                user_id: user.user_id,
+                orders: user.orders.0,
+                orders_total_cents: user.orders.1,
+                recorded_orders: user.totals.map(|(count, _)| count),
+                recorded_total_cents: user.totals.map(|(_, cents)| cents),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The report for a person: the problems first, then what was looked at.
@@ -298,6 +370,28 @@ pub fn text(report: &Report) -> String {
             }
         }
         None => text.push_str("orders without a user: not checked (migrations pending)\n"),
+    }
+    if let Some(drift) = &report.order_totals {
+        let _ = writeln!(
+            text,
+            "order totals that disagree with the orders: {}",
+            plural(drift.users, "user")
+        );
+        for user in &drift.listed {
+            let recorded = match (user.recorded_orders, user.recorded_total_cents) {
+                (Some(count), Some(cents)) => {
+                    format!("{} worth {cents} cents", plural(count, "order"))
+                }
+                _ => "none".to_owned(),
+            };
+            let _ = writeln!(
+                text,
+                "  user {}: {} worth {} cents; totals: {recorded}",
+                user.user_id,
+                plural(user.orders, "order"),
+                user.orders_total_cents
+            );
+        }
     }
     match &report.in_doubt {
         Some(in_doubt) => {

@@ -1,9 +1,10 @@
 use diesel::prelude::*;
 
 use super::{NewOrder, Order, OrderFilter, UserOrders};
+use crate::db::aggregate::SumBigInt;
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, Database, DbError, KeyLock, KeyLocks, LockMode};
-use crate::db2::schema::orders;
+use crate::db::{Access, Database, DbError, Features, KeyLock, KeyLocks, LockMode};
+use crate::db2::schema::{orders, user_order_totals as totals};
 use crate::db2::{Db2, Session};
 use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 
@@ -21,7 +22,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
             orders::created_at.eq(created_at),
         ))
     };
-    session
+    let order = session
         .write_returning(
             // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it
             // is a query fragment of its MultiBackend only); `all_columns` is in
@@ -40,7 +41,42 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         .ok_or_else(|| DbError::Other {
             database: Db2::NAME,
             cause: "an INSERT into orders gave back no row".into(),
-        })
+        })?;
+    add_to_totals(session, order.user_id, 1, order.amount_cents)?;
+    Ok(order)
+}
+
+/// Adds `count` orders worth `cents` to a user's totals (both negative to take them
+/// away), creating the totals with the user's first order. In one statement: two first
+/// orders of a user in concurrent transactions cannot both create the row (the second
+/// waits for the first's, then adds to it), nor lose an addition.
+fn add_to_totals(
+    session: &mut Session,
+    user_id: UserId,
+    count: i64,
+    cents: i64,
+) -> Result<(), DbError> {
+    let row = (
+        totals::user_id.eq(user_id),
+        totals::order_count.eq(count),
+        totals::total_cents.eq(cents),
+    );
+    let added = (
+        totals::order_count.eq(totals::order_count + count),
+        totals::total_cents.eq(totals::total_cents + cents),
+    );
+    session.upsert(
+        diesel::insert_into(totals::table)
+            .values(row)
+            .on_conflict(totals::user_id)
+            .do_update()
+            .set(added),
+        diesel::insert_into(totals::table)
+            .values(row)
+            .on_conflict(diesel::dsl::DuplicatedKeys)
+            .do_update()
+            .set(added),
+    )
 }
 
 pub fn find<M: Access>(session: &mut Session<M>, id: OrderId) -> Result<Option<Order>, DbError> {
@@ -87,23 +123,99 @@ pub fn user_orders_lock(user_id: UserId, mode: LockMode) -> KeyLock {
     USER_ORDERS.key(user_id.get(), mode)
 }
 
-/// Deletes one order; `false` when there was none.
-pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
-    let deleted = session.execute(diesel::delete(orders::table.find(id)))?;
-    Ok(deleted > 0)
+/// The lock on `user_id`'s orders that adding one takes: shared, so that orders of a
+/// user are added side by side, where upserting the user's totals cannot deadlock
+/// ([`Features::deadlock_free_upserts`]); elsewhere exclusive, so that they take turns
+/// (they would from their totals' upsert to their commit anyway).
+pub fn new_order_lock(user_id: UserId, features: &Features) -> KeyLock {
+    let mode = if features.deadlock_free_upserts {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    user_orders_lock(user_id, mode)
 }
 
-/// Deletes every order of a user and returns how many there were.
+/// Deletes one order, and takes it off its user's totals; `false` when there was none.
+pub fn delete(session: &mut Session, id: OrderId) -> Result<bool, DbError> {
+    let deleted: Option<(UserId, i64)> = session.write_returning(
+        diesel::delete(orders::table.find(id)).returning((orders::user_id, orders::amount_cents)),
+        |session| {
+            // Orders never change and ids are never reused: the row read is the row
+            // deleted, if this transaction is the one that deletes it.
+            let Some(found) = session.load_optional(
+                orders::table
+                    .find(id)
+                    .select((orders::user_id, orders::amount_cents)),
+            )?
+            else {
+                return Ok(None);
+            };
+            let deleted = session.execute(diesel::delete(orders::table.find(id)))?;
+            Ok((deleted > 0).then_some(found))
+        },
+    )?;
+    let Some((user_id, cents)) = deleted else {
+        return Ok(false);
+    };
+    session.execute(diesel::update(totals::table.find(user_id)).set((
+        totals::order_count.eq(totals::order_count - 1),
+        totals::total_cents.eq(totals::total_cents - cents),
+    )))?;
+    Ok(true)
+}
+
+/// Deletes every order of a user, and their totals, and returns how many there were.
 pub fn delete_for_user(session: &mut Session, user_id: UserId) -> Result<usize, DbError> {
-    session.execute(diesel::delete(
+    let deleted = session.execute(diesel::delete(
         orders::table.filter(orders::user_id.eq(user_id)),
-    ))
+    ))?;
+    session.execute(diesel::delete(totals::table.find(user_id)))?;
+    Ok(deleted)
 }
 
 /// The newest [`SUMMARY_ORDERS`] orders of a user, and the count and sum of all of them,
-/// in one statement: the window aggregates are computed before the `LIMIT`, so they
-/// cover every order, from the same snapshot as the listed ones.
+/// in one statement, so both are of one snapshot: the newest by the `(user_id, id)`
+/// index, the count and sum from the user's totals, joined to each row. Its cost does
+/// not grow with the user's orders.
+///
+/// Orders without totals can only have been written by a build older than the totals
+/// (see migrations_db2); for them the count and sum are read from the orders, as
+/// [`count_and_sum`] does.
 pub fn for_user<M: Access>(
+    session: &mut Session<M>,
+    user_id: UserId,
+) -> Result<UserOrders, DbError> {
+    let rows: Vec<(Order, Option<(i64, i64)>)> = session.load(
+        orders::table
+            .left_join(totals::table)
+            .filter(orders::user_id.eq(user_id))
+            .order(orders::id.desc())
+            .limit(SUMMARY_ORDERS)
+            .select((
+                Order::as_select(),
+                (totals::order_count, totals::total_cents).nullable(),
+            )),
+    )?;
+    match rows.first() {
+        None => Ok(UserOrders {
+            newest: Vec::new(),
+            count: 0,
+            total_cents: 0,
+        }),
+        Some((_, Some((count, total_cents)))) => Ok(UserOrders {
+            count: *count,
+            total_cents: *total_cents,
+            newest: rows.into_iter().map(|(order, _)| order).collect(),
+        }),
+        Some((_, None)) => count_and_sum(session, user_id),
+    }
+}
+
+/// [`for_user`] by reading every order of the user: the window aggregates are computed
+/// before the `LIMIT`, so they cover every order, from the same snapshot as the listed
+/// ones.
+fn count_and_sum<M: Access>(
     session: &mut Session<M>,
     user_id: UserId,
 ) -> Result<UserOrders, DbError> {
@@ -153,4 +265,67 @@ pub fn count_for_users<M: Access>(
             .select((orders::user_id, diesel::dsl::count_star()))
             .order(orders::user_id.asc()),
     )
+}
+
+/// A user whose totals disagree with their orders, as [`totals_disagreeing`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalsDisagreement {
+    pub user_id: UserId,
+    /// The count and sum of the user's orders.
+    pub orders: (i64, i64),
+    /// What the user's totals say; `None` when there are none.
+    pub totals: Option<(i64, i64)>,
+}
+
+/// The users in `(after, up_to]` (no upper bound without `up_to`) whose totals disagree
+/// with their orders, in two statements, each of one snapshot so that orders being
+/// added or deleted meanwhile are never taken for a disagreement: users with orders
+/// whose totals are missing or differ, then totals other than zero of users without
+/// any order. Reads every order of the range (their amounts are not in an index).
+pub fn totals_disagreeing<M: Access>(
+    session: &mut Session<M>,
+    after: i64,
+    up_to: Option<i64>,
+) -> Result<Vec<TotalsDisagreement>, DbError> {
+    let up_to = up_to.unwrap_or(i64::MAX);
+    let with_orders: Vec<(UserId, i64, Option<i64>, Option<(i64, i64)>)> = session.load(
+        orders::table
+            .left_join(totals::table)
+            .filter(orders::user_id.gt(after).and(orders::user_id.le(up_to)))
+            .group_by((orders::user_id, totals::order_count, totals::total_cents))
+            .select((
+                orders::user_id,
+                diesel::dsl::count_star(),
+                SumBigInt(orders::amount_cents),
+                (totals::order_count, totals::total_cents).nullable(),
+            )),
+    )?;
+    let without_orders: Vec<(UserId, i64, i64)> = session.load(
+        totals::table
+            .left_join(orders::table)
+            .filter(totals::user_id.gt(after).and(totals::user_id.le(up_to)))
+            .filter(orders::id.is_null())
+            .filter(totals::order_count.ne(0).or(totals::total_cents.ne(0)))
+            .select((totals::user_id, totals::order_count, totals::total_cents)),
+    )?;
+    let mut disagreeing: Vec<TotalsDisagreement> = with_orders
+        .into_iter()
+        .map(|(user_id, count, sum, totals)| TotalsDisagreement {
+            user_id,
+            orders: (count, sum.unwrap_or(0)),
+            totals,
+        })
+        .filter(|user| user.totals != Some(user.orders))
+        .chain(
+            without_orders
+                .into_iter()
+                .map(|(user_id, count, sum)| TotalsDisagreement {
+                    user_id,
+                    orders: (0, 0),
+                    totals: Some((count, sum)),
+                }),
+        )
+        .collect();
+    disagreeing.sort_by_key(|user| user.user_id);
+    Ok(disagreeing)
 }

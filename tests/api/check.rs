@@ -1,6 +1,6 @@
 //! `multidb check` through the real binary: exit 0 and a clean report on a healthy pair
 //! of databases; on a broken one exit 1 with each problem — orders whose user does not
-//! exist, pending migrations, a crashed deletion left in doubt (a user awaiting its redo
+//! exist, order totals that disagree with the orders, pending migrations, a crashed deletion left in doubt (a user awaiting its redo
 //! when db1 cannot prepare, a prepared transaction when it can) under an expired lease —
 //! and exit 3 when a database cannot be reached. It only reads.
 
@@ -52,16 +52,30 @@ fn problems(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `count` orders of one cent for `user`, who has none yet, with their totals: as the
+/// service would have written them, but for a user it does not know.
 fn insert_orphans(storage: &Storage, user: i64, count: usize) {
     for _ in 0..count {
-        storage.execute(
-            2,
-            &format!(
-                "INSERT INTO orders (user_id, item, quantity, amount_cents, created_at) \
-                 VALUES ({user}, 'stray', 1, 1, CURRENT_TIMESTAMP)"
-            ),
-        );
+        insert_order_behind_the_back(storage, user);
     }
+    storage.execute(
+        2,
+        &format!(
+            "INSERT INTO user_order_totals (user_id, order_count, total_cents) \
+             VALUES ({user}, {count}, {count})"
+        ),
+    );
+}
+
+/// An order of one cent for `user`, written without its totals.
+fn insert_order_behind_the_back(storage: &Storage, user: i64) {
+    storage.execute(
+        2,
+        &format!(
+            "INSERT INTO orders (user_id, item, quantity, amount_cents, created_at) \
+             VALUES ({user}, 'stray', 1, 1, CURRENT_TIMESTAMP)"
+        ),
+    );
 }
 
 /// Five users with orders, looked up two at a time: clean. Then orders of users that do
@@ -133,6 +147,101 @@ fn orders_without_a_user_are_found_in_bounded_steps(stack: Stack) {
 }
 
 on_stacks!([sqlite, postgres, mysql, postgres_sqlite, sqlite_postgres, mysql_sqlite, sqlite_mysql, mysql_postgres, postgres_mysql] => orders_without_a_user_are_found_in_bounded_steps);
+
+/// Order totals (what a summary reads) that disagree with the orders, made behind the
+/// service's back, looked at two users at a time: a total changed, a count changed,
+/// totals deleted, an order written without its totals, and totals of a user without
+/// orders beyond every user with orders (the scan's last range). Each is found and
+/// listed; a user whose orders were all deleted keeps totals of zero, which agree.
+fn order_totals_that_disagree_with_the_orders_are_found(stack: Stack) {
+    let storage = Storage::create(stack);
+    let server = start(&storage, None);
+    let users: Vec<i64> = (0..6)
+        .map(|n| {
+            create(
+                &server,
+                "/users",
+                json!({"email": format!("t{n}@example.com"), "name": "T"}),
+            )
+        })
+        .collect();
+    for &user in &users {
+        order(&server, user);
+        order(&server, user);
+    }
+    // All of users[5]'s orders deleted, one at a time: totals of zero remain.
+    let listed = server.request("GET", &format!("/orders?user_id={}", users[5]), None);
+    for order in listed.body["items"].as_array().expect("items") {
+        let gone = server.request("DELETE", &format!("/orders/{}", order["id"]), None);
+        assert_eq!(gone.status, 204, "{}", gone.text);
+    }
+    let (status, report) = check(&storage, &["--batch", "2"]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(report["order_totals"]["users"], 0, "{report:#}");
+
+    let execute = |sql: String| storage.execute(2, &sql);
+    execute(format!(
+        "UPDATE user_order_totals SET total_cents = 7 WHERE user_id = {}",
+        users[0]
+    ));
+    execute(format!(
+        "UPDATE user_order_totals SET order_count = 3 WHERE user_id = {}",
+        users[1]
+    ));
+    execute(format!(
+        "DELETE FROM user_order_totals WHERE user_id = {}",
+        users[2]
+    ));
+    insert_order_behind_the_back(&storage, users[3]);
+    let beyond = users[5] + 1000;
+    execute(format!(
+        "INSERT INTO user_order_totals (user_id, order_count, total_cents) VALUES ({beyond}, 1, 5)"
+    ));
+
+    let (status, report) = check(&storage, &["--batch", "2"]);
+    assert_eq!(status, 1, "{report:#}");
+    assert_eq!(report["orphan_orders"]["users"], 0, "{report:#}");
+    assert_eq!(report["order_totals"]["users"], 5, "{report:#}");
+    let row = |user: i64, orders: i64, cents: i64, recorded: Value, recorded_cents: Value| {
+        json!({"user_id": user, "orders": orders, "orders_total_cents": cents,
+               "recorded_orders": recorded, "recorded_total_cents": recorded_cents})
+    };
+    assert_eq!(
+        report["order_totals"]["listed"],
+        json!([
+            row(users[0], 2, 2, json!(2), json!(7)),
+            row(users[1], 2, 2, json!(3), json!(2)),
+            row(users[2], 2, 2, Value::Null, Value::Null),
+            row(users[3], 3, 3, json!(2), json!(2)),
+            row(beyond, 0, 0, json!(1), json!(5)),
+        ])
+    );
+    assert_eq!(
+        problems(&report),
+        [format!(
+            "the order totals of 5 users disagree with their orders (first: user {} has 2 orders worth 2 cents, the totals say 2 orders worth 7 cents): orders written behind the service's back or by a build older than the totals (docs/operations.md)",
+            users[0]
+        )]
+    );
+    let person = multidb(&storage, &["check"]);
+    assert_eq!(person.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&person.stdout);
+    assert!(
+        text.contains(&format!(
+            "  user {}: 2 orders worth 2 cents; totals: none\n",
+            users[2]
+        )),
+        "{text}"
+    );
+
+    // The summary of a user whose totals are missing still counts every order.
+    let summary = server.request("GET", &format!("/users/{}/summary", users[2]), None);
+    assert_eq!(summary.status, 200, "{}", summary.text);
+    assert_eq!(summary.body["order_count"], 2, "{}", summary.text);
+    assert_eq!(summary.body["total_cents"], 2, "{}", summary.text);
+}
+
+on_stacks!([sqlite, postgres, mysql] => order_totals_that_disagree_with_the_orders_are_found);
 
 /// Databases never migrated: each is named with what to run, and nothing is created.
 fn databases_not_migrated_are_reported_and_left_alone(stack: Stack) {

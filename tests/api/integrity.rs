@@ -165,6 +165,11 @@ fn racing_orders_and_deletions_never_leave_an_orphan_order(stack: Stack) {
             });
         });
         assert_eq!(app.orphan_orders(), Vec::<i64>::new(), "round {round}");
+        assert_eq!(
+            app.totals_disagreeing(),
+            Vec::<String>::new(),
+            "round {round}"
+        );
     }
     assert_eq!((app.count_users(), app.count_orders()), (0, 0));
     app.assert_pools_idle();

@@ -24,8 +24,9 @@ pub(crate) mod sqlite;
 use std::fmt;
 use std::time::Duration;
 
+use diesel::mysql::MysqlConnection;
 use diesel::pg::PgConnection;
-use diesel::query_dsl::methods::LoadQuery;
+use diesel::query_dsl::methods::{ExecuteDsl, LoadQuery};
 use diesel::result::QueryResult;
 use diesel::sqlite::SqliteConnection;
 use diesel::OptionalExtension;
@@ -82,6 +83,12 @@ pub struct Features {
     pub transactional_ddl: bool,
     /// The database is a file this process opens by path.
     pub file_database: bool,
+    /// Transactions that upsert the same new key at the same time never deadlock
+    /// (PostgreSQL's speculative insertion tries again when the first inserter rolls
+    /// back; a single writer runs one at a time). InnoDB's duplicate-key check takes
+    /// locks on which two transactions waiting for a first inserter that rolls back
+    /// deadlock, so such transactions must take turns there (`KeyLock`, exclusive).
+    pub deadlock_free_upserts: bool,
 }
 
 impl Backend {
@@ -189,6 +196,27 @@ impl AnyConnection {
             AnyConnection::Postgresql(pg) => Some(statement.get_result(pg).optional()),
             AnyConnection::Sqlite(sqlite) => Some(statement.get_result(sqlite).optional()),
             AnyConnection::Mysql(_) => None,
+        }
+    }
+
+    /// Runs an upsert, which Diesel's MultiConnection does not build (its backend has no
+    /// `ON CONFLICT` clause): `on_conflict` where the backend writes
+    /// `INSERT … ON CONFLICT (key) DO UPDATE`, `on_duplicate_key` where it writes
+    /// `INSERT … ON DUPLICATE KEY UPDATE`. How many rows it touched, as the backend
+    /// counts them (MySQL counts an update as two).
+    pub(crate) fn execute_upsert<C, K>(
+        &mut self,
+        on_conflict: C,
+        on_duplicate_key: K,
+    ) -> QueryResult<usize>
+    where
+        C: ExecuteDsl<PgConnection> + ExecuteDsl<SqliteConnection>,
+        K: ExecuteDsl<MysqlConnection>,
+    {
+        match self {
+            AnyConnection::Postgresql(pg) => ExecuteDsl::execute(on_conflict, pg),
+            AnyConnection::Sqlite(sqlite) => ExecuteDsl::execute(on_conflict, sqlite),
+            AnyConnection::Mysql(mysql) => ExecuteDsl::execute(on_duplicate_key, mysql),
         }
     }
 

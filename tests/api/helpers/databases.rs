@@ -630,6 +630,57 @@ pub fn orphan_orders(databases: &Databases) -> Vec<i64> {
         .collect()
 }
 
+/// Users whose row in `user_order_totals` is not the count and sum of their orders (a
+/// user without orders may have a row of zeros or none), described.
+pub fn totals_disagreeing(databases: &Databases) -> Vec<String> {
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Totals {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = BigInt)]
+        order_count: i64,
+        #[diesel(sql_type = BigInt)]
+        total_cents: i64,
+    }
+    #[derive(QueryableByName)]
+    struct OrderAmount {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = BigInt)]
+        amount_cents: i64,
+    }
+    let mut session = databases.db2.begin::<Write>().expect("test session");
+    // Summed in Rust: each backend types SUM differently.
+    let mut from_orders: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+    for order in diesel::sql_query("SELECT user_id, amount_cents FROM orders")
+        .load::<OrderAmount>(session.connection())
+        .expect("load orders")
+    {
+        let entry = from_orders.entry(order.user_id).or_default();
+        entry.0 += 1;
+        entry.1 += order.amount_cents;
+    }
+    let recorded: std::collections::BTreeMap<i64, (i64, i64)> =
+        diesel::sql_query("SELECT user_id, order_count, total_cents FROM user_order_totals")
+            .load::<Totals>(session.connection())
+            .expect("load totals")
+            .into_iter()
+            .map(|row| (row.user_id, (row.order_count, row.total_cents)))
+            .collect();
+    let mut users: Vec<i64> = from_orders.keys().chain(recorded.keys()).copied().collect();
+    users.sort_unstable();
+    users.dedup();
+    users
+        .into_iter()
+        .filter_map(|user| {
+            let orders = from_orders.get(&user).copied().unwrap_or((0, 0));
+            let totals = recorded.get(&user).copied();
+            let agree = totals == Some(orders) || (orders == (0, 0) && totals.is_none());
+            (!agree).then(|| format!("user {user}: orders {orders:?}, totals {totals:?}"))
+        })
+        .collect()
+}
+
 /// A database of its own on one of the PostgreSQL servers with special settings that
 /// `.ci/test-with-postgres` starts beside the main one (named by `var`), dropped when
 /// this is. `None` — the test skips — where `var` is unset, except under CI.

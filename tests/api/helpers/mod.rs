@@ -297,17 +297,30 @@ impl TestApp {
     pub fn orphan_orders(&self) -> Vec<i64> {
         databases::orphan_orders(&self.databases)
     }
+
+    /// Users whose order totals are not the count and sum of their orders: must always
+    /// be none.
+    pub fn totals_disagreeing(&self) -> Vec<String> {
+        databases::totals_disagreeing(&self.databases)
+    }
 }
 
 impl TestApp {
     /// What must hold after every test, on every stack: no order references a missing
-    /// user, every connection is back in its pool, and PostgreSQL has no session idle
-    /// in transaction and no prepared transaction left. Returns what does not hold.
+    /// user, each user's order totals are the count and sum of their orders, every
+    /// connection is back in its pool, and PostgreSQL has no session idle in
+    /// transaction and no prepared transaction left. Returns what does not hold.
     fn broken_invariants(&self) -> Vec<String> {
         let mut broken = Vec::new();
         let orphans = self.orphan_orders();
         if !orphans.is_empty() {
             broken.push(format!("orders of missing users: {orphans:?}"));
+        }
+        let totals = self.totals_disagreeing();
+        if !totals.is_empty() {
+            broken.push(format!(
+                "order totals that disagree with the orders: {totals:?}"
+            ));
         }
         for status in [self.databases.db1.status(), self.databases.db2.status()] {
             if status.idle != status.connections {

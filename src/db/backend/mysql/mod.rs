@@ -38,6 +38,8 @@ pub(crate) const FEATURES: Features = Features {
     returning: false,
     transactional_ddl: false,
     file_database: false,
+    // InnoDB: see `Features::deadlock_free_upserts`.
+    deadlock_free_upserts: false,
 };
 
 /// Whole seconds, at least one: what `innodb_lock_wait_timeout` and

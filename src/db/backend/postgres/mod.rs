@@ -31,6 +31,7 @@ pub(crate) const FEATURES: Features = Features {
     returning: true,
     transactional_ddl: true,
     file_database: false,
+    deadlock_free_upserts: true,
 };
 
 /// libpq's settings that cut a connection whose server went silent — a host that

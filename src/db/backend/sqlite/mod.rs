@@ -31,6 +31,7 @@ pub(crate) const FEATURES: Features = Features {
     returning: true,
     transactional_ddl: true,
     file_database: true,
+    deadlock_free_upserts: true,
 };
 
 pub(crate) fn connect(
