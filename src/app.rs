@@ -151,6 +151,9 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
+        let users_by_id = web::Data::new(crate::db::Coalescer::<crate::users::ById>::new(
+            databases.db1.clone(),
+        ));
         let cross = web::Data::new(databases.cross.clone());
         let docs = web::Data::new(crate::http::Docs::new().context("the OpenAPI document")?);
         let request_timeout = settings.request_timeout;
@@ -194,6 +197,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(db1.clone())
                 .app_data(db2.clone())
+                .app_data(users_by_id.clone())
                 .app_data(cross.clone())
                 .app_data(docs.clone())
                 .app_data(retention)

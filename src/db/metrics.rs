@@ -12,6 +12,9 @@ use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 pub const POOL_WAIT_SECONDS: &str = "db_pool_wait_seconds";
 /// Requests that got no turn on a pool's connections within the checkout timeout.
 pub const POOL_TIMEOUTS: &str = "db_pool_timeouts_total";
+/// Batches of point reads (see `db::Coalescer`), and the requests they answered.
+pub const READ_BATCHES: &str = "db_read_batches_total";
+pub const BATCHED_READS: &str = "db_batched_reads_total";
 /// Cross-database commits by `outcome`: `committed`, `rolled_back` (nothing written),
 /// `in_doubt` (decided or possibly decided, but left for recovery to finish; 503).
 pub const CROSS_COMMITS: &str = "cross_commit_total";
@@ -23,7 +26,7 @@ pub const IN_DOUBT: &str = "cross_commit_in_doubt";
 /// Age in seconds of the oldest of them (0 when there is none).
 pub const IN_DOUBT_OLDEST_SECONDS: &str = "cross_commit_in_doubt_oldest_seconds";
 
-const HELP: [(&str, &str); 6] = [
+const HELP: [(&str, &str); 8] = [
     (
         POOL_WAIT_SECONDS,
         "Seconds a request waited for its turn on the pool's connections.",
@@ -31,6 +34,14 @@ const HELP: [(&str, &str); 6] = [
     (
         POOL_TIMEOUTS,
         "Requests answered 503 because the pool gave no connection within the checkout timeout.",
+    ),
+    (
+        READ_BATCHES,
+        "Statements that read rows of one kind for requests that asked at the same moment.",
+    ),
+    (
+        BATCHED_READS,
+        "Point reads answered by such a statement (divided by the batches: the mean batch).",
     ),
     (
         CROSS_COMMITS,
@@ -79,6 +90,8 @@ fn key(name: &'static str, label: &'static str, value: &'static str) -> Key {
 pub(crate) struct PoolMetrics {
     pub wait: Histogram,
     pub timeouts: Counter,
+    pub read_batches: Counter,
+    pub batched_reads: Counter,
 }
 
 impl PoolMetrics {
@@ -86,6 +99,10 @@ impl PoolMetrics {
         Self {
             wait: recorder.register_histogram(&key(POOL_WAIT_SECONDS, "db", database), &metadata()),
             timeouts: recorder.register_counter(&key(POOL_TIMEOUTS, "db", database), &metadata()),
+            read_batches: recorder
+                .register_counter(&key(READ_BATCHES, "db", database), &metadata()),
+            batched_reads: recorder
+                .register_counter(&key(BATCHED_READS, "db", database), &metadata()),
         }
     }
 
@@ -94,7 +111,15 @@ impl PoolMetrics {
         Self {
             wait: Histogram::noop(),
             timeouts: Counter::noop(),
+            read_batches: Counter::noop(),
+            batched_reads: Counter::noop(),
         }
+    }
+
+    /// A batch of point reads answering `requests` requests.
+    pub fn record_batch(&self, requests: usize) {
+        self.read_batches.increment(1);
+        self.batched_reads.increment(requests as u64);
     }
 }
 

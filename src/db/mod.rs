@@ -6,6 +6,7 @@ mod admission;
 pub mod aggregate;
 mod backend;
 mod clock;
+mod coalesce;
 mod cross_commit;
 mod decisions;
 mod distinct;
@@ -29,6 +30,7 @@ pub(crate) mod sync;
 pub mod window;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
+pub use coalesce::{Coalescer, PointRead};
 pub use cross_commit::{
     in_doubt, CrossCommit, InDoubt, Owner, Recovery, Redo, RedoRecord, UnitOfWork, Work,
     MAX_IDLE_IN_TRANSACTION,

@@ -153,6 +153,10 @@ impl<D: Database> Pool<D> {
     }
 
     /// Requests' turns on this pool's connections.
+    pub(crate) fn metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
     pub(crate) fn admissions(&self) -> &Admissions {
         &self.admissions
     }

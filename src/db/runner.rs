@@ -94,7 +94,11 @@ where
 /// One read session's work, on a connection of its own if the first is found dead;
 /// `turn` (its admission, and a share for work on both databases) is given back when it
 /// is done. Blocks.
-fn read_admitted<D, T, F>(pool: &Pool<D>, turn: impl Send, work: &F) -> Result<T, DbError>
+pub(crate) fn read_admitted<D, T, F>(
+    pool: &Pool<D>,
+    turn: impl Send,
+    work: &F,
+) -> Result<T, DbError>
 where
     D: Database,
     F: Fn(&mut Session<D, Read>) -> Result<T, DbError>,

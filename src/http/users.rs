@@ -10,7 +10,7 @@ use super::responses::{
     PayloadTooLarge, Unavailable, UnsupportedMediaType, UserConflict, UserPath,
 };
 use crate::db::idempotency::Answer;
-use crate::db::{self, CrossCommit, Pool};
+use crate::db::{self, Coalescer, CrossCommit, Pool};
 use crate::db1::Db1;
 use crate::db2::Db2;
 use crate::domain::{schema, Email, Page, Text, UserId};
@@ -174,11 +174,11 @@ fn created(user: &User) -> Result<Answer, AppError> {
 )]
 pub(super) async fn get(
     _: NoQuery,
-    db1: web::Data<Pool<Db1>>,
+    by_id: web::Data<Coalescer<users::ById>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: UserId = path_id(&id)?;
-    let user = db::read(&db1, move |session| users::find(session, id)).await?;
+    let user = by_id.read(id).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(user.ok_or_else(|| user_not_found(id))?)))
 }
 

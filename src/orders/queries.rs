@@ -267,6 +267,9 @@ pub fn count_for_users<M: Access>(
     )
 }
 
+/// A user with orders: their count and sum, and their totals if there are any.
+type CountedWithTotals = (UserId, i64, Option<i64>, Option<(i64, i64)>);
+
 /// A user whose totals disagree with their orders, as [`totals_disagreeing`] found them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotalsDisagreement {
@@ -288,7 +291,7 @@ pub fn totals_disagreeing<M: Access>(
     up_to: Option<i64>,
 ) -> Result<Vec<TotalsDisagreement>, DbError> {
     let up_to = up_to.unwrap_or(i64::MAX);
-    let with_orders: Vec<(UserId, i64, Option<i64>, Option<(i64, i64)>)> = session.load(
+    let with_orders: Vec<CountedWithTotals> = session.load(
         orders::table
             .left_join(totals::table)
             .filter(orders::user_id.gt(after).and(orders::user_id.le(up_to)))

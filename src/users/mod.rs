@@ -4,4 +4,4 @@ mod model;
 mod queries;
 
 pub use model::{NewUser, User, UserChanges};
-pub use queries::{delete, existing, find, insert, lock_existing, page, update, WriteError};
+pub use queries::{delete, existing, find, insert, lock_existing, page, update, ById, WriteError};

@@ -67,6 +67,31 @@ pub fn find<M: Access>(session: &mut Session<M>, id: UserId) -> Result<Option<Us
     session.load_optional(users::table.find(id).select(User::as_select()))
 }
 
+/// Users by id, read for many requests at once (see [`crate::db::Coalescer`]).
+pub struct ById;
+
+impl crate::db::PointRead for ById {
+    type Database = Db1;
+    type Key = UserId;
+    type Row = User;
+
+    fn one(session: &mut Session<crate::db::Read>, id: UserId) -> Result<Option<User>, DbError> {
+        find(session, id)
+    }
+
+    fn many(session: &mut Session<crate::db::Read>, ids: &[UserId]) -> Result<Vec<User>, DbError> {
+        session.load(
+            users::table
+                .filter(users::id.eq_any(ids))
+                .select(User::as_select()),
+        )
+    }
+
+    fn key(user: &User) -> UserId {
+        user.id
+    }
+}
+
 /// Users with ids after `after`, in id order.
 pub fn page<M: Access>(
     session: &mut Session<M>,

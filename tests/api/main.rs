@@ -11,6 +11,7 @@ mod helpers;
 mod auth;
 mod auth_outage;
 mod check;
+mod coalesced_reads;
 mod command_line;
 mod crash;
 mod guard;

@@ -5,7 +5,7 @@ use multidb::db::Read;
 
 /// Makes db`n` (on a server) refuse new connections and drop the service's, or let them
 /// in again; its name, which must not leak into answers.
-fn set_connections_allowed(app: &TestApp, n: u8, allowed: bool) -> String {
+pub(crate) fn set_connections_allowed(app: &TestApp, n: u8, allowed: bool) -> String {
     if let Some(database) = app.mysql_database(n) {
         crate::helpers::set_mysql_connections_allowed(&database, allowed);
         return database;

@@ -20,6 +20,87 @@ pub fn context(doing: impl Into<String>, source: impl Into<Cause>) -> Cause {
     })
 }
 
+/// A cause shared by the copies of one error (see [`shared`]): shows as the original.
+#[derive(Debug)]
+struct SharedCause(std::sync::Arc<Cause>);
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// One error for each of the requests that waited on the work that failed
+/// (`super::coalesce`): each [`copy`](SharedError::copy) is of the same kind and
+/// database, with the same cause.
+pub(crate) enum SharedError {
+    WithCause {
+        rebuild: fn(&'static str, Cause) -> DbError,
+        database: &'static str,
+        cause: std::sync::Arc<Cause>,
+    },
+    NotFound,
+    Panicked,
+    #[cfg(feature = "fault-injection")]
+    Injected(String),
+}
+
+impl SharedError {
+    pub(crate) fn new(error: DbError) -> Self {
+        let (rebuild, database, cause): (fn(&'static str, Cause) -> DbError, _, _) = match error {
+            DbError::Unavailable { database, cause } => (
+                |database, cause| DbError::Unavailable { database, cause },
+                database,
+                cause,
+            ),
+            DbError::ConnectionLost { database, cause } => (
+                |database, cause| DbError::ConnectionLost { database, cause },
+                database,
+                cause,
+            ),
+            DbError::Conflict { database, cause } => (
+                |database, cause| DbError::Conflict { database, cause },
+                database,
+                cause,
+            ),
+            DbError::Other { database, cause } => (
+                |database, cause| DbError::Other { database, cause },
+                database,
+                cause,
+            ),
+            DbError::NotFound => return Self::NotFound,
+            DbError::Panicked => return Self::Panicked,
+            #[cfg(feature = "fault-injection")]
+            DbError::Injected(point) => return Self::Injected(point),
+        };
+        Self::WithCause {
+            rebuild,
+            database,
+            cause: std::sync::Arc::new(cause),
+        }
+    }
+
+    pub(crate) fn copy(&self) -> DbError {
+        match self {
+            Self::WithCause {
+                rebuild,
+                database,
+                cause,
+            } => rebuild(database, Box::new(SharedCause(cause.clone()))),
+            Self::NotFound => DbError::NotFound,
+            Self::Panicked => DbError::Panicked,
+            #[cfg(feature = "fault-injection")]
+            Self::Injected(point) => DbError::Injected(point.clone()),
+        }
+    }
+}
+
 /// What went wrong in the database layer, in terms a caller can act on. Causes are kept
 /// as sources, for the log; the HTTP layer shows the client only a clean message.
 #[derive(Debug, thiserror::Error)]

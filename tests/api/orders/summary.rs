@@ -150,7 +150,8 @@ fn concurrent_orders_and_deletions_of_one_user_are_all_counted(stack: Stack) {
                         barrier.wait();
                         (0..ORDERS_EACH)
                             .map(|n| {
-                                let cents = (round * 1000 + thread * 10 + n) as i64;
+                                let cents =
+                                    i64::try_from(round * 1000 + thread * 10 + n).expect("small");
                                 app.order(user).item("together").cents(cents).create()
                             })
                             .collect::<Vec<Value>>()
