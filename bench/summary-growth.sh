@@ -48,7 +48,8 @@ done
 psql -q -v ON_ERROR_STOP=1 -d sg_db2 -f "$here/lib/seed-totals-postgres.sql"
 psql -q -d sg_db2 -c 'VACUUM ANALYZE'
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BIND_ADDRESS=127.0.0.1:$port "$binary" 2>server.log &
+server_log=$(mktemp --suffix=.summary-growth.log)
+BIND_ADDRESS=127.0.0.1:$port "$binary" 2>"$server_log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
