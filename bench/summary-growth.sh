@@ -51,7 +51,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 server_log=$(mktemp --suffix=.summary-growth.log)
 BIND_ADDRESS=127.0.0.1:$port "$binary" 2>"$server_log" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; rm -f "$server_log"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 results=$(mktemp)
 for round in $(seq 1 "$rounds"); do
