@@ -8,11 +8,12 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 
 use crate::config::{Auth, DatabaseSettings, Settings};
-use crate::db::{self, CrossCommit, Database, Pool};
+use crate::db::{self, Coalescer, CrossCommit, Database, Pool};
 use crate::db1::Db1;
 use crate::db2::Db2;
 use crate::http::Authenticator;
 use crate::telemetry::Metrics;
+use crate::{orders, users};
 
 /// The pools of both databases and the coordinator of writes to both.
 #[derive(Clone)]
@@ -151,9 +152,10 @@ impl Application {
         let metrics = web::Data::new(metrics);
         let db1 = web::Data::new(databases.db1.clone());
         let db2 = web::Data::new(databases.db2.clone());
-        let users_by_id = web::Data::new(crate::db::Coalescer::<crate::users::ById>::new(
-            databases.db1.clone(),
-        ));
+        // Reads batched across requests (see `db::Coalescer`), shared by the workers.
+        let users_by_id = web::Data::new(Coalescer::<users::ById>::new(databases.db1.clone()));
+        let first_users = web::Data::new(Coalescer::<users::First>::new(databases.db1.clone()));
+        let first_orders = web::Data::new(Coalescer::<orders::First>::new(databases.db2.clone()));
         let cross = web::Data::new(databases.cross.clone());
         let docs = web::Data::new(crate::http::Docs::new().context("the OpenAPI document")?);
         let request_timeout = settings.request_timeout;
@@ -198,6 +200,8 @@ impl Application {
                 .app_data(db1.clone())
                 .app_data(db2.clone())
                 .app_data(users_by_id.clone())
+                .app_data(first_users.clone())
+                .app_data(first_orders.clone())
                 .app_data(cross.clone())
                 .app_data(docs.clone())
                 .app_data(retention)

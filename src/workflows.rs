@@ -156,38 +156,36 @@ pub struct UserSummary {
     pub orders: UserOrders,
 }
 
-/// Reads the user and their orders: at the same time when both databases have a
-/// connection free, else one after the other on one blocking thread (see
-/// [`db::read_both`]).
+/// Reads the user and their orders at the same time: the user in a batch with the
+/// other requests that want a user by id at that moment (see [`db::Coalescer`]), the
+/// orders in a read of their own. Neither read waits for the other while it holds a
+/// connection, so one database's outage does not hold the other's connections.
 pub async fn user_summary(
-    db1: &Pool<Db1>,
+    users_by_id: &db::Coalescer<users::ById>,
     db2: &Pool<Db2>,
     id: UserId,
 ) -> Result<UserSummary, AppError> {
-    let (user, orders) = db::read_both(
-        db1,
-        db2,
-        move |session| users::find(session, id),
-        move |session| orders::for_user(session, id),
+    let (user, orders) = futures_util::future::join(
+        users_by_id.read(id),
+        db::read(db2, move |session| orders::for_user(session, id)),
     )
-    .await?;
-    let user = user.ok_or_else(|| AppError::NotFound(format!("user {id} not found")))?;
-    Ok(UserSummary { user, orders })
+    .await;
+    let user = user?.ok_or_else(|| AppError::NotFound(format!("user {id} not found")))?;
+    Ok(UserSummary {
+        user,
+        orders: orders?,
+    })
 }
 
-/// The first `limit` users and orders by id, read as [`user_summary`] reads.
+/// The first `limit` users and orders by id, each read in a batch with the other
+/// requests that want first users or orders at that moment (see [`db::Coalescer`]): the
+/// longest ask of a batch answers every shorter one.
 pub async fn overview(
-    db1: &Pool<Db1>,
-    db2: &Pool<Db2>,
+    first_users: &db::Coalescer<users::First>,
+    first_orders: &db::Coalescer<orders::First>,
     limit: crate::domain::Limit,
 ) -> Result<(Vec<User>, Vec<Order>), AppError> {
-    let start = crate::domain::AfterId::default();
-    let (users, orders) = db::read_both(
-        db1,
-        db2,
-        move |session| users::page(session, start, limit),
-        move |session| orders::page(session, orders::OrderFilter::default(), start, limit),
-    )
-    .await?;
-    Ok((users.items, orders.items))
+    let (users, orders) =
+        futures_util::future::join(first_users.read(limit), first_orders.read(limit)).await;
+    Ok((users?, orders?))
 }

@@ -68,21 +68,6 @@ impl Admissions {
         self.admit_by(self.deadline()).await
     }
 
-    /// This request's turn on the connections and its share of them for work on both
-    /// databases, if both are free now, without waiting (and without passing anyone
-    /// queued: a released permit goes to the first waiter, never to a try).
-    pub(crate) fn try_admit_paired(&self) -> Option<(Admission, OwnedSemaphorePermit)> {
-        let share = self.paired.clone().try_acquire_owned().ok()?;
-        let connection = self.connections.clone().try_acquire_owned().ok()?;
-        Some((
-            Admission {
-                _writer: None,
-                _connection: connection,
-            },
-            share,
-        ))
-    }
-
     pub(crate) async fn admit_by(&self, deadline: Instant) -> Result<Admission, DbError> {
         let connection = self.acquire(&self.connections, deadline).await?;
         self.record_wait(deadline);
@@ -147,13 +132,6 @@ impl Admissions {
         self.metrics
             .wait
             .record(self.checkout_timeout.saturating_sub(left));
-    }
-
-    /// The sample of a request admitted without waiting (see [`try_admit_paired`]).
-    ///
-    /// [`try_admit_paired`]: Self::try_admit_paired
-    pub(crate) fn record_no_wait(&self) {
-        self.metrics.wait.record(0.0);
     }
 
     async fn acquire(

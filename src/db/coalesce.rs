@@ -18,7 +18,6 @@
 //! is replaced and the batch read again, as any read is; an error reaches every
 //! request of the batch.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -27,33 +26,37 @@ use tokio::sync::oneshot;
 use super::error::SharedError;
 use super::runner::read_admitted;
 use super::sync::lock;
-use super::{blocking, Database, DbError, Pool, Read, Session};
+use super::{blocking, Database, DbError, Pool, Session};
 
-/// A kind of point read: rows of one table by a key.
-pub trait PointRead: Send + Sync + 'static {
+/// A kind of read that many requests can share: by a key, one statement for a batch of
+/// keys.
+pub trait BatchRead: Send + Sync + 'static {
     type Database: Database;
     type Key: Copy + Eq + Hash + Send + 'static;
-    type Row: Clone + Send + 'static;
-    /// The row of `key`: the statement a batch of one runs.
+    /// What a request gets.
+    type Answer: Clone + Send + 'static;
+    /// What a batch read.
+    type Batch;
+    /// The answer for `key` alone: the statement a batch of one key runs.
     fn one(
-        session: &mut Session<Self::Database, Read>,
+        session: &mut Session<Self::Database, super::Read>,
         key: Self::Key,
-    ) -> Result<Option<Self::Row>, DbError>;
-    /// The rows of `keys` (distinct), in any order: one statement.
+    ) -> Result<Self::Answer, DbError>;
+    /// What answers every one of `keys` (distinct, more than one): one statement.
     fn many(
-        session: &mut Session<Self::Database, Read>,
+        session: &mut Session<Self::Database, super::Read>,
         keys: &[Self::Key],
-    ) -> Result<Vec<Self::Row>, DbError>;
-    /// The key of a row `many` read.
-    fn key(row: &Self::Row) -> Self::Key;
+    ) -> Result<Self::Batch, DbError>;
+    /// The answer for `key`, one of those `many` read for.
+    fn answer(batch: &Self::Batch, key: Self::Key) -> Self::Answer;
 }
 
 /// The most requests one batch answers; one more starts a batch of its own. Above the
 /// connections a busy pool holds, so that it is rarely reached.
 const MOST_PER_BATCH: usize = 128;
 
-type Answer<R> = Result<Option<<R as PointRead>::Row>, DbError>;
-type Waiter<R> = (<R as PointRead>::Key, oneshot::Sender<Answer<R>>);
+type Reply<R> = Result<<R as BatchRead>::Answer, DbError>;
+type Waiter<R> = (<R as BatchRead>::Key, oneshot::Sender<Reply<R>>);
 
 /// What a request found: a batch forming with room for it, a full one (it reads alone),
 /// or none (it starts one).
@@ -65,12 +68,12 @@ enum Joined {
 
 /// Batches the point reads of one kind on one pool. Cheap to clone; the clones share
 /// the batch that is forming.
-pub struct Coalescer<R: PointRead> {
+pub struct Coalescer<R: BatchRead> {
     pool: Pool<R::Database>,
     forming: Arc<Mutex<Option<Vec<Waiter<R>>>>>,
 }
 
-impl<R: PointRead> Clone for Coalescer<R> {
+impl<R: BatchRead> Clone for Coalescer<R> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -79,7 +82,7 @@ impl<R: PointRead> Clone for Coalescer<R> {
     }
 }
 
-impl<R: PointRead> Coalescer<R> {
+impl<R: BatchRead> Coalescer<R> {
     pub fn new(pool: Pool<R::Database>) -> Self {
         Self {
             pool,
@@ -87,8 +90,8 @@ impl<R: PointRead> Coalescer<R> {
         }
     }
 
-    /// The row of `key`, read in a batch with whichever requests join it.
-    pub async fn read(&self, key: R::Key) -> Result<Option<R::Row>, DbError> {
+    /// The answer for `key`, read in a batch with whichever requests join it.
+    pub async fn read(&self, key: R::Key) -> Result<R::Answer, DbError> {
         let (answer, answered) = oneshot::channel();
         let joined = {
             let mut forming = lock(&self.forming);
@@ -139,8 +142,8 @@ impl<R: PointRead> Coalescer<R> {
             distinct(&mut keys);
             self.pool.metrics().record_batch(waiters.len());
             let read = read_admitted(&self.pool, admission, &|session| match keys[..] {
-                [key] => Ok(R::one(session, key)?.into_iter().collect()),
-                _ => R::many(session, &keys),
+                [key] => R::one(session, key).map(Read::One),
+                _ => R::many(session, &keys).map(Read::Many),
             });
             answer_all::<R>(waiters, read);
             Ok(())
@@ -165,21 +168,30 @@ fn distinct<K: Eq + Hash + Copy>(keys: &mut Vec<K>) {
     }
 }
 
-/// Gives each waiter its row (or none), or the error.
-fn answer_all<R: PointRead>(waiters: Vec<Waiter<R>>, read: Result<Vec<R::Row>, DbError>) {
+/// What a batch read: the answer for its one key, or what answers each of its keys.
+enum Read<R: BatchRead> {
+    One(R::Answer),
+    Many(R::Batch),
+}
+
+/// Gives each waiter its answer, or the error.
+fn answer_all<R: BatchRead>(waiters: Vec<Waiter<R>>, read: Result<Read<R>, DbError>) {
+    // A waiter that went away needs no answer: sending to it fails, and is let go.
     match read {
-        Ok(rows) => {
-            let rows: HashMap<R::Key, R::Row> =
-                rows.into_iter().map(|row| (R::key(&row), row)).collect();
-            for (key, answer) in waiters {
-                // A waiter that went away needs no answer.
-                let _ = answer.send(Ok(rows.get(&key).cloned()));
+        Ok(Read::One(answer)) => {
+            for (_, waiter) in waiters {
+                let _ = waiter.send(Ok(answer.clone()));
+            }
+        }
+        Ok(Read::Many(batch)) => {
+            for (key, waiter) in waiters {
+                let _ = waiter.send(Ok(R::answer(&batch, key)));
             }
         }
         Err(error) => {
             let error = SharedError::new(error);
-            for (_, answer) in waiters {
-                let _ = answer.send(Err(error.copy()));
+            for (_, waiter) in waiters {
+                let _ = waiter.send(Err(error.copy()));
             }
         }
     }

@@ -30,7 +30,7 @@ pub(crate) mod sync;
 pub mod window;
 
 pub use backend::{AnyConnection, Backend, ConnectionOptions, DatabaseUrl, Features};
-pub use coalesce::{Coalescer, PointRead};
+pub use coalesce::{BatchRead, Coalescer};
 pub use cross_commit::{
     in_doubt, CrossCommit, InDoubt, Owner, Recovery, Redo, RedoRecord, UnitOfWork, Work,
     MAX_IDLE_IN_TRANSACTION,
@@ -46,7 +46,7 @@ pub use key_lock::{
 pub use lease::MAX_LEASE;
 pub use migrations::{migration_state, run_migrations, Listing, MigrationState, Migrations};
 pub use pool::{Pool, PoolSettings, PoolStatus};
-pub use runner::{blocking, read, read_both, write};
+pub use runner::{blocking, read, write};
 pub use session::{Access, Read, Session, Write};
 
 use diesel_migrations::EmbeddedMigrations;

@@ -31,66 +31,6 @@ where
     blocking(move || read_admitted(&pool, admission, &work)).await
 }
 
-/// Runs `work_a` in a read session of `a` and `work_b` in one of `b`.
-///
-/// When both databases have a connection free at once (the service is not saturated),
-/// the two reads run at the same time on two blocking threads: the request takes as
-/// long as the slower one. Otherwise the request queues for both turns and then runs
-/// the reads one after the other on one blocking thread: one hand-off between threads
-/// instead of two, which is what a saturated machine runs short of (BENCHMARKS.md,
-/// issue 10: fewer context switches per request and a lower p99 at saturation; at low
-/// load the sequential form would add the second read's latency). Each session is
-/// ended before the next begins, and each turn is given back when its read is done.
-///
-/// Admitted like work on both databases (see `super::pair`): the request may wait for
-/// `b`'s turn while holding `a`'s, so such requests hold at most three quarters of
-/// either pool, and the reads of a single database keep the rest when the other
-/// database is down.
-pub async fn read_both<A, B, TA, TB, FA, FB>(
-    a: &Pool<A>,
-    b: &Pool<B>,
-    work_a: FA,
-    work_b: FB,
-) -> Result<(TA, TB), DbError>
-where
-    A: Database,
-    B: Database,
-    FA: Fn(&mut Session<A, Read>) -> Result<TA, DbError> + Send + 'static,
-    FB: Fn(&mut Session<B, Read>) -> Result<TB, DbError> + Send + 'static,
-    TA: Send + 'static,
-    TB: Send + 'static,
-{
-    let (a_admissions, b_admissions) = (a.admissions(), b.admissions());
-    if let Some((a_turn, b_turn)) = a_admissions
-        .try_admit_paired()
-        .zip(b_admissions.try_admit_paired())
-    {
-        a_admissions.record_no_wait();
-        b_admissions.record_no_wait();
-        let (a, b) = (a.clone(), b.clone());
-        let (a_value, b_value) = futures_util::future::join(
-            blocking(move || read_admitted(&a, a_turn, &work_a)),
-            blocking(move || read_admitted(&b, b_turn, &work_b)),
-        )
-        .await;
-        return Ok((a_value?, b_value?));
-    }
-    let (a_deadline, b_deadline) = (a_admissions.deadline(), b_admissions.deadline());
-    let shares = (
-        a_admissions.admit_paired(a_deadline).await?,
-        b_admissions.admit_paired(b_deadline).await?,
-    );
-    let a_turn = (a_admissions.admit_by(a_deadline).await?, shares.0);
-    let b_turn = (b_admissions.admit_by(b_deadline).await?, shares.1);
-    let (a, b) = (a.clone(), b.clone());
-    blocking(move || {
-        let a_value = read_admitted(&a, a_turn, &work_a)?;
-        let b_value = read_admitted(&b, b_turn, &work_b)?;
-        Ok((a_value, b_value))
-    })
-    .await
-}
-
 /// One read session's work, on a connection of its own if the first is found dead;
 /// `turn` (its admission, and a share for work on both databases) is given back when it
 /// is done. Blocks.

@@ -154,7 +154,7 @@ typed_id! {
 /// assert_eq!(Limit::parse(Some("500")).unwrap().get(), 500);
 /// assert!(Limit::parse(Some("0")).is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Limit(u16);
 
 impl Limit {
@@ -176,6 +176,11 @@ impl Limit {
 
     pub fn get(self) -> i64 {
         i64::from(self.0)
+    }
+
+    /// As a count of items.
+    pub fn count(self) -> usize {
+        usize::from(self.0)
     }
 }
 

@@ -4,12 +4,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{bodies, OrderBody, UserBody};
 use super::responses::{BadRequest, Internal, Unavailable};
-use crate::db::Pool;
-use crate::db1::Db1;
-use crate::db2::Db2;
+use crate::db::Coalescer;
 use crate::domain::{schema, Limit};
 use crate::error::AppError;
-use crate::workflows;
+use crate::{orders, users, workflows};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -46,12 +44,12 @@ pub(super) struct OverviewBody {
     ),
 )]
 pub(super) async fn overview(
-    db1: web::Data<Pool<Db1>>,
-    db2: web::Data<Pool<Db2>>,
+    first_users: web::Data<Coalescer<users::First>>,
+    first_orders: web::Data<Coalescer<orders::First>>,
     query: web::Query<OverviewQuery>,
 ) -> Result<HttpResponse, AppError> {
     let limit = Limit::parse(query.limit.as_deref()).map_err(AppError::BadRequest)?;
-    let (users, orders) = workflows::overview(&db1, &db2, limit).await?;
+    let (users, orders) = workflows::overview(&first_users, &first_orders, limit).await?;
     Ok(HttpResponse::Ok().json(OverviewBody {
         data1: bodies(users),
         data2: bodies(orders),

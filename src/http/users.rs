@@ -274,12 +274,12 @@ pub(super) struct SummaryBody {
 )]
 pub(super) async fn summary(
     _: NoQuery,
-    db1: web::Data<Pool<Db1>>,
+    users_by_id: web::Data<Coalescer<users::ById>>,
     db2: web::Data<Pool<Db2>>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: UserId = path_id(&id)?;
-    let summary = workflows::user_summary(&db1, &db2, id).await?;
+    let summary = workflows::user_summary(&users_by_id, &db2, id).await?;
     Ok(HttpResponse::Ok().json(SummaryBody {
         user: summary.user.into(),
         orders: bodies(summary.orders.newest),

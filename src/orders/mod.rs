@@ -6,5 +6,6 @@ mod queries;
 pub use model::{NewOrder, Order, OrderFilter, UserOrders};
 pub use queries::{
     count_for_users, delete, delete_for_user, find, for_user, insert, new_order_lock, page,
-    totals_disagreeing, user_orders_lock, users_with_orders, TotalsDisagreement, SUMMARY_ORDERS,
+    totals_disagreeing, user_orders_lock, users_with_orders, First, TotalsDisagreement,
+    SUMMARY_ORDERS,
 };

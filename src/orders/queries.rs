@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use super::{NewOrder, Order, OrderFilter, UserOrders};
 use crate::db::aggregate::SumBigInt;
 use crate::db::window::{CountOver, SumOver};
-use crate::db::{Access, Database, DbError, Features, KeyLock, KeyLocks, LockMode};
+use crate::db::{Access, Database, DbError, Features, KeyLock, KeyLocks, LockMode, Read};
 use crate::db2::schema::{orders, user_order_totals as totals};
 use crate::db2::{Db2, Session};
 use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
@@ -107,6 +107,37 @@ pub fn page<M: Access>(
     Ok(Page::from_rows(rows, limit.get(), |order: &Order| {
         order.id.get()
     }))
+}
+
+/// The first orders by id, as many as a request asks, read for many requests at once:
+/// the first page of the longest ask answers every shorter one.
+pub struct First;
+
+impl crate::db::BatchRead for First {
+    type Database = Db2;
+    type Key = Limit;
+    type Answer = Vec<Order>;
+    type Batch = Vec<Order>;
+
+    fn one(session: &mut Session<Read>, limit: Limit) -> Result<Vec<Order>, DbError> {
+        session.load(
+            orders::table
+                .order(orders::id.asc())
+                .limit(limit.get())
+                .select(Order::as_select()),
+        )
+    }
+
+    fn many(session: &mut Session<Read>, limits: &[Limit]) -> Result<Vec<Order>, DbError> {
+        match limits.iter().copied().max() {
+            Some(longest) => Self::one(session, longest),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn answer(orders: &Self::Batch, limit: Limit) -> Vec<Order> {
+        orders.iter().take(limit.count()).cloned().collect()
+    }
 }
 
 /// The orders of one user, as a lock in db2 ("mdbu"): shared while an order is added for

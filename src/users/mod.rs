@@ -4,4 +4,6 @@ mod model;
 mod queries;
 
 pub use model::{NewUser, User, UserChanges};
-pub use queries::{delete, existing, find, insert, lock_existing, page, update, ById, WriteError};
+pub use queries::{
+    delete, existing, find, insert, lock_existing, page, update, ById, First, WriteError,
+};

@@ -3,7 +3,9 @@ use diesel::prelude::*;
 use super::model::UserChangeset;
 use super::{NewUser, User, UserChanges};
 use crate::db::Database;
-use crate::db::{Access, AnyConnection, DbError};
+use std::collections::HashMap;
+
+use crate::db::{Access, AnyConnection, DbError, Read};
 use crate::db1::schema::users;
 use crate::db1::{Db1, Session};
 use crate::domain::{timestamp, AfterId, Limit, Page, UserId};
@@ -70,25 +72,58 @@ pub fn find<M: Access>(session: &mut Session<M>, id: UserId) -> Result<Option<Us
 /// Users by id, read for many requests at once (see [`crate::db::Coalescer`]).
 pub struct ById;
 
-impl crate::db::PointRead for ById {
+impl crate::db::BatchRead for ById {
     type Database = Db1;
     type Key = UserId;
-    type Row = User;
+    type Answer = Option<User>;
+    type Batch = HashMap<UserId, User>;
 
-    fn one(session: &mut Session<crate::db::Read>, id: UserId) -> Result<Option<User>, DbError> {
+    fn one(session: &mut Session<Read>, id: UserId) -> Result<Option<User>, DbError> {
         find(session, id)
     }
 
-    fn many(session: &mut Session<crate::db::Read>, ids: &[UserId]) -> Result<Vec<User>, DbError> {
-        session.load(
+    fn many(session: &mut Session<Read>, ids: &[UserId]) -> Result<Self::Batch, DbError> {
+        let users: Vec<User> = session.load(
             users::table
                 .filter(users::id.eq_any(ids))
+                .select(User::as_select()),
+        )?;
+        Ok(users.into_iter().map(|user| (user.id, user)).collect())
+    }
+
+    fn answer(users: &Self::Batch, id: UserId) -> Option<User> {
+        users.get(&id).cloned()
+    }
+}
+
+/// The first users by id, as many as a request asks, read for many requests at once:
+/// the first page of the longest ask answers every shorter one.
+pub struct First;
+
+impl crate::db::BatchRead for First {
+    type Database = Db1;
+    type Key = Limit;
+    type Answer = Vec<User>;
+    type Batch = Vec<User>;
+
+    fn one(session: &mut Session<Read>, limit: Limit) -> Result<Vec<User>, DbError> {
+        session.load(
+            users::table
+                .order(users::id.asc())
+                .limit(limit.get())
                 .select(User::as_select()),
         )
     }
 
-    fn key(user: &User) -> UserId {
-        user.id
+    fn many(session: &mut Session<Read>, limits: &[Limit]) -> Result<Vec<User>, DbError> {
+        match limits.iter().copied().max() {
+            Some(longest) => Self::one(session, longest),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn answer(users: &Self::Batch, limit: Limit) -> Vec<User> {
+        users.iter().take(limit.count()).cloned().collect()
     }
 }
 

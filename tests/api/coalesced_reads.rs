@@ -1,4 +1,5 @@
-//! Point reads batched across requests (`db::Coalescer`, behind `GET /users/{id}`):
+//! Reads batched across requests (`db::Coalescer`, behind `GET /users/{id}`, the
+//! summary's user and the overview's two pages):
 //! requests that arrive while a batch is forming are answered by its one statement,
 //! each with its own row; a request that goes away leaves the batch to the others; a
 //! dead connection under a batch is replaced; an unavailable database answers every
@@ -41,8 +42,12 @@ fn get_together(app: &TestApp, paths: &[String]) -> Vec<Response> {
 
 /// db1's batches and the reads they answered so far.
 fn batches(app: &TestApp) -> (f64, f64) {
+    batches_of(app, "db1")
+}
+
+fn batches_of(app: &TestApp, db: &str) -> (f64, f64) {
     let samples = metrics::scrape(app.get("/metrics"));
-    let counter = |name| value(&samples, name, &[("db", "db1")]).unwrap_or(0.0);
+    let counter = |name| value(&samples, name, &[("db", db)]).unwrap_or(0.0);
     (
         counter("db_read_batches_total"),
         counter("db_batched_reads_total"),
@@ -105,6 +110,76 @@ fn reads_arriving_together_are_answered_by_one_statement_each_with_its_row(stack
     assert_eq!((last.0 - after.0, last.1 - after.1), (1.0, 1.0));
 }
 
+/// Overviews of several lengths arriving together share the statements of both
+/// databases: the longest page asked for answers each shorter one, and each request
+/// gets exactly its own length. Summaries read their user in a batch too.
+fn overviews_and_summaries_arriving_together_share_their_statements(stack: Stack) {
+    let app = spawn_app(stack);
+    let users: Vec<Value> = (0..6)
+        .map(|n| app.create_user(&format!("o{n}@example.com"), "O"))
+        .collect();
+    let orders: Vec<Value> = users
+        .iter()
+        .map(|user| app.order(id_of(user)).cents(7).create())
+        .collect();
+    let limits = [1, 3, 6, 3, 10, 2, 1, 6];
+    let paths: Vec<String> = limits
+        .iter()
+        .map(|limit| format!("/overview?limit={limit}"))
+        .collect();
+    let before = (batches_of(&app, "db1"), batches_of(&app, "db2"));
+    app.faults.arm("db1.read_batch", FaultAction::Sleep(300));
+    app.faults.arm("db2.read_batch", FaultAction::Sleep(300));
+    let answers = get_together(&app, &paths);
+    app.faults.disarm_all();
+    for (answer, limit) in answers.iter().zip(limits) {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let take = limit.min(users.len());
+        assert_eq!(
+            answer.body["data1"],
+            Value::from(users[..take].to_vec()),
+            "limit {limit}"
+        );
+        assert_eq!(
+            answer.body["data2"],
+            Value::from(orders[..take].to_vec()),
+            "limit {limit}"
+        );
+    }
+    let after = (batches_of(&app, "db1"), batches_of(&app, "db2"));
+    for (database, before, after) in [("db1", before.0, after.0), ("db2", before.1, after.1)] {
+        let (batches_run, reads) = (after.0 - before.0, after.1 - before.1);
+        assert_eq!(
+            reads, 8.0,
+            "{database}: every overview read through a batch"
+        );
+        assert!(
+            batches_run < reads,
+            "{database}: {reads} reads took {batches_run} statements"
+        );
+    }
+
+    let summaries: Vec<String> = users
+        .iter()
+        .map(|user| format!("/users/{}/summary", id_of(user)))
+        .collect();
+    let before = batches(&app);
+    app.faults.arm("db1.read_batch", FaultAction::Sleep(300));
+    let answers = get_together(&app, &summaries);
+    app.faults.disarm_all();
+    for ((answer, user), order) in answers.iter().zip(&users).zip(&orders) {
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(&answer.body["user"], user);
+        assert_eq!(answer.body["orders"], Value::from(vec![order.clone()]));
+        assert_eq!(answer.body["order_count"], 1);
+    }
+    let after = batches(&app);
+    assert!(
+        after.0 - before.0 < after.1 - before.1,
+        "the summaries' users were batched"
+    );
+}
+
 /// The first request of a batch, which started it, is cut off by its deadline while
 /// the batch is held open; the requests that joined it later, whose deadlines have not
 /// passed, are answered by it.
@@ -165,6 +240,7 @@ fn a_batch_of_an_unavailable_database_answers_every_request_503(stack: Stack) {
 
 on_every_stack!(
     reads_arriving_together_are_answered_by_one_statement_each_with_its_row,
+    overviews_and_summaries_arriving_together_share_their_statements,
     a_request_that_goes_away_leaves_its_batch_to_the_others,
 );
 
