@@ -313,6 +313,24 @@ impl<D: Database> Session<D, Write> {
         }
     }
 
+    /// A write of several statements' work that gives back one row: `with_ctes`, one
+    /// statement of data-modifying `WITH` clauses, where the backend has them
+    /// (`Features::writable_ctes`: one round trip); elsewhere `without`, statement by
+    /// statement in this transaction.
+    pub fn write_with_ctes<'q, R, U>(
+        &mut self,
+        with_ctes: R,
+        without: impl FnOnce(&mut Self) -> Result<U, DbError>,
+    ) -> Result<U, DbError>
+    where
+        R: LoadQuery<'q, diesel::pg::PgConnection, U>,
+    {
+        match self.conn.load_with_writable_ctes(with_ctes) {
+            Some(loaded) => loaded.map_err(Self::error),
+            None => without(self),
+        }
+    }
+
     /// Inserts a row or updates the one its key already names, in one statement: see
     /// [`AnyConnection::execute_upsert`] for the two spellings it takes. One statement
     /// rather than an `UPDATE` then an `INSERT`, which two transactions can both find

@@ -2,6 +2,7 @@
 
 mod model;
 mod queries;
+mod with_totals;
 
 pub use model::{NewOrder, Order, OrderFilter, UserOrders};
 pub use queries::{

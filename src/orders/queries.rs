@@ -1,5 +1,6 @@
 use diesel::prelude::*;
 
+use super::with_totals::InsertWithTotals;
 use super::{NewOrder, Order, OrderFilter, UserOrders};
 use crate::db::aggregate::SumBigInt;
 use crate::db::window::{CountOver, SumOver};
@@ -11,8 +12,31 @@ use crate::domain::{timestamp, AfterId, Limit, OrderId, Page, UserId};
 /// How many orders a user summary lists; its count and total cover all of them.
 pub const SUMMARY_ORDERS: i64 = 100;
 
+/// Inserts an order and adds it to its user's totals (see `db2`'s `user_order_totals`):
+/// in one statement where the backend allows ([`InsertWithTotals`]), else in two.
 pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
     let created_at = timestamp::now();
+    session.write_with_ctes(
+        InsertWithTotals {
+            user_id: new.user_id.get(),
+            item: new.item.as_str(),
+            quantity: new.quantity.get(),
+            amount_cents: new.amount_cents.get(),
+            created_at,
+        },
+        |session| {
+            let order = insert_alone(session, new, created_at)?;
+            add_to_totals(session, order.user_id, 1, order.amount_cents)?;
+            Ok(order)
+        },
+    )
+}
+
+fn insert_alone(
+    session: &mut Session,
+    new: &NewOrder,
+    created_at: chrono::NaiveDateTime,
+) -> Result<Order, DbError> {
     let insert = || {
         diesel::insert_into(orders::table).values((
             orders::user_id.eq(new.user_id),
@@ -22,7 +46,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
             orders::created_at.eq(created_at),
         ))
     };
-    let order = session
+    session
         .write_returning(
             // Positional: Diesel 2.3's MultiConnection cannot RETURNING a `SelectBy` (it
             // is a query fragment of its MultiBackend only); `all_columns` is in
@@ -41,9 +65,7 @@ pub fn insert(session: &mut Session, new: &NewOrder) -> Result<Order, DbError> {
         .ok_or_else(|| DbError::Other {
             database: Db2::NAME,
             cause: "an INSERT into orders gave back no row".into(),
-        })?;
-    add_to_totals(session, order.user_id, 1, order.amount_cents)?;
-    Ok(order)
+        })
 }
 
 /// Adds `count` orders worth `cents` to a user's totals (both negative to take them

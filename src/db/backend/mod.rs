@@ -89,6 +89,9 @@ pub struct Features {
     /// locks on which two transactions waiting for a first inserter that rolls back
     /// deadlock, so such transactions must take turns there (`KeyLock`, exclusive).
     pub deadlock_free_upserts: bool,
+    /// Data-modifying statements in `WITH` clauses: several writes, and what they
+    /// return, in one statement and one round trip (see `Session::write_with_ctes`).
+    pub writable_ctes: bool,
 }
 
 impl Backend {
@@ -196,6 +199,22 @@ impl AnyConnection {
             AnyConnection::Postgresql(pg) => Some(statement.get_result(pg).optional()),
             AnyConnection::Sqlite(sqlite) => Some(statement.get_result(sqlite).optional()),
             AnyConnection::Mysql(_) => None,
+        }
+    }
+
+    /// Runs `statement`, which writes with data-modifying `WITH` clauses, and loads the
+    /// row it returns, where the backend has them (`Features::writable_ctes`); `None`
+    /// where it has not, for the caller to write statement by statement.
+    pub(crate) fn load_with_writable_ctes<'q, R, U>(
+        &mut self,
+        statement: R,
+    ) -> Option<QueryResult<U>>
+    where
+        R: LoadQuery<'q, PgConnection, U>,
+    {
+        match self {
+            AnyConnection::Postgresql(pg) => Some(statement.get_result(pg)),
+            AnyConnection::Sqlite(_) | AnyConnection::Mysql(_) => None,
         }
     }
 

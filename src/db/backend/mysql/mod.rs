@@ -40,6 +40,7 @@ pub(crate) const FEATURES: Features = Features {
     file_database: false,
     // InnoDB: see `Features::deadlock_free_upserts`.
     deadlock_free_upserts: false,
+    writable_ctes: false,
 };
 
 /// Whole seconds, at least one: what `innodb_lock_wait_timeout` and

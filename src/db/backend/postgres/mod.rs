@@ -32,6 +32,7 @@ pub(crate) const FEATURES: Features = Features {
     transactional_ddl: true,
     file_database: false,
     deadlock_free_upserts: true,
+    writable_ctes: true,
 };
 
 /// libpq's settings that cut a connection whose server went silent — a host that

@@ -32,6 +32,7 @@ pub(crate) const FEATURES: Features = Features {
     transactional_ddl: true,
     file_database: true,
     deadlock_free_upserts: true,
+    writable_ctes: false,
 };
 
 pub(crate) fn connect(
