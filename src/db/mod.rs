@@ -3,7 +3,6 @@
 //! is identified only by a type implementing [`Database`].
 
 mod admission;
-pub mod aggregate;
 mod backend;
 mod clock;
 mod coalesce;

@@ -2,8 +2,7 @@ use diesel::prelude::*;
 
 use super::with_totals::InsertWithTotals;
 use super::{NewOrder, Order, OrderFilter, UserOrders};
-use crate::db::aggregate::SumBigInt;
-use crate::db::window::{CountOver, SumOver};
+use crate::db::window::{CountOver, SumBigInt, SumOver};
 use crate::db::{Access, Database, DbError, Features, KeyLock, KeyLocks, LockMode, Read};
 use crate::db2::schema::{orders, user_order_totals as totals};
 use crate::db2::{Db2, Session};
