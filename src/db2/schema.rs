@@ -19,4 +19,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(orders, user_order_totals);
+diesel::allow_tables_to_appear_in_same_query!(orders, user_order_totals,);
