@@ -1,6 +1,6 @@
-//! Point reads of many requests in one statement: the hand-off to a blocking thread, the
+//! Reads of many requests in one statement: the hand-off to a blocking thread, the
 //! connection and the round trip to the database shared by the requests that want a
-//! row of the same kind at the same moment, as DataLoader batches the loads of a tick
+//! read of the same kind at the same moment, as DataLoader batches the loads of a tick
 //! and Prisma the `findUnique` calls of one.
 //!
 //! Opportunistic: a request never waits for a batch to fill. The first request that
@@ -66,7 +66,7 @@ enum Joined {
     Started,
 }
 
-/// Batches the point reads of one kind on one pool. Cheap to clone; the clones share
+/// Batches the reads of one kind on one pool. Cheap to clone; the clones share
 /// the batch that is forming.
 pub struct Coalescer<R: BatchRead> {
     pool: Pool<R::Database>,
